@@ -1,0 +1,133 @@
+// Package kernels holds resgo's hot loops: matrix multiply, convolution
+// patches, batch normalisation, pooling and elementwise kernels.
+//
+// Every kernel has a portable Go version (the *Generic functions), written
+// for speed but kept clear, which is the reference that faster assembly
+// versions are tested against. The exported entry points dispatch to the
+// fastest implementation the CPU supports; RESGO_KERNELS=generic forces the
+// portable ones.
+//
+// All matrices are row-major float32 slices with an explicit leading
+// dimension (row stride) so that sub-matrices can be passed in place.
+package kernels
+
+import "os"
+
+// gemmImpl is the implementation behind Sgemm; assembly versions replace
+// it at start-up on CPUs that support them.
+var gemmImpl = SgemmGeneric
+
+// Path names the kernel set in use: "generic", "avx2" or "avx512".
+var Path = "generic"
+
+// forcedGeneric reports whether RESGO_KERNELS=generic is set.
+func forcedGeneric() bool { return os.Getenv("RESGO_KERNELS") == "generic" }
+
+// Sgemm computes C = A·B, or C += A·B when acc is true, for row-major
+// A [m×k] (row stride lda), B [k×n] (row stride ldb) and C [m×n]
+// (row stride ldc). It runs on the calling goroutine; callers split work
+// across a Pool.
+func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	gemmImpl(m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// SgemmGeneric is the portable reference for Sgemm.
+//
+// It walks C in blocks of 4 rows; for each k it broadcasts four elements of
+// A and updates four rows of C with one row of B, so each B row is read once
+// per 4 rows of C, and K is blocked so that the B panel stays in cache.
+func SgemmGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if !acc {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	}
+	const kb = 256
+	for p0 := 0; p0 < k; p0 += kb {
+		p1 := min(p0+kb, k)
+		i := 0
+		for ; i+4 <= m; i += 4 {
+			c0 := c[i*ldc : i*ldc+n]
+			c1 := c[(i+1)*ldc : (i+1)*ldc+n]
+			c2 := c[(i+2)*ldc : (i+2)*ldc+n]
+			c3 := c[(i+3)*ldc : (i+3)*ldc+n]
+			for p := p0; p < p1; p++ {
+				a0, a1, a2, a3 := a[i*lda+p], a[(i+1)*lda+p], a[(i+2)*lda+p], a[(i+3)*lda+p]
+				br := b[p*ldb : p*ldb+n]
+				for j, bv := range br {
+					c0[j] += a0 * bv
+					c1[j] += a1 * bv
+					c2[j] += a2 * bv
+					c3[j] += a3 * bv
+				}
+			}
+		}
+		for ; i < m; i++ {
+			ci := c[i*ldc : i*ldc+n]
+			for p := p0; p < p1; p++ {
+				av := a[i*lda+p]
+				br := b[p*ldb : p*ldb+n]
+				for j, bv := range br {
+					ci[j] += av * bv
+				}
+			}
+		}
+	}
+}
+
+// SgemmTA computes C (+)= Aᵀ·B where A is stored as [k×m] (row stride lda),
+// B is [k×n] and C is [m×n]. It is the weight-gradient product: patchesᵀ·dY.
+func SgemmTA(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if !acc {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	}
+	// Rank-1 updates over k: row p of A gives a column of coefficients.
+	for p := 0; p < k; p++ {
+		ar := a[p*lda : p*lda+m]
+		br := b[p*ldb : p*ldb+n]
+		for i, av := range ar {
+			if av == 0 {
+				continue
+			}
+			ci := c[i*ldc : i*ldc+n]
+			for j, bv := range br {
+				ci[j] += av * bv
+			}
+		}
+	}
+}
+
+// SgemmTB computes C (+)= A·Bᵀ where A is [m×k], B is stored as [n×k]
+// (row stride ldb) and C is [m×n]: each C element is a dot product of two
+// contiguous rows.
+func SgemmTB(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	for i := 0; i < m; i++ {
+		ar := a[i*lda : i*lda+k]
+		ci := c[i*ldc : i*ldc+n]
+		for j := 0; j < n; j++ {
+			br := b[j*ldb : j*ldb+k]
+			var s0, s1, s2, s3 float32
+			p := 0
+			for ; p+4 <= k; p += 4 {
+				s0 += ar[p] * br[p]
+				s1 += ar[p+1] * br[p+1]
+				s2 += ar[p+2] * br[p+2]
+				s3 += ar[p+3] * br[p+3]
+			}
+			for ; p < k; p++ {
+				s0 += ar[p] * br[p]
+			}
+			s := (s0 + s1) + (s2 + s3)
+			if acc {
+				ci[j] += s
+			} else {
+				ci[j] = s
+			}
+		}
+	}
+}

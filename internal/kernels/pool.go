@@ -1,0 +1,124 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Pool is a persistent set of worker goroutines that run data-parallel loops.
+// A Pool with n workers uses the calling goroutine as worker 0 and n-1
+// long-lived goroutines for the rest, so no goroutine is started per op.
+//
+// Work is always split into the same contiguous ranges for the same n and
+// worker count, which keeps reductions deterministic.
+type Pool struct {
+	n    int
+	jobs []chan job
+	done chan struct{}
+	mu   sync.Mutex // serialises For calls from different goroutines
+}
+
+type job struct {
+	fn             func(worker, lo, hi int)
+	worker, lo, hi int
+}
+
+// NewPool starts a pool of n workers (n <= 0 means runtime.GOMAXPROCS(0)).
+func NewPool(n int) *Pool {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{n: n, done: make(chan struct{}, n)}
+	p.jobs = make([]chan job, n)
+	for w := 1; w < n; w++ {
+		ch := make(chan job, 1)
+		p.jobs[w] = ch
+		go func() {
+			for j := range ch {
+				j.fn(j.worker, j.lo, j.hi)
+				p.done <- struct{}{}
+			}
+		}()
+	}
+	return p
+}
+
+// Workers reports the number of workers, the caller included.
+func (p *Pool) Workers() int { return p.n }
+
+// Close stops the pool's goroutines. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	for w := 1; w < p.n; w++ {
+		close(p.jobs[w])
+	}
+}
+
+// For splits [0, n) into at most Workers() contiguous ranges of at least
+// grain items each and calls fn(worker, lo, hi) for each range in parallel.
+// It returns when all calls have returned. Worker indices are dense from 0,
+// so callers can index per-worker scratch space with them.
+func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if grain < 1 {
+		grain = 1
+	}
+	parts := p.n
+	if max := (n + grain - 1) / grain; parts > max {
+		parts = max
+	}
+	if parts <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for w := 1; w < parts; w++ {
+		lo, hi := split(n, parts, w)
+		p.jobs[w] <- job{fn: fn, worker: w, lo: lo, hi: hi}
+	}
+	lo, hi := split(n, parts, 0)
+	fn(0, lo, hi)
+	for w := 1; w < parts; w++ {
+		<-p.done
+	}
+}
+
+// split returns the w-th of parts near-equal contiguous ranges of [0, n).
+func split(n, parts, w int) (lo, hi int) {
+	q, r := n/parts, n%parts
+	lo = w*q + min(w, r)
+	hi = lo + q
+	if w < r {
+		hi++
+	}
+	return lo, hi
+}
+
+var (
+	defaultMu   sync.Mutex
+	defaultPool *Pool
+)
+
+// Default returns the process-wide pool, sized to GOMAXPROCS unless
+// SetThreads was called first.
+func Default() *Pool {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPool == nil {
+		defaultPool = NewPool(0)
+	}
+	return defaultPool
+}
+
+// SetThreads replaces the process-wide pool with one of n workers
+// (n <= 0 means GOMAXPROCS). Call it before training, not during.
+func SetThreads(n int) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPool != nil {
+		defaultPool.Close()
+	}
+	defaultPool = NewPool(n)
+}
