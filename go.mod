@@ -1,8 +1,5 @@
 module resgo
 
-go 1.26
+go 1.26.0
 
-require (
-	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/term v0.48.0 // indirect
-)
+require golang.org/x/sys v0.50.0

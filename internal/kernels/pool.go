@@ -16,6 +16,9 @@ type Pool struct {
 	jobs []chan job
 	done chan struct{}
 	mu   sync.Mutex // serialises For calls from different goroutines
+
+	scratch [][]float32 // per-worker scratch space, grown on demand
+	partial []float32   // per-worker partial sums for reductions
 }
 
 type job struct {
@@ -30,6 +33,7 @@ func NewPool(n int) *Pool {
 	}
 	p := &Pool{n: n, done: make(chan struct{}, n)}
 	p.jobs = make([]chan job, n)
+	p.scratch = make([][]float32, n)
 	for w := 1; w < n; w++ {
 		ch := make(chan job, 1)
 		p.jobs[w] = ch
@@ -45,6 +49,27 @@ func NewPool(n int) *Pool {
 
 // Workers reports the number of workers, the caller included.
 func (p *Pool) Workers() int { return p.n }
+
+// Scratch returns worker w's scratch slice of length n. Its contents are
+// undefined. It stays valid until the next Scratch call for that worker.
+func (p *Pool) Scratch(w, n int) []float32 {
+	if cap(p.scratch[w]) < n {
+		p.scratch[w] = make([]float32, n)
+	}
+	return p.scratch[w][:n]
+}
+
+// Partials returns a zeroed slice of Workers()*n floats, one row of n per
+// worker, for reductions that each worker computes separately and the
+// caller then sums in worker order (which keeps results deterministic).
+func (p *Pool) Partials(n int) []float32 {
+	if cap(p.partial) < p.n*n {
+		p.partial = make([]float32, p.n*n)
+	}
+	s := p.partial[:p.n*n]
+	clear(s)
+	return s
+}
 
 // Close stops the pool's goroutines. The pool must not be used afterwards.
 func (p *Pool) Close() {

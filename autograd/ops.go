@@ -1,0 +1,365 @@
+package autograd
+
+import (
+	"fmt"
+
+	"resgo/internal/kernels"
+	"resgo/tensor"
+)
+
+// Padding is a convolution's padding mode, as in Keras.
+type Padding int
+
+const (
+	// Valid uses no padding: the output shrinks by kernel−1.
+	Valid Padding = iota
+	// Same pads with zeros so that the output has ceil(input/stride) rows
+	// and columns, putting any odd extra padding after (bottom/right), as
+	// TensorFlow does.
+	Same
+)
+
+// ConvGeometry returns the convolution shape for input x [N, H, W, C] and
+// a KH×KW kernel with cout filters.
+func ConvGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.ConvShape, error) {
+	if len(xs) != 4 {
+		return kernels.ConvShape{}, fmt.Errorf("conv2d: want input [N, H, W, C], got %v", xs)
+	}
+	s := kernels.ConvShape{N: xs[0], H: xs[1], W: xs[2], C: xs[3], KH: kh, KW: kw, Cout: cout, Stride: stride}
+	if stride < 1 {
+		return s, fmt.Errorf("conv2d: stride %d < 1", stride)
+	}
+	switch pad {
+	case Same:
+		s.OH = (s.H + stride - 1) / stride
+		s.OW = (s.W + stride - 1) / stride
+		padH := max((s.OH-1)*stride+kh-s.H, 0)
+		padW := max((s.OW-1)*stride+kw-s.W, 0)
+		s.PadT, s.PadL = padH/2, padW/2
+	default:
+		s.OH = (s.H-kh)/stride + 1
+		s.OW = (s.W-kw)/stride + 1
+		if s.H < kh || s.W < kw {
+			return s, fmt.Errorf("conv2d: %dx%d kernel larger than %dx%d input with valid padding", kh, kw, s.H, s.W)
+		}
+	}
+	return s, nil
+}
+
+// Conv2D convolves x [N, H, W, C] with kernel w [KH, KW, C, Cout] (HWIO)
+// and adds bias [Cout] (nil for none). Forward saves nothing beyond x and w,
+// whose values the backward pass reads.
+func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
+	ws := w.Value.Shape
+	s, err := ConvGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
+	if err != nil {
+		panic(err)
+	}
+	if ws[2] != s.C {
+		panic(fmt.Sprintf("conv2d: kernel %v expects %d input channels, input has %d", ws, ws[2], s.C))
+	}
+	needs := x.needsGrad || w.needsGrad || (b != nil && b.needsGrad)
+	y := t.newVar(needs, s.N, s.OH, s.OW, s.Cout)
+	var bias []float32
+	if b != nil {
+		bias = b.Value.Data
+	}
+	kernels.ConvForward(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
+	t.record(node{back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s})
+	return y
+}
+
+// conv2DBack: dx += conv(dy, flip(w)); dw += patches(x)ᵀ·dy; db += Σ dy.
+func conv2DBack(t *Tape, n *node) {
+	x, w, b, dy := n.in[0], n.in[1], n.in[2], n.out.Grad.Data
+	if x.needsGrad {
+		wf := t.arena.Get(len(w.Value.Data))
+		kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, t.grad(x).Data)
+	}
+	if w.needsGrad || (b != nil && b.needsGrad) {
+		var db []float32
+		if b != nil && b.needsGrad {
+			db = t.grad(b).Data
+		}
+		kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
+	}
+}
+
+// Dense computes x·w + b for x [B, In], w [In, Out], b [Out] (or nil).
+func (t *Tape) Dense(x, w, b *Var) *Var {
+	xs, ws := x.Value.Shape, w.Value.Shape
+	if len(xs) != 2 || len(ws) != 2 || xs[1] != ws[0] {
+		panic(fmt.Sprintf("dense: input %v does not match kernel %v", xs, ws))
+	}
+	B, In, Out := xs[0], ws[0], ws[1]
+	needs := x.needsGrad || w.needsGrad || (b != nil && b.needsGrad)
+	y := t.newVar(needs, B, Out)
+	var bias []float32
+	if b != nil {
+		bias = b.Value.Data
+	}
+	kernels.DenseForward(t.pool, x.Value.Data, w.Value.Data, bias, y.Value.Data, B, In, Out)
+	t.record(node{back: denseBack, in: [3]*Var{x, w, b}, out: y})
+	return y
+}
+
+// denseBack: dx += dy·wᵀ, dw += xᵀ·dy, db += Σ dy.
+func denseBack(t *Tape, n *node) {
+	x, w, b := n.in[0], n.in[1], n.in[2]
+	B, In, Out := x.Value.Shape[0], w.Value.Shape[0], w.Value.Shape[1]
+	var dx, db []float32
+	if x.needsGrad {
+		dx = t.grad(x).Data
+	}
+	if b != nil && b.needsGrad {
+		db = t.grad(b).Data
+	}
+	kernels.DenseBackward(t.pool, x.Value.Data, w.Value.Data, n.out.Grad.Data, dx, t.grad(w).Data, db, B, In, Out)
+}
+
+// BatchNorm normalises x [..., C] per channel. In training it uses the
+// batch's mean and biased variance and updates the moving statistics as
+// Keras does: moving = moving·momentum + batch·(1−momentum). In inference it
+// uses the moving statistics. If relu is set, a ReLU is fused onto the
+// output. Forward saves the mean and 1/sqrt(var+eps) it used.
+func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, momentum, eps float32, training, relu bool) *Var {
+	C := x.Value.Shape[len(x.Value.Shape)-1]
+	M := x.Value.Len() / C
+	needs := x.needsGrad || gamma.needsGrad || beta.needsGrad
+	y := t.newVar(needs, x.Value.Shape...)
+	mean := t.arena.Get(C)
+	invstd := t.arena.Get(C)
+	if training {
+		variance := t.arena.Get(C)
+		kernels.BNStats(t.pool, x.Value.Data, M, C, mean.Data, variance.Data)
+		kernels.InvStd(variance.Data, eps, invstd.Data)
+		mm, mv := movingMean.Value.Data, movingVar.Value.Data
+		for c := 0; c < C; c++ {
+			mm[c] = mm[c]*momentum + mean.Data[c]*(1-momentum)
+			mv[c] = mv[c]*momentum + variance.Data[c]*(1-momentum)
+		}
+	} else {
+		copy(mean.Data, movingMean.Value.Data)
+		kernels.InvStd(movingVar.Value.Data, eps, invstd.Data)
+	}
+	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu)
+	nd := node{back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
+	if training {
+		nd.ints[0] = 1
+	}
+	if relu {
+		nd.ints[1] = 1
+	}
+	t.record(nd)
+	return y
+}
+
+// batchNormBack: the gradients of the normalisation (see kernels.BNBackward).
+func batchNormBack(t *Tape, n *node) {
+	x, gamma, beta := n.in[0], n.in[1], n.in[2]
+	C := gamma.Value.Len()
+	M := x.Value.Len() / C
+	mean, invstd := n.saved[0].Data, n.saved[1].Data
+	dgamma := t.arena.GetZeroed(C).Data
+	dbeta := t.arena.GetZeroed(C).Data
+	if gamma.needsGrad {
+		dgamma = t.grad(gamma).Data
+	}
+	if beta.needsGrad {
+		dbeta = t.grad(beta).Data
+	}
+	var dx []float32
+	if x.needsGrad {
+		dx = t.grad(x).Data
+	} else {
+		dx = t.arena.GetZeroed(x.Value.Len()).Data
+	}
+	var y []float32
+	if n.ints[1] == 1 {
+		y = n.out.Value.Data
+	}
+	dy := n.out.Grad.Data
+	if n.ints[0] == 1 {
+		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(2*C).Data)
+		return
+	}
+	if y != nil {
+		masked := t.arena.Get(len(dy)).Data
+		for i, v := range dy {
+			if y[i] > 0 {
+				masked[i] = v
+			} else {
+				masked[i] = 0
+			}
+		}
+		dy = masked
+	}
+	kernels.BNBackwardInference(x.Value.Data, dy, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta)
+}
+
+// ReLU computes max(x, 0); backward passes dy where the output is positive.
+func (t *Tape) ReLU(x *Var) *Var {
+	y := t.newVar(x.needsGrad, x.Value.Shape...)
+	kernels.ReLU(t.pool, x.Value.Data, y.Value.Data)
+	t.record(node{back: reluBack, in: [3]*Var{x}, out: y})
+	return y
+}
+
+func reluBack(t *Tape, n *node) {
+	kernels.ReLUBackward(t.pool, n.out.Value.Data, n.out.Grad.Data, t.grad(n.in[0]).Data)
+}
+
+// Add returns x + y (same shapes): the residual connection.
+func (t *Tape) Add(x, y *Var) *Var {
+	if !tensor.SameShape(x.Value.Shape, y.Value.Shape) {
+		panic(fmt.Sprintf("add: shapes %v and %v differ", x.Value.Shape, y.Value.Shape))
+	}
+	z := t.newVar(x.needsGrad || y.needsGrad, x.Value.Shape...)
+	kernels.Add(t.pool, x.Value.Data, y.Value.Data, z.Value.Data)
+	t.record(node{back: addBack, in: [3]*Var{x, y}, out: z})
+	return z
+}
+
+func addBack(t *Tape, n *node) {
+	dz := n.out.Grad.Data
+	for _, v := range n.in[:2] {
+		if v.needsGrad {
+			kernels.AddTo(t.pool, dz, t.grad(v).Data)
+		}
+	}
+}
+
+// MaxPool2D is 2×2 max pooling with stride 2 over x [N, H, W, C]
+// ('valid', as Keras's MaxPool2D()). Forward saves which window position
+// held each maximum.
+func (t *Tape) MaxPool2D(x *Var) *Var {
+	s := x.Value.Shape
+	if len(s) != 4 || s[1] < 2 || s[2] < 2 {
+		panic(fmt.Sprintf("maxpool2d: want [N, H, W, C] with H, W >= 2, got %v", s))
+	}
+	N, H, W, C := s[0], s[1], s[2], s[3]
+	y := t.newVar(x.needsGrad, N, H/2, W/2, C)
+	arg := t.arena.Get(N, H/2, W/2, C)
+	kernels.MaxPool2x2(t.pool, x.Value.Data, N, H, W, C, y.Value.Data, arg.Data)
+	t.record(node{back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
+	return y
+}
+
+func maxPoolBack(t *Tape, n *node) {
+	s := n.in[0].Value.Shape
+	kernels.MaxPool2x2Backward(t.pool, n.out.Grad.Data, n.saved[0].Data, s[0], s[1], s[2], s[3], t.grad(n.in[0]).Data)
+}
+
+// Flatten reshapes x [N, ...] to [N, rest], in NHWC order as Keras does.
+func (t *Tape) Flatten(x *Var) *Var {
+	N := x.Value.Shape[0]
+	y := t.view(x, N, x.Value.Len()/N)
+	t.record(node{back: reshapeBack, in: [3]*Var{x}, out: y})
+	return y
+}
+
+// Reshape views x under a new shape with the same number of elements.
+func (t *Tape) Reshape(x *Var, shape ...int) *Var {
+	if tensor.Size(shape) != x.Value.Len() {
+		panic(fmt.Sprintf("reshape: %v to %v changes the size", x.Value.Shape, shape))
+	}
+	y := t.view(x, shape...)
+	t.record(node{back: reshapeBack, in: [3]*Var{x}, out: y})
+	return y
+}
+
+func reshapeBack(t *Tape, n *node) {
+	kernels.AddTo(t.pool, n.out.Grad.Data, t.grad(n.in[0]).Data)
+}
+
+// Pad2D zero-pads x [N, H, W, C] by top, bottom, left and right rows and
+// columns (VGG's 28×28 → 32×32).
+func (t *Tape) Pad2D(x *Var, top, bottom, left, right int) *Var {
+	s := x.Value.Shape
+	N, H, W, C := s[0], s[1], s[2], s[3]
+	OH, OW := H+top+bottom, W+left+right
+	y := t.newVar(x.needsGrad, N, OH, OW, C)
+	clear(y.Value.Data)
+	for n := 0; n < N; n++ {
+		for i := 0; i < H; i++ {
+			src := x.Value.Data[((n*H+i)*W)*C : ((n*H+i)*W+W)*C]
+			copy(y.Value.Data[((n*OH+i+top)*OW+left)*C:], src)
+		}
+	}
+	t.record(node{back: pad2DBack, in: [3]*Var{x}, out: y, ints: [4]int{top, left}})
+	return y
+}
+
+func pad2DBack(t *Tape, n *node) {
+	s := n.in[0].Value.Shape
+	N, H, W, C := s[0], s[1], s[2], s[3]
+	os := n.out.Value.Shape
+	OH, OW := os[1], os[2]
+	top, left := n.ints[0], n.ints[1]
+	dx, dy := t.grad(n.in[0]).Data, n.out.Grad.Data
+	for nn := 0; nn < N; nn++ {
+		for i := 0; i < H; i++ {
+			d := dx[((nn*H+i)*W)*C : ((nn*H+i)*W+W)*C]
+			src := dy[((nn*OH+i+top)*OW+left)*C:]
+			for j := range d {
+				d[j] += src[j]
+			}
+		}
+	}
+}
+
+// Dropout zeroes each element with probability rate and scales the rest by
+// 1/(1−rate) in training (inverted dropout, as Keras); in inference it is
+// the identity. Forward saves the mask of scales.
+func (t *Tape) Dropout(x *Var, rate float32, training bool) *Var {
+	if !training || rate <= 0 {
+		return x
+	}
+	y := t.newVar(x.needsGrad, x.Value.Shape...)
+	mask := t.arena.Get(x.Value.Len())
+	scale := 1 / (1 - rate)
+	for i, v := range x.Value.Data {
+		if t.rng.Float32() < rate {
+			mask.Data[i] = 0
+		} else {
+			mask.Data[i] = scale
+		}
+		y.Value.Data[i] = v * mask.Data[i]
+	}
+	t.record(node{back: dropoutBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{mask}})
+	return y
+}
+
+func dropoutBack(t *Tape, n *node) {
+	kernels.MulAddTo(n.out.Grad.Data, n.saved[0].Data, t.grad(n.in[0]).Data)
+}
+
+// SoftmaxCrossEntropy is the fused softmax and sparse categorical
+// cross-entropy over logits [B, K] and labels [B] in 0..K−1: it returns the
+// mean loss as a scalar and writes the probabilities into prob [B, K] if it
+// is not nil. Backward: dlogits = (softmax − onehot)/B.
+func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Tensor) *Var {
+	B, K := logits.Value.Shape[0], logits.Value.Shape[1]
+	p := t.arena.Get(B, K)
+	loss := t.newVar(logits.needsGrad, 1)
+	loss.Value.Data[0] = kernels.SoftmaxCrossEntropy(logits.Value.Data, labels, B, K, p.Data, nil)
+	if prob != nil {
+		copy(prob.Data, p.Data)
+	}
+	t.record(node{back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
+	return loss
+}
+
+func softmaxCEBack(t *Tape, n *node) {
+	s := n.in[0].Value.Shape
+	kernels.SoftmaxCrossEntropyBackward(n.saved[0].Data, n.ints32, s[0], s[1], n.out.Grad.Data[0], t.grad(n.in[0]).Data)
+}
+
+// Softmax returns softmax(logits) row by row; it records nothing (it is
+// for predictions: train with SoftmaxCrossEntropy).
+func (t *Tape) Softmax(logits *Var) *Var {
+	B, K := logits.Value.Shape[0], logits.Value.Shape[1]
+	y := t.newVar(false, B, K)
+	kernels.Softmax(logits.Value.Data, B, K, y.Value.Data)
+	return y
+}

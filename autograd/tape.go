@@ -1,0 +1,196 @@
+// Package autograd is resgo's define-by-run automatic differentiation.
+//
+// An op called on a Tape computes its output at once and records a node:
+// the inputs, the output and whatever the backward pass needs. Tape.Backward
+// walks the nodes in reverse and accumulates gradients into each input's
+// Grad. Every op is a pair of plain functions, forward (the Tape method) and
+// backward (a package function of the same name with a "Back" suffix), that
+// call the kernels in resgo/internal/kernels.
+//
+// A Tape is reused from step to step: Reset keeps its nodes, variables and
+// arena, so once warm a training step draws every activation and gradient
+// from buffers it used last step.
+package autograd
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"resgo/internal/kernels"
+	"resgo/tensor"
+)
+
+// Param is a model parameter: a value, its gradient, and whether an
+// optimiser should train it. Non-trainable params (BatchNorm's moving
+// statistics) have a nil Grad.
+type Param struct {
+	Name      string
+	Value     *tensor.Tensor
+	Grad      *tensor.Tensor
+	Trainable bool
+}
+
+// NewParam returns a parameter of the given shape with zero value (and a
+// zero gradient if trainable).
+func NewParam(name string, trainable bool, shape ...int) *Param {
+	p := &Param{Name: name, Value: tensor.New(shape...), Trainable: trainable}
+	if trainable {
+		p.Grad = tensor.New(shape...)
+	}
+	return p
+}
+
+// Var is a value on the tape. Grad is nil until a gradient reaches it.
+type Var struct {
+	Value     *tensor.Tensor
+	Grad      *tensor.Tensor
+	needsGrad bool
+	param     bool
+}
+
+// NeedsGrad reports whether gradients are propagated into v.
+func (v *Var) NeedsGrad() bool { return v.needsGrad }
+
+// Shape returns the value's shape.
+func (v *Var) Shape() []int { return v.Value.Shape }
+
+// node is one recorded op: its backward function and what it saved.
+type node struct {
+	back   func(t *Tape, n *node)
+	in     [3]*Var
+	out    *Var
+	saved  [3]*tensor.Tensor
+	conv   kernels.ConvShape
+	ints   [4]int
+	f      float32
+	ints32 []int32
+}
+
+// Tape records ops for one forward pass and runs their backward pass.
+type Tape struct {
+	pool  *kernels.Pool
+	arena tensor.Arena
+	nodes []node
+	vars  []*Var
+	nvar  int
+	heads []*tensor.Tensor // tensor headers for views
+	nhead int
+	rng   *rand.Rand
+	// NoGrad disables recording: ops compute values only (inference).
+	NoGrad bool
+}
+
+// NewTape returns a tape whose ops run on pool (nil: the default pool) and
+// whose random ops (Dropout) draw from a generator seeded with seed.
+func NewTape(pool *kernels.Pool, seed uint64) *Tape {
+	if pool == nil {
+		pool = kernels.Default()
+	}
+	return &Tape{pool: pool, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+}
+
+// Pool returns the worker pool the tape's ops run on.
+func (t *Tape) Pool() *kernels.Pool { return t.pool }
+
+// Reset forgets the recorded ops and makes every buffer reusable. Values
+// returned before Reset must not be used after it.
+func (t *Tape) Reset() {
+	for i := range t.nodes {
+		t.nodes[i] = node{}
+	}
+	t.nodes = t.nodes[:0]
+	t.nvar = 0
+	t.nhead = 0
+	t.arena.Reset()
+}
+
+// ArenaBytes reports the memory held by the tape's arena.
+func (t *Tape) ArenaBytes() int { return t.arena.Bytes() }
+
+// newVar returns a fresh variable with an arena value of the given shape.
+func (t *Tape) newVar(needsGrad bool, shape ...int) *Var {
+	if t.nvar == len(t.vars) {
+		t.vars = append(t.vars, &Var{})
+	}
+	v := t.vars[t.nvar]
+	t.nvar++
+	*v = Var{Value: t.arena.Get(shape...), needsGrad: needsGrad && !t.NoGrad}
+	return v
+}
+
+// view returns a variable that shares in's data under another shape.
+func (t *Tape) view(in *Var, shape ...int) *Var {
+	if t.nhead == len(t.heads) {
+		t.heads = append(t.heads, &tensor.Tensor{Shape: make([]int, 0, 4)})
+	}
+	h := t.heads[t.nhead]
+	t.nhead++
+	h.Shape = append(h.Shape[:0], shape...)
+	h.Data = in.Value.Data
+	if t.nvar == len(t.vars) {
+		t.vars = append(t.vars, &Var{})
+	}
+	v := t.vars[t.nvar]
+	t.nvar++
+	*v = Var{Value: h, needsGrad: in.needsGrad}
+	return v
+}
+
+// record appends a node for backward, unless nothing needs a gradient.
+func (t *Tape) record(n node) {
+	if t.NoGrad || !n.out.needsGrad {
+		return
+	}
+	t.nodes = append(t.nodes, n)
+}
+
+// Constant puts a value on the tape that needs no gradient (an input batch).
+func (t *Tape) Constant(x *tensor.Tensor) *Var {
+	if t.nvar == len(t.vars) {
+		t.vars = append(t.vars, &Var{})
+	}
+	v := t.vars[t.nvar]
+	t.nvar++
+	*v = Var{Value: x}
+	return v
+}
+
+// Param puts a parameter on the tape; its gradient accumulates into p.Grad.
+func (t *Tape) Param(p *Param) *Var {
+	if t.nvar == len(t.vars) {
+		t.vars = append(t.vars, &Var{})
+	}
+	v := t.vars[t.nvar]
+	t.nvar++
+	*v = Var{Value: p.Value, Grad: p.Grad, needsGrad: p.Trainable && !t.NoGrad, param: true}
+	return v
+}
+
+// grad returns v's gradient buffer, allocating a zeroed one on first use.
+func (t *Tape) grad(v *Var) *tensor.Tensor {
+	if v.Grad == nil {
+		v.Grad = t.arena.GetZeroed(v.Value.Shape...)
+	}
+	return v.Grad
+}
+
+// Backward runs the recorded ops in reverse from loss, a scalar, whose
+// gradient is taken as 1. Parameter gradients are accumulated into their
+// Param.Grad: zero them before each step (optim does).
+func (t *Tape) Backward(loss *Var) error {
+	if loss.Value.Len() != 1 {
+		return fmt.Errorf("autograd: Backward needs a scalar loss, got shape %v", loss.Value.Shape)
+	}
+	if !loss.needsGrad {
+		return fmt.Errorf("autograd: the loss does not depend on any trainable parameter")
+	}
+	t.grad(loss).Data[0] += 1
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		n := &t.nodes[i]
+		if n.out.Grad == nil {
+			continue
+		}
+		n.back(t, n)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package models holds the networks resgo trains, written to read like their
+// papers and tutorials, and a registry that finds them by name.
+package models
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"resgo/autograd"
+)
+
+// Model is a network that maps a batch of images [N, 28, 28, 1] to logits
+// [N, classes]. The softmax of the tutorial's last Dense layer is fused into
+// the loss (autograd.Tape.SoftmaxCrossEntropy) for training and applied by
+// Softmax for predictions.
+type Model interface {
+	Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var
+	// Params returns every parameter, trainable and not, in a fixed order
+	// with unique names.
+	Params() []*autograd.Param
+}
+
+// Options configure a model when it is built.
+type Options struct {
+	// Seed seeds the initialisers.
+	Seed uint64
+	// Width multiplies every layer's width (VGG models; 0 means the
+	// model's default).
+	Width float64
+	// Classes is the number of output classes (0 means 10).
+	Classes int
+}
+
+// Builder builds a model from options.
+type Builder func(Options) (Model, error)
+
+type entry struct {
+	build Builder
+	doc   string
+}
+
+var registry = map[string]entry{}
+
+// Register adds a model under name; it panics if the name is taken.
+func Register(name, doc string, b Builder) {
+	if _, ok := registry[name]; ok {
+		panic("models: " + name + " registered twice")
+	}
+	registry[name] = entry{b, doc}
+}
+
+// Names returns the registered model names, sorted.
+func Names() []string {
+	var ns []string
+	for n := range registry {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// Doc returns the one-line description of a registered model.
+func Doc(name string) string { return registry[name].doc }
+
+// New builds the named model.
+func New(name string, o Options) (Model, error) {
+	e, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	if o.Classes == 0 {
+		o.Classes = 10
+	}
+	return e.build(o)
+}
+
+// CountParams returns the numbers of trainable and non-trainable values.
+func CountParams(m Model) (trainable, nonTrainable int) {
+	for _, p := range m.Params() {
+		if p.Trainable {
+			trainable += p.Value.Len()
+		} else {
+			nonTrainable += p.Value.Len()
+		}
+	}
+	return
+}

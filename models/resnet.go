@@ -1,0 +1,126 @@
+package models
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"resgo/autograd"
+	"resgo/nn"
+)
+
+func init() {
+	Register("resnet", "the tutorial's pre-activation ResNet: 576,282 trainable parameters", func(o Options) (Model, error) {
+		return NewResNet(o), nil
+	})
+}
+
+// ResidualUnit is the tutorial's pre-activation residual unit (He et al.,
+// "Identity Mappings in Deep Residual Networks", 2016):
+//
+//	h   = Conv(BN→ReLU(Conv(BN→ReLU(x))))    two k×k 'same' convolutions
+//	out = identity(x) + h
+//
+// where identity is x itself when filterIn == filterOut and a 1×1
+// convolution (with bias) otherwise.
+type ResidualUnit struct {
+	bn1, bn2     *nn.BatchNorm
+	conv1, conv2 *nn.Conv2D
+	identity     nn.Layer
+}
+
+// NewResidualUnit returns ResidualUnit(filterIn, filterOut, kernel).
+func NewResidualUnit(rng *rand.Rand, name string, filterIn, filterOut, kernel int) *ResidualUnit {
+	u := &ResidualUnit{
+		bn1:   nn.NewBatchNorm(name+".bn1", filterIn),
+		conv1: nn.NewConv2D(rng, name+".conv1", filterIn, filterOut, kernel, autograd.Same, nn.Linear),
+		bn2:   nn.NewBatchNorm(name+".bn2", filterOut),
+		conv2: nn.NewConv2D(rng, name+".conv2", filterOut, filterOut, kernel, autograd.Same, nn.Linear),
+	}
+	if filterIn == filterOut {
+		u.identity = nn.Identity{}
+	} else {
+		u.identity = nn.NewConv2D(rng, name+".identity", filterIn, filterOut, 1, autograd.Same, nn.Linear)
+	}
+	return u
+}
+
+// Forward is the unit's call: BN→ReLU→Conv twice, plus the identity path.
+// BN→ReLU runs as one fused op.
+func (u *ResidualUnit) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	h := u.conv1.Forward(t, u.bn1.ForwardReLU(t, x, training), training)
+	h = u.conv2.Forward(t, u.bn2.ForwardReLU(t, h, training), training)
+	return t.Add(u.identity.Forward(t, x, training), h)
+}
+
+// Params returns the unit's parameters.
+func (u *ResidualUnit) Params() []*autograd.Param {
+	ps := append(u.bn1.Params(), u.conv1.Params()...)
+	ps = append(ps, u.bn2.Params()...)
+	ps = append(ps, u.conv2.Params()...)
+	return append(ps, u.identity.Params()...)
+}
+
+// NewResnetLayer is the tutorial's ResnetLayer(filterIn, filters, kernel):
+// one ResidualUnit for each pair of zip([filterIn]+filters, filters).
+func NewResnetLayer(rng *rand.Rand, name string, filterIn int, filters []int, kernel int) nn.Sequential {
+	var s nn.Sequential
+	in := filterIn
+	for i, f := range filters {
+		s = append(s, NewResidualUnit(rng, fmt.Sprintf("%s.%d", name, i), in, f, kernel))
+		in = f
+	}
+	return s
+}
+
+// ResNet is the tutorial's network for 28×28×1 digits:
+//
+//	Conv(8, 3×3, same, ReLU)              28×28×8
+//	ResnetLayer(8,  [16, 16], 3), MaxPool  14×14×16
+//	ResnetLayer(16, [32, 32], 3), MaxPool   7×7×32
+//	ResnetLayer(32, [64, 64], 3)            7×7×64
+//	Flatten → Dense(128, ReLU) → Dense(10, softmax)
+//
+// 576,282 trainable parameters and 784 non-trainable (BatchNorm moving
+// statistics).
+type ResNet struct {
+	conv1            *nn.Conv2D
+	res1, res2, res3 nn.Sequential
+	dense1, dense2   *nn.Dense
+}
+
+// NewResNet builds the ResNet with Keras initialisation seeded by o.Seed.
+func NewResNet(o Options) *ResNet {
+	rng := rand.New(rand.NewPCG(o.Seed, 0x5e5))
+	classes := o.Classes
+	if classes == 0 {
+		classes = 10
+	}
+	return &ResNet{
+		conv1:  nn.NewConv2D(rng, "conv1", 1, 8, 3, autograd.Same, nn.ReLU),
+		res1:   NewResnetLayer(rng, "res1", 8, []int{16, 16}, 3),
+		res2:   NewResnetLayer(rng, "res2", 16, []int{32, 32}, 3),
+		res3:   NewResnetLayer(rng, "res3", 32, []int{64, 64}, 3),
+		dense1: nn.NewDense(rng, "dense1", 7*7*64, 128, nn.ReLU),
+		dense2: nn.NewDense(rng, "dense2", 128, classes, nn.Linear),
+	}
+}
+
+// Forward is the tutorial's call; it returns logits.
+func (r *ResNet) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	x = r.conv1.Forward(t, x, training)
+	x = t.MaxPool2D(r.res1.Forward(t, x, training))
+	x = t.MaxPool2D(r.res2.Forward(t, x, training))
+	x = r.res3.Forward(t, x, training)
+	x = r.dense1.Forward(t, t.Flatten(x), training)
+	return r.dense2.Forward(t, x, training)
+}
+
+// Params returns every parameter in a fixed order.
+func (r *ResNet) Params() []*autograd.Param {
+	ps := r.conv1.Params()
+	ps = append(ps, r.res1.Params()...)
+	ps = append(ps, r.res2.Params()...)
+	ps = append(ps, r.res3.Params()...)
+	ps = append(ps, r.dense1.Params()...)
+	return append(ps, r.dense2.Params()...)
+}

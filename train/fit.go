@@ -1,0 +1,115 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"resgo/data"
+	"resgo/internal/kernels"
+	"resgo/models"
+	"resgo/optim"
+)
+
+// Config is everything a training run needs.
+type Config struct {
+	Model        string         // registered model name
+	ModelOptions models.Options // Seed is set from Seed when zero
+	Epochs       int            // total epochs to reach
+	Batch        int            // training batch size (the tutorial's 32)
+	LR           float64        // Adam's learning rate
+	Optimizer    string         // "adam" (default) or "sgd" (momentum 0.9)
+	Seed         uint64         // seeds initialisation, shuffling and dropout
+	Shuffle      int            // shuffle buffer (tf.data's 10,000); 0 = 10,000
+	EvalBatch    int            // batch size for the test pass; 0 = 256
+	Train, Test  *data.Dataset
+	Pool         *kernels.Pool // nil: the default pool
+
+	// OnProgress, if not nil, is called after every training step.
+	OnProgress func(Progress)
+	// OnEpoch, if not nil, is called after every epoch with the history so
+	// far (the new result last); an error stops training and is returned.
+	OnEpoch func(s *Session, r EpochResult) error
+}
+
+// Session is one training run: the model, its optimiser, where it is and
+// what it has measured. A Session can be restored from a checkpoint by
+// setting the model's parameters, the optimiser's state, History and the
+// trainer's step count before Run.
+type Session struct {
+	Config  Config
+	Model   models.Model
+	Opt     optim.Optimizer
+	Trainer *Trainer
+	Loader  *data.Loader
+	History []EpochResult
+}
+
+// NewSession validates cfg and builds the model, the optimiser and the
+// loader.
+func NewSession(cfg Config) (*Session, error) {
+	if cfg.Train == nil || cfg.Test == nil {
+		return nil, fmt.Errorf("train: no data")
+	}
+	if cfg.Batch < 1 {
+		return nil, fmt.Errorf("train: batch size %d < 1", cfg.Batch)
+	}
+	if cfg.Epochs < 0 {
+		return nil, fmt.Errorf("train: negative epoch count %d", cfg.Epochs)
+	}
+	if cfg.Shuffle == 0 {
+		cfg.Shuffle = 10000
+	}
+	if cfg.EvalBatch == 0 {
+		cfg.EvalBatch = 256
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = kernels.Default()
+	}
+	if cfg.ModelOptions.Seed == 0 {
+		cfg.ModelOptions.Seed = cfg.Seed
+	}
+	m, err := models.New(cfg.Model, cfg.ModelOptions)
+	if err != nil {
+		return nil, err
+	}
+	var opt optim.Optimizer
+	switch cfg.Optimizer {
+	case "", "adam":
+		opt = optim.NewAdam(cfg.LR)
+	case "sgd":
+		opt = optim.NewSGD(cfg.LR, 0.9)
+	default:
+		return nil, fmt.Errorf("train: unknown optimizer %q (adam or sgd)", cfg.Optimizer)
+	}
+	s := &Session{Config: cfg, Model: m, Opt: opt}
+	s.Trainer = NewTrainer(m, opt, cfg.Pool, cfg.Batch, cfg.Train.H, cfg.Train.W, cfg.Seed)
+	s.Loader = data.NewLoader(cfg.Train, cfg.Batch, cfg.Shuffle, cfg.Seed)
+	return s, nil
+}
+
+// Run trains from the epoch after the last one in History up to
+// Config.Epochs. It returns ctx's error if ctx is cancelled (after finishing
+// the current step), a *NonFiniteError if the loss diverges, or OnEpoch's
+// error.
+func (s *Session) Run(ctx context.Context) error {
+	cfg := s.Config
+	for epoch := len(s.History) + 1; epoch <= cfg.Epochs; epoch++ {
+		start := time.Now()
+		loss, acc, err := s.Trainer.TrainEpoch(ctx, epoch, s.Loader, cfg.OnProgress)
+		if err != nil {
+			return err
+		}
+		secs := time.Since(start).Seconds()
+		tl, ta := Evaluate(s.Model, cfg.Pool, cfg.Test, cfg.EvalBatch)
+		r := EpochResult{Epoch: epoch, Loss: loss, Accuracy: acc, TestLoss: tl, TestAccuracy: ta,
+			Seconds: secs, ImagesPerSec: float64(cfg.Train.N) / secs}
+		s.History = append(s.History, r)
+		if cfg.OnEpoch != nil {
+			if err := cfg.OnEpoch(s, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package train runs the fit loop of the tutorial: for each epoch, a pass
+// over the shuffled training batches with the loss's gradient and an
+// optimiser step, then a pass over the test set in inference mode, with
+// Keras's Mean and SparseCategoricalAccuracy metrics reset at each epoch.
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"resgo/autograd"
+	"resgo/data"
+	"resgo/internal/kernels"
+	"resgo/models"
+	"resgo/optim"
+	"resgo/tensor"
+)
+
+// EpochResult is what one epoch measured. Accuracies are in [0, 1].
+type EpochResult struct {
+	Epoch        int     `json:"epoch"` // 1-based
+	Loss         float64 `json:"loss"`
+	Accuracy     float64 `json:"accuracy"`
+	TestLoss     float64 `json:"test_loss"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	Seconds      float64 `json:"seconds"` // training pass only
+	ImagesPerSec float64 `json:"images_per_sec"`
+}
+
+// Line formats the tutorial's per-epoch line, accuracies in percent.
+func (r EpochResult) Line() string {
+	return fmt.Sprintf("Epoch %d, Loss: %.4f, Accuracy: %.2f, Test Loss: %.4f, Test Accuracy: %.2f",
+		r.Epoch, r.Loss, 100*r.Accuracy, r.TestLoss, 100*r.TestAccuracy)
+}
+
+// Progress is reported after every training step.
+type Progress struct {
+	Epoch, Step, Steps int // Step is 1-based within the epoch
+	Images             int // images seen this epoch
+	Loss, Accuracy     float64
+	Elapsed            time.Duration
+}
+
+// Trainer holds a model, its optimiser and the reusable state of the loop.
+type Trainer struct {
+	Model  models.Model
+	Opt    optim.Optimizer
+	Params []*autograd.Param
+	Pool   *kernels.Pool
+
+	tape     *autograd.Tape
+	x        *tensor.Tensor
+	y        []int32
+	loss     Mean
+	acc      SparseCategoricalAccuracy
+	batch    int
+	imgShape [3]int
+	step     int64
+}
+
+// NewTrainer prepares to train m with opt on batches of the given size of
+// images h×w×1. seed seeds dropout.
+func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, h, w int, seed uint64) *Trainer {
+	if pool == nil {
+		pool = kernels.Default()
+	}
+	return &Trainer{
+		Model: m, Opt: opt, Params: m.Params(), Pool: pool,
+		tape:     autograd.NewTape(pool, seed),
+		x:        tensor.New(batch, h, w, 1),
+		y:        make([]int32, batch),
+		batch:    batch,
+		imgShape: [3]int{h, w, 1},
+	}
+}
+
+// Steps returns the number of optimiser steps taken so far.
+func (t *Trainer) Steps() int64 { return t.step }
+
+// SetSteps sets the step counter (when resuming).
+func (t *Trainer) SetSteps(n int64) { t.step = n }
+
+// NonFiniteError reports a loss that became NaN or infinite.
+type NonFiniteError struct {
+	Epoch, Step int
+	Loss        float64
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (try a lower --lr)", e.Loss, e.Epoch, e.Step)
+}
+
+// TrainStep runs forward, backward and an optimiser step on x [B, H, W, 1]
+// with labels y, and returns the batch's mean loss. It updates the epoch's
+// running metrics.
+func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
+	tp := t.tape
+	tp.Reset()
+	optim.ZeroGrad(t.Params)
+	logits := t.Model.Forward(tp, tp.Constant(x), true)
+	loss := tp.SoftmaxCrossEntropy(logits, y, nil)
+	if err := tp.Backward(loss); err != nil {
+		panic(err) // a model without trainable parameters: a programming error
+	}
+	t.Opt.Step(t.Params)
+	t.step++
+	l := float64(loss.Value.Data[0])
+	t.loss.Update(l, float64(len(y)))
+	t.acc.Update(logits.Value.Data, y, logits.Value.Shape[1])
+	return l
+}
+
+// TrainEpoch runs one epoch (1-based) over loader, calling progress (if not
+// nil) after each step. It stops early with ctx's error if ctx is done
+// between steps, and with a *NonFiniteError if the loss stops being finite.
+func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader, progress func(Progress)) (loss, acc float64, err error) {
+	t.loss.Reset()
+	t.acc.Reset()
+	loader.Start(epoch - 1)
+	start := time.Now()
+	steps := loader.Batches()
+	images := 0
+	for step := 1; ; step++ {
+		if err := ctx.Err(); err != nil {
+			return t.loss.Result(), t.acc.Result(), err
+		}
+		n, ok := loader.Next(t.x.Data, t.y)
+		if !ok {
+			break
+		}
+		x := t.x
+		if n != t.batch {
+			x = &tensor.Tensor{Shape: []int{n, t.imgShape[0], t.imgShape[1], t.imgShape[2]}, Data: t.x.Data[:n*t.imgShape[0]*t.imgShape[1]*t.imgShape[2]]}
+		}
+		l := t.TrainStep(x, t.y[:n])
+		images += n
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return l, t.acc.Result(), &NonFiniteError{Epoch: epoch, Step: step, Loss: l}
+		}
+		if progress != nil {
+			progress(Progress{Epoch: epoch, Step: step, Steps: steps, Images: images,
+				Loss: t.loss.Result(), Accuracy: t.acc.Result(), Elapsed: time.Since(start)})
+		}
+	}
+	return t.loss.Result(), t.acc.Result(), nil
+}
+
+// Evaluate returns the mean loss and the accuracy of the model in inference
+// mode over every image of d, in batches of batch.
+func Evaluate(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) (loss, acc float64) {
+	var lm Mean
+	var am SparseCategoricalAccuracy
+	Predict(m, pool, d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
+		lm.Update(batchLoss, float64(len(labels)))
+		am.Update(logits, labels, K)
+	})
+	return lm.Result(), am.Result()
+}
+
+// Predict runs the model in inference mode over d in order and calls fn with
+// each batch's logits [n, K], labels and mean loss.
+func Predict(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int, fn func(logits []float32, labels []int32, K int, loss float64)) {
+	tp := autograd.NewTape(pool, 0)
+	tp.NoGrad = true
+	loader := data.NewLoader(d, batch, 0, 0)
+	loader.Start(0)
+	x := tensor.New(batch, d.H, d.W, 1)
+	y := make([]int32, batch)
+	for {
+		n, ok := loader.Next(x.Data, y)
+		if !ok {
+			return
+		}
+		tp.Reset()
+		xb := &tensor.Tensor{Shape: []int{n, d.H, d.W, 1}, Data: x.Data[:n*d.H*d.W]}
+		logits := m.Forward(tp, tp.Constant(xb), false)
+		loss := tp.SoftmaxCrossEntropy(logits, y[:n], nil)
+		fn(logits.Value.Data, y[:n], logits.Value.Shape[1], float64(loss.Value.Data[0]))
+	}
+}
