@@ -1,0 +1,150 @@
+package data
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// NumClasses is the number of MNIST classes: the digits 0 to 9.
+const NumClasses = 10
+
+// The four MNIST file names, as published by LeCun et al. LoadDir also
+// accepts each without its ".gz" suffix (a raw IDX file).
+const (
+	TrainImagesFile = "train-images-idx3-ubyte.gz" // 60,000 training images
+	TrainLabelsFile = "train-labels-idx1-ubyte.gz" // 60,000 training labels
+	TestImagesFile  = "t10k-images-idx3-ubyte.gz"  // 10,000 test images
+	TestLabelsFile  = "t10k-labels-idx1-ubyte.gz"  // 10,000 test labels
+)
+
+//go:embed mnist/*.gz
+var mnistFS embed.FS
+
+// Dataset is a set of grey-scale images with their class labels.
+type Dataset struct {
+	Images  []uint8 // N×H×W pixels, row-major, 0 (background) to 255
+	Labels  []uint8 // N labels, each below NumClasses
+	N, H, W int     // number of images, rows, columns
+}
+
+// NewDataset reads an IDX image file and an IDX label file and checks that
+// they agree: the same number of items, every label below NumClasses.
+// The names are used only in error messages.
+func NewDataset(imagesName string, images io.Reader, labelsName string, labels io.Reader) (*Dataset, error) {
+	img, n, h, w, err := ReadImages(imagesName, images)
+	if err != nil {
+		return nil, err
+	}
+	lab, err := ReadLabels(labelsName, labels)
+	if err != nil {
+		return nil, err
+	}
+	if len(lab) != n {
+		return nil, formatErr(labelsName, nil, "%d labels, but %s has %d images", len(lab), imagesName, n)
+	}
+	for i, l := range lab {
+		if l >= NumClasses {
+			return nil, formatErr(labelsName, nil, "label %d at index %d is above %d", l, i, NumClasses-1)
+		}
+	}
+	return &Dataset{Images: img, Labels: lab, N: n, H: h, W: w}, nil
+}
+
+// LoadMNIST returns the MNIST training set (60,000 images) and test set
+// (10,000 images) of 28×28 digits, decoded from the copy embedded in the
+// binary. Each call decodes afresh (about half a second), so callers may
+// modify what they get.
+func LoadMNIST() (train, test *Dataset, err error) {
+	open := func(name string) (io.ReadCloser, string, error) {
+		f, err := mnistFS.Open("mnist/" + name)
+		return f, name, err
+	}
+	return load(open)
+}
+
+// LoadDir reads the MNIST training and test sets from the four files
+// TrainImagesFile, TrainLabelsFile, TestImagesFile and TestLabelsFile in
+// dir. Where a ".gz" file is absent, the same name without ".gz" (a raw IDX
+// file) is read instead. A missing file gives an error naming its path that
+// matches both ErrFormat and fs.ErrNotExist.
+func LoadDir(dir string) (train, test *Dataset, err error) {
+	open := func(name string) (io.ReadCloser, string, error) {
+		gzPath := filepath.Join(dir, name)
+		f, err := os.Open(gzPath)
+		if err == nil {
+			return f, gzPath, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, gzPath, formatErr(gzPath, err, "cannot open: %v", err)
+		}
+		rawPath := strings.TrimSuffix(gzPath, ".gz")
+		f, err2 := os.Open(rawPath)
+		if err2 == nil {
+			return f, rawPath, nil
+		}
+		if !errors.Is(err2, fs.ErrNotExist) {
+			return nil, rawPath, formatErr(rawPath, err2, "cannot open: %v", err2)
+		}
+		return nil, gzPath, formatErr(gzPath, err, "missing file (nor is there %s)", filepath.Base(rawPath))
+	}
+	return load(open)
+}
+
+// load reads the four MNIST files through open, which returns a reader and
+// the name to use in errors.
+func load(open func(name string) (io.ReadCloser, string, error)) (train, test *Dataset, err error) {
+	var testImages string // the test images' name in errors
+	pair := func(imagesFile, labelsFile string) (*Dataset, error) {
+		fi, iname, err := open(imagesFile)
+		if err != nil {
+			if _, ok := err.(*FormatError); ok {
+				return nil, err
+			}
+			return nil, formatErr(iname, err, "cannot open: %v", err)
+		}
+		defer fi.Close()
+		testImages = iname
+		fl, lname, err := open(labelsFile)
+		if err != nil {
+			if _, ok := err.(*FormatError); ok {
+				return nil, err
+			}
+			return nil, formatErr(lname, err, "cannot open: %v", err)
+		}
+		defer fl.Close()
+		return NewDataset(iname, fi, lname, fl)
+	}
+	if train, err = pair(TrainImagesFile, TrainLabelsFile); err != nil {
+		return nil, nil, err
+	}
+	if test, err = pair(TestImagesFile, TestLabelsFile); err != nil {
+		return nil, nil, err
+	}
+	if test.H != train.H || test.W != train.W {
+		return nil, nil, formatErr(testImages, nil, "images are %d×%d, but the training images are %d×%d",
+			test.H, test.W, train.H, train.W)
+	}
+	return train, test, nil
+}
+
+// Limit returns a Dataset of the first n images of d, sharing d's memory.
+// It returns an error if n is below 1 or above d.N.
+func (d *Dataset) Limit(n int) (*Dataset, error) {
+	if n < 1 || n > d.N {
+		return nil, fmt.Errorf("data: limit %d is out of range: the dataset has %d images (want 1 to %d)", n, d.N, d.N)
+	}
+	px := n * d.H * d.W
+	return &Dataset{Images: d.Images[:px:px], Labels: d.Labels[:n:n], N: n, H: d.H, W: d.W}, nil
+}
+
+// Image returns the H×W pixels of image i, row-major, sharing d's memory.
+func (d *Dataset) Image(i int) []uint8 {
+	px := d.H * d.W
+	return d.Images[i*px : (i+1)*px : (i+1)*px]
+}
