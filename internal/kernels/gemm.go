@@ -17,6 +17,12 @@ import "os"
 // it at start-up on CPUs that support them.
 var gemmImpl = SgemmGeneric
 
+// gemmTAImpl is the implementation behind SgemmTA.
+var gemmTAImpl = SgemmTAGeneric
+
+// gemmTBImpl is the implementation behind SgemmTB.
+var gemmTBImpl = SgemmTBGeneric
+
 // Path names the kernel set in use: "generic", "avx2" or "avx512".
 var Path = "generic"
 
@@ -81,6 +87,14 @@ func SgemmGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 // SgemmTA computes C (+)= Aᵀ·B where A is stored as [k×m] (row stride lda),
 // B is [k×n] and C is [m×n]. It is the weight-gradient product: patchesᵀ·dY.
 func SgemmTA(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	gemmTAImpl(m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// SgemmTAGeneric is the portable reference for SgemmTA.
+func SgemmTAGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if !acc {
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+n])
@@ -106,6 +120,14 @@ func SgemmTA(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 // (row stride ldb) and C is [m×n]: each C element is a dot product of two
 // contiguous rows.
 func SgemmTB(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	gemmTBImpl(m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// SgemmTBGeneric is the portable reference for SgemmTB.
+func SgemmTBGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	for i := 0; i < m; i++ {
 		ar := a[i*lda : i*lda+k]
 		ci := c[i*ldc : i*ldc+n]

@@ -1,0 +1,240 @@
+//go:build amd64 && !purego
+
+package kernels
+
+//go:generate go run ./gen -o .
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// gemmArgs is the argument block of the assembly micro-kernels. The field
+// offsets are fixed by gen/main.go; TestGemmArgsLayout checks them.
+type gemmArgs struct {
+	a, b, c       unsafe.Pointer // 0, 8, 16: first element of the A, B, C tiles
+	lda, ldb, ldc uintptr        // 24, 32, 40: row strides in bytes
+	k             uintptr        // 48: depth of the product
+	tiles         uintptr        // 56: number of MR-row tiles to compute (≥ 1)
+	kmask         uint64         // 64: AVX-512 mask of the valid lanes of the last vector
+	acc           uintptr        // 72: 1 to add the product to C, 0 to store it
+	astep         uintptr        // 80: bytes from A after a tile's K loop to the next tile
+	edge          uintptr        // 88: AVX2: 1 when the last vector is partial
+	ymask         [8]int32       // 96: AVX2 lane mask of the last vector
+}
+
+// gemmKernels describes one instruction set's micro-kernels.
+type gemmKernels struct {
+	name  string
+	vec   int   // floats per vector register
+	maxNV int   // widest panel in vectors
+	mr    []int // rows per tile, by vectors per panel
+	padB  bool  // B must be padded to whole vectors (no masked loads)
+}
+
+var gemm512 = &gemmKernels{
+	name:  "avx512",
+	vec:   16,
+	maxNV: 4,
+	mr:    mr512Tab[:],
+}
+
+var gemmAVX2 = &gemmKernels{
+	name:  "avx2",
+	vec:   8,
+	maxNV: 3,
+	mr:    mrAVX2Tab[:],
+	padB:  true,
+}
+
+var (
+	mr512Tab  = [5]int{0, 16, 12, 8, 6}
+	mrAVX2Tab = [4]int{0, 12, 6, 4}
+)
+
+// hasAVX512 and hasAVX2 report what the CPU (and OS) support.
+var (
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+func init() {
+	if forcedGeneric() {
+		return
+	}
+	switch {
+	case hasAVX512:
+		gemmImpl = sgemmAVX512
+		gemmTAImpl = sgemmTAAVX512
+		Path = "avx512"
+	case hasAVX2:
+		gemmImpl = sgemmAVX2
+		gemmTAImpl = sgemmTAAVX2
+		Path = "avx2"
+	}
+}
+
+func sgemmAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmAsm(gemm512, false, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmAsm(gemmAVX2, false, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmTAAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmAsm(gemm512, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmTAAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmAsm(gemmAVX2, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// gemmPackPool holds scratch buffers for padded copies of B.
+var gemmPackPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// Blocking parameters. K is split into balanced blocks of at most
+// gemmKCMax so that a B block stays in L2; with several column panels,
+// rows are blocked so that an A block stays in L2 while the panels sweep it.
+const (
+	gemmKCMax   = 768
+	gemmKCTA    = 256 // transposed A is read down columns: keep its block small
+	gemmABlock  = 160 << 10
+	gemmRowUnit = 48 // a multiple of every MR
+)
+
+// sgemmAsm is the assembly SGEMM driver: C (+)= op(A)·B with op(A) = A, or
+// Aᵀ (A stored [k×m]) when ta.
+func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if len(c) < (m-1)*ldc+n {
+		panic("kernels: Sgemm: C too short")
+	}
+	if k <= 0 {
+		if !acc {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return
+	}
+	if ta {
+		if len(a) < (k-1)*lda+m {
+			panic("kernels: SgemmTA: A too short")
+		}
+	} else if len(a) < (m-1)*lda+k {
+		panic("kernels: Sgemm: A too short")
+	}
+	if len(b) < (k-1)*ldb+n {
+		panic("kernels: Sgemm: B too short")
+	}
+
+	vec := ks.vec
+	var pack *[]float32
+	if ks.padB && n%vec != 0 {
+		// Copy B into a buffer padded with zeros to whole vectors so the
+		// kernel's full-width loads stay inside it.
+		np := (n + vec - 1) / vec * vec
+		pack = gemmPackPool.Get().(*[]float32)
+		if cap(*pack) < k*np {
+			*pack = make([]float32, k*np)
+		}
+		bp := (*pack)[:k*np]
+		for p := 0; p < k; p++ {
+			row := bp[p*np : p*np+np]
+			copy(row, b[p*ldb:p*ldb+n])
+			clear(row[n:])
+		}
+		b, ldb = bp, np
+	}
+
+	// K blocks.
+	kcMax := gemmKCMax
+	if ta {
+		kcMax = gemmKCTA
+	}
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+
+	nvecs := (n + vec - 1) / vec
+	var args gemmArgs
+	args.lda = uintptr(lda) * 4
+	args.ldb = uintptr(ldb) * 4
+	args.ldc = uintptr(ldc) * 4
+	for k0 := 0; k0 < k; k0 += kc {
+		kk := min(kc, k-k0)
+		args.k = uintptr(kk)
+		if acc || k0 > 0 {
+			args.acc = 1
+		} else {
+			args.acc = 0
+		}
+		// Row blocks: only worth it when several panels sweep A.
+		mc := m
+		if nvecs > ks.maxNV {
+			mc = max(gemmRowUnit, gemmABlock/(kk*4)/gemmRowUnit*gemmRowUnit)
+		}
+		for i0 := 0; i0 < m; i0 += mc {
+			mi := min(mc, m-i0)
+			for v0 := 0; v0 < nvecs; {
+				nv := gemmPanel(nvecs-v0, ks.maxNV)
+				j0 := v0 * vec
+				w := min(nv*vec, n-j0) // valid columns in the panel
+				last := w - (nv-1)*vec // valid lanes of the last vector
+				args.kmask = 1<<last - 1
+				args.edge = 0
+				if last < vec {
+					args.edge = 1
+				}
+				for l := range args.ymask {
+					args.ymask[l] = 0
+					if l < last {
+						args.ymask[l] = -1
+					}
+				}
+				args.b = unsafe.Pointer(&b[k0*ldb+j0])
+				mr := ks.mr[nv]
+				for i := i0; i < i0+mi; {
+					r := min(mr, i0+mi-i)
+					tiles := (i0 + mi - i) / r
+					args.tiles = uintptr(tiles)
+					args.c = unsafe.Pointer(&c[i*ldc+j0])
+					if ta {
+						args.a = unsafe.Pointer(&a[k0*lda+i])
+						args.astep = uintptr(r*4) - uintptr(kk)*args.lda
+					} else {
+						args.a = unsafe.Pointer(&a[i*lda+k0])
+						args.astep = uintptr(r)*args.lda - uintptr(kk*4)
+					}
+					if ks == gemm512 {
+						gemm512Call(ta, nv, r, &args)
+					} else {
+						gemmAVX2Call(ta, nv, r, &args)
+					}
+					i += tiles * r
+				}
+				v0 += nv
+			}
+		}
+	}
+	if pack != nil {
+		gemmPackPool.Put(pack)
+	}
+}
+
+// gemmPanel chooses how many vectors the next column panel spans when
+// rem vectors remain, keeping panels as wide as possible and balanced.
+func gemmPanel(rem, maxNV int) int {
+	switch {
+	case rem <= maxNV:
+		return rem
+	case rem < 2*maxNV:
+		return (rem + 1) / 2
+	default:
+		return maxNV
+	}
+}
