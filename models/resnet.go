@@ -29,11 +29,11 @@ type ResidualUnit struct {
 }
 
 // NewResidualUnit returns ResidualUnit(filterIn, filterOut, kernel).
-func NewResidualUnit(rng *rand.Rand, name string, filterIn, filterOut, kernel int) *ResidualUnit {
+func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut, kernel int) *ResidualUnit {
 	u := &ResidualUnit{
-		bn1:   nn.NewBatchNorm(name+".bn1", filterIn),
+		bn1:   o.batchNorm(name+".bn1", filterIn),
 		conv1: nn.NewConv2D(rng, name+".conv1", filterIn, filterOut, kernel, autograd.Same, nn.Linear),
-		bn2:   nn.NewBatchNorm(name+".bn2", filterOut),
+		bn2:   o.batchNorm(name+".bn2", filterOut),
 		conv2: nn.NewConv2D(rng, name+".conv2", filterOut, filterOut, kernel, autograd.Same, nn.Linear),
 	}
 	if filterIn == filterOut {
@@ -62,11 +62,11 @@ func (u *ResidualUnit) Params() []*autograd.Param {
 
 // NewResnetLayer is the tutorial's ResnetLayer(filterIn, filters, kernel):
 // one ResidualUnit for each pair of zip([filterIn]+filters, filters).
-func NewResnetLayer(rng *rand.Rand, name string, filterIn int, filters []int, kernel int) nn.Sequential {
+func NewResnetLayer(rng *rand.Rand, o Options, name string, filterIn int, filters []int, kernel int) nn.Sequential {
 	var s nn.Sequential
 	in := filterIn
 	for i, f := range filters {
-		s = append(s, NewResidualUnit(rng, fmt.Sprintf("%s.%d", name, i), in, f, kernel))
+		s = append(s, NewResidualUnit(rng, o, fmt.Sprintf("%s.%d", name, i), in, f, kernel))
 		in = f
 	}
 	return s
@@ -97,9 +97,9 @@ func NewResNet(o Options) *ResNet {
 	}
 	return &ResNet{
 		conv1:  nn.NewConv2D(rng, "conv1", 1, 8, 3, autograd.Same, nn.ReLU),
-		res1:   NewResnetLayer(rng, "res1", 8, []int{16, 16}, 3),
-		res2:   NewResnetLayer(rng, "res2", 16, []int{32, 32}, 3),
-		res3:   NewResnetLayer(rng, "res3", 32, []int{64, 64}, 3),
+		res1:   NewResnetLayer(rng, o, "res1", 8, []int{16, 16}, 3),
+		res2:   NewResnetLayer(rng, o, "res2", 16, []int{32, 32}, 3),
+		res3:   NewResnetLayer(rng, o, "res3", 32, []int{64, 64}, 3),
 		dense1: nn.NewDense(rng, "dense1", 7*7*64, 128, nn.ReLU),
 		dense2: nn.NewDense(rng, "dense2", 128, classes, nn.Linear),
 	}

@@ -220,8 +220,10 @@ func ConvBackwardWeight(p *Pool, s ConvShape, x, dy, dw, db []float32) {
 		}
 		for r0 := lo; r0 < hi; r0 += R {
 			r1 := min(r0+R, hi)
-			a := x[r0*K:]
-			if !pw {
+			var a []float32
+			if pw {
+				a = x[r0*K:]
+			} else {
 				Im2colRows(s, x, r0, r1, cols)
 				a = cols
 			}

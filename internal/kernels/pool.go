@@ -14,7 +14,7 @@ import (
 type Pool struct {
 	n    int
 	jobs []chan job
-	done chan struct{}
+	done chan any // nil, or a worker's panic value
 	mu   sync.Mutex // serialises For calls from different goroutines
 
 	scratch [][]float32 // per-worker scratch space, grown on demand
@@ -31,7 +31,7 @@ func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{n: n, done: make(chan struct{}, n)}
+	p := &Pool{n: n, done: make(chan any, n)}
 	p.jobs = make([]chan job, n)
 	p.scratch = make([][]float32, n)
 	for w := 1; w < n; w++ {
@@ -39,8 +39,7 @@ func NewPool(n int) *Pool {
 		p.jobs[w] = ch
 		go func() {
 			for j := range ch {
-				j.fn(j.worker, j.lo, j.hi)
-				p.done <- struct{}{}
+				p.done <- runJob(j)
 			}
 		}()
 	}
@@ -104,10 +103,31 @@ func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
 		p.jobs[w] <- job{fn: fn, worker: w, lo: lo, hi: hi}
 	}
 	lo, hi := split(n, parts, 0)
-	fn(0, lo, hi)
+	var failed any
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				failed = r
+			}
+		}()
+		fn(0, lo, hi)
+	}()
 	for w := 1; w < parts; w++ {
-		<-p.done
+		if r := <-p.done; r != nil && failed == nil {
+			failed = r
+		}
 	}
+	if failed != nil {
+		panic(failed)
+	}
+}
+
+// runJob runs one job and returns the value it panicked with, if any, so
+// that the panic surfaces in the goroutine that called For.
+func runJob(j job) (failed any) {
+	defer func() { failed = recover() }()
+	j.fn(j.worker, j.lo, j.hi)
+	return nil
 }
 
 // split returns the w-th of parts near-equal contiguous ranges of [0, n).

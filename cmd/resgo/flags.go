@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// newFlags returns a FlagSet for a command that reports errors as
+// usageErrors (one line and a pointer to --help) instead of printing.
+func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "%s\n\nFlags:\n", strings.TrimSpace(synopsis))
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args; --help prints the usage and returns errHelp.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return errHelp
+	}
+	if err != nil {
+		return &usageError{fmt.Sprintf("%s: %v (see 'resgo %s --help')", fs.Name(), err, fs.Name())}
+	}
+	if fs.NArg() > 0 && !allowsArgs[fs.Name()] {
+		return &usageError{fmt.Sprintf("%s: unexpected argument %q (see 'resgo %s --help')", fs.Name(), fs.Arg(0), fs.Name())}
+	}
+	return nil
+}
+
+// allowsArgs lists commands that take positional arguments.
+var allowsArgs = map[string]bool{}
+
+// errHelp means --help was given and answered.
+var errHelp = &exitError{code: 0, err: errors.New("")}
+
+// badFlag returns a usage error for an invalid flag value.
+func badFlag(cmd, format string, args ...any) error {
+	return &usageError{fmt.Sprintf("%s: %s (see 'resgo %s --help')", cmd, fmt.Sprintf(format, args...), cmd)}
+}

@@ -1,0 +1,124 @@
+// Command resgo trains and runs convolutional image classifiers on the CPU,
+// in pure Go. Its flagship is the pre-activation ResNet of the TensorFlow 2
+// tutorial, trained on the embedded MNIST digits.
+//
+// Usage:
+//
+//	resgo train [flags]     train a model (default: the tutorial's ResNet)
+//	resgo help [command]    explain a command
+//
+// Run "resgo COMMAND --help" for a command's flags.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand of resgo.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `resgo trains and runs convolutional image classifiers on the CPU, in pure Go.
+
+Usage:
+  resgo COMMAND [flags]
+
+Commands:
+`)
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprint(w, `
+Run "resgo COMMAND --help" for the flags of a command.
+Start with: resgo train    (the tutorial's ResNet on the embedded MNIST, 10 epochs)
+`)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status. It turns any
+// panic into an error message: no stack trace reaches a user.
+func run(args []string, stdout, stderr io.Writer) (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "resgo: internal error: %v\n", r)
+			status = 1
+		}
+	}()
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && name == "help" {
+			if c, ok := commands[args[1]]; ok {
+				return status0(c.run([]string{"--help"}, stdout, stderr), stderr)
+			}
+		}
+		usage(stdout)
+		return 0
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "resgo: unknown command %q (run 'resgo --help')\n", name)
+		return 2
+	}
+	return status0(c.run(args[1:], stdout, stderr), stderr)
+}
+
+// status0 prints err (if any) and maps it to an exit status.
+func status0(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "resgo: %s\n", strings.TrimSpace(ue.msg))
+		return 2
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "resgo: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "resgo: %v\n", err)
+	return 1
+}
