@@ -23,6 +23,7 @@ type gemmArgs struct {
 	astep         uintptr        // 80: bytes from A after a tile's K loop to the next tile
 	edge          uintptr        // 88: AVX2: 1 when the last vector is partial
 	ymask         [8]int32       // 96: AVX2 lane mask of the last vector
+	pf            uintptr        // 128: bytes from a tile's A to the next tile's (prefetch)
 }
 
 // gemmKernels describes one instruction set's micro-kernels.
@@ -209,6 +210,7 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 					} else {
 						args.a = unsafe.Pointer(&a[i*lda+k0])
 						args.astep = uintptr(r)*args.lda - uintptr(kk*4)
+						args.pf = uintptr(r) * args.lda
 					}
 					if ks == gemm512 {
 						gemm512Call(ta, nv, r, &args)

@@ -17,7 +17,7 @@ func TestGemmArgsLayout(t *testing.T) {
 		{"lda", unsafe.Offsetof(p.lda), 24}, {"ldb", unsafe.Offsetof(p.ldb), 32}, {"ldc", unsafe.Offsetof(p.ldc), 40},
 		{"k", unsafe.Offsetof(p.k), 48}, {"tiles", unsafe.Offsetof(p.tiles), 56}, {"kmask", unsafe.Offsetof(p.kmask), 64},
 		{"acc", unsafe.Offsetof(p.acc), 72}, {"astep", unsafe.Offsetof(p.astep), 80}, {"edge", unsafe.Offsetof(p.edge), 88},
-		{"ymask", unsafe.Offsetof(p.ymask), 96},
+		{"ymask", unsafe.Offsetof(p.ymask), 96}, {"pf", unsafe.Offsetof(p.pf), 128},
 	} {
 		if f.got != f.want {
 			t.Errorf("gemmArgs.%s at offset %d, gen/main.go assumes %d", f.name, f.got, f.want)
@@ -43,3 +43,18 @@ func TestSgemmAVX512(t *testing.T)   { needAVX512(t); testGemmImpl(t, sgemmAVX51
 func TestSgemmTAAVX512(t *testing.T) { needAVX512(t); testGemmImpl(t, sgemmTAAVX512, true, false) }
 func TestSgemmAVX2(t *testing.T)     { needAVX2(t); testGemmImpl(t, sgemmAVX2, false, false) }
 func TestSgemmTAAVX2(t *testing.T)   { needAVX2(t); testGemmImpl(t, sgemmTAAVX2, true, false) }
+
+func init() {
+	gemmBenchImpls = append(gemmBenchImpls,
+		struct {
+			name   string
+			f, fTA gemmFunc
+			ok     func() bool
+		}{"avx512", sgemmAVX512, sgemmTAAVX512, func() bool { return hasAVX512 }},
+		struct {
+			name   string
+			f, fTA gemmFunc
+			ok     func() bool
+		}{"avx2", sgemmAVX2, sgemmTAAVX2, func() bool { return hasAVX2 }},
+	)
+}

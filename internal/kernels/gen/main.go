@@ -20,7 +20,8 @@
 //	SI, DI     lda and 3·lda in bytes
 //	R8, R9     B row pointer and ldb in bytes
 //	R10        K counter
-//	R11, R12   C row pointer and ldc in bytes
+//	R11        C row pointer
+//	R12        prefetch pointer into the next tile of A
 //
 // AVX-512: accumulators Z0-Z23, B vectors Z28-Z31, the A element is a
 // {1to16} memory broadcast folded into VFMADD231PS; the last vector of the
@@ -55,6 +56,7 @@ const (
 	offAstep = 80
 	offEdge  = 88
 	offYmask = 96
+	offPf    = 128
 )
 
 // MR (rows per tile) by NV (vectors per panel).
@@ -124,7 +126,6 @@ func (g *gen) prologue(fn string, mr int, ta bool) {
 	g.p("MOVQ %d(R13), SI", offLda)
 	g.p("LEAQ (SI)(SI*2), DI")
 	g.p("MOVQ %d(R13), R9", offLdb)
-	g.p("MOVQ %d(R13), R12", offLdc)
 	g.p("MOVQ %d(R13), AX", offA)
 	g.p("MOVQ %d(R13), R11", offC)
 }
@@ -138,6 +139,13 @@ func (g *gen) tileStart(mr int, ta bool) {
 		}
 	}
 	g.p("MOVQ %d(R13), R8", offB)
+	if !ta {
+		// R12 walks the next tile's rows of A, prefetching them while this
+		// tile computes (A is read in place and would otherwise come late
+		// from L3 or memory in MR interleaved streams).
+		g.p("MOVQ %d(R13), R12", offPf)
+		g.p("ADDQ AX, R12")
+	}
 }
 
 // kLoop emits the unrolled K loop around step(u), which emits one k step
@@ -149,6 +157,15 @@ func (g *gen) kLoop(ta bool, mr int, step func(u int)) {
 	g.label("loop4")
 	for u := 0; u < unroll; u++ {
 		step(u)
+		if !ta && u == 0 {
+			// One unrolled group consumes 16 bytes of each of the MR rows:
+			// prefetch as many bytes of the next tile.
+			npf := (mr + 3) / 4
+			for i := 0; i < npf; i++ {
+				g.p("PREFETCHT0 %d(R12)", 64*i)
+			}
+			g.p("ADDQ $%d, R12", 64*npf)
+		}
 	}
 	if ta {
 		g.p("LEAQ (AX)(SI*4), AX")
@@ -226,7 +243,7 @@ func kernel512(g *gen, mr, nv int, ta bool) string {
 				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*64)
 			}
 		}
-		g.p("ADDQ R12, R11")
+		g.p("ADDQ %d(R13), R11", offLdc)
 	}
 	g.p("JMP next")
 	g.label("store")
@@ -238,7 +255,7 @@ func kernel512(g *gen, mr, nv int, ta bool) string {
 				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*64)
 			}
 		}
-		g.p("ADDQ R12, R11")
+		g.p("ADDQ %d(R13), R11", offLdc)
 	}
 	g.epilogue()
 	return fn
@@ -290,7 +307,7 @@ func kernelAVX2(g *gen, mr, nv int, ta bool) string {
 				}
 				g.p("VMOVUPS %s, %d(R11)", a, v*32)
 			}
-			g.p("ADDQ R12, R11")
+			g.p("ADDQ %d(R13), R11", offLdc)
 		}
 		g.p("JMP next")
 	}
