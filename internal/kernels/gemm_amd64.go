@@ -42,6 +42,14 @@ var gemm512 = &gemmKernels{
 	mr:    mr512Tab[:],
 }
 
+// gemm512y is the AVX-512 set on YMM vectors, for products at most 8 wide.
+var gemm512y = &gemmKernels{
+	name:  "avx512y",
+	vec:   8,
+	maxNV: 1,
+	mr:    mr512yTab[:],
+}
+
 var gemmAVX2 = &gemmKernels{
 	name:  "avx2",
 	vec:   8,
@@ -52,6 +60,7 @@ var gemmAVX2 = &gemmKernels{
 
 var (
 	mr512Tab  = [5]int{0, 16, 12, 8, 6}
+	mr512yTab = [2]int{0, 16}
 	mrAVX2Tab = [4]int{0, 12, 6, 4}
 )
 
@@ -134,6 +143,9 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 		panic("kernels: Sgemm: B too short")
 	}
 
+	if ks == gemm512 && n <= 8 {
+		ks = gemm512y
+	}
 	vec := ks.vec
 	var pack *[]float32
 	if ks.padB && n%vec != 0 {
@@ -212,9 +224,12 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 						args.astep = uintptr(r)*args.lda - uintptr(kk*4)
 						args.pf = uintptr(r) * args.lda
 					}
-					if ks == gemm512 {
+					switch ks {
+					case gemm512:
 						gemm512Call(ta, nv, r, &args)
-					} else {
+					case gemm512y:
+						gemm512yCall(ta, nv, r, &args)
+					default:
 						gemmAVX2Call(ta, nv, r, &args)
 					}
 					i += tiles * r
@@ -240,3 +255,6 @@ func gemmPanel(rem, maxNV int) int {
 		return maxNV
 	}
 }
+
+// gemmPfDist is how many tiles ahead the kernels prefetch A.
+var gemmPfDist uintptr = 3

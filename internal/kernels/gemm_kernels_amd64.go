@@ -270,6 +270,116 @@ func gemm512Call(ta bool, nv, mr int, p *gemmArgs) {
 	panic("kernels: no such gemm kernel")
 }
 
+// gemm512yCall calls the AVX-512VL YMM kernel for tiles of mr rows × nv vectors
+// (transposed A when ta).
+func gemm512yCall(ta bool, nv, mr int, p *gemmArgs) {
+	if ta == false {
+		switch nv<<5 | mr {
+		case 1<<5 | 1:
+			gemm512y_1x1(p)
+			return
+		case 1<<5 | 2:
+			gemm512y_2x1(p)
+			return
+		case 1<<5 | 3:
+			gemm512y_3x1(p)
+			return
+		case 1<<5 | 4:
+			gemm512y_4x1(p)
+			return
+		case 1<<5 | 5:
+			gemm512y_5x1(p)
+			return
+		case 1<<5 | 6:
+			gemm512y_6x1(p)
+			return
+		case 1<<5 | 7:
+			gemm512y_7x1(p)
+			return
+		case 1<<5 | 8:
+			gemm512y_8x1(p)
+			return
+		case 1<<5 | 9:
+			gemm512y_9x1(p)
+			return
+		case 1<<5 | 10:
+			gemm512y_10x1(p)
+			return
+		case 1<<5 | 11:
+			gemm512y_11x1(p)
+			return
+		case 1<<5 | 12:
+			gemm512y_12x1(p)
+			return
+		case 1<<5 | 13:
+			gemm512y_13x1(p)
+			return
+		case 1<<5 | 14:
+			gemm512y_14x1(p)
+			return
+		case 1<<5 | 15:
+			gemm512y_15x1(p)
+			return
+		case 1<<5 | 16:
+			gemm512y_16x1(p)
+			return
+		}
+	}
+	if ta == true {
+		switch nv<<5 | mr {
+		case 1<<5 | 1:
+			gemm512yTA_1x1(p)
+			return
+		case 1<<5 | 2:
+			gemm512yTA_2x1(p)
+			return
+		case 1<<5 | 3:
+			gemm512yTA_3x1(p)
+			return
+		case 1<<5 | 4:
+			gemm512yTA_4x1(p)
+			return
+		case 1<<5 | 5:
+			gemm512yTA_5x1(p)
+			return
+		case 1<<5 | 6:
+			gemm512yTA_6x1(p)
+			return
+		case 1<<5 | 7:
+			gemm512yTA_7x1(p)
+			return
+		case 1<<5 | 8:
+			gemm512yTA_8x1(p)
+			return
+		case 1<<5 | 9:
+			gemm512yTA_9x1(p)
+			return
+		case 1<<5 | 10:
+			gemm512yTA_10x1(p)
+			return
+		case 1<<5 | 11:
+			gemm512yTA_11x1(p)
+			return
+		case 1<<5 | 12:
+			gemm512yTA_12x1(p)
+			return
+		case 1<<5 | 13:
+			gemm512yTA_13x1(p)
+			return
+		case 1<<5 | 14:
+			gemm512yTA_14x1(p)
+			return
+		case 1<<5 | 15:
+			gemm512yTA_15x1(p)
+			return
+		case 1<<5 | 16:
+			gemm512yTA_16x1(p)
+			return
+		}
+	}
+	panic("kernels: no such gemm kernel")
+}
+
 // gemmAVX2Call calls the AVX2 kernel for tiles of mr rows × nv vectors
 // (transposed A when ta).
 func gemmAVX2Call(ta bool, nv, mr int, p *gemmArgs) {
@@ -667,6 +777,102 @@ func gemm512TA_5x4(p *gemmArgs)
 
 //go:noescape
 func gemm512TA_6x4(p *gemmArgs)
+
+//go:noescape
+func gemm512y_1x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_2x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_3x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_4x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_5x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_6x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_7x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_8x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_9x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_10x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_11x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_12x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_13x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_14x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_15x1(p *gemmArgs)
+
+//go:noescape
+func gemm512y_16x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_1x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_2x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_3x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_4x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_5x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_6x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_7x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_8x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_9x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_10x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_11x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_12x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_13x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_14x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_15x1(p *gemmArgs)
+
+//go:noescape
+func gemm512yTA_16x1(p *gemmArgs)
 
 //go:noescape
 func gemmAVX2_1x1(p *gemmArgs)

@@ -62,6 +62,7 @@ const (
 // MR (rows per tile) by NV (vectors per panel).
 var (
 	mr512  = [5]int{0, 16, 12, 8, 6}
+	mr512y = [2]int{0, 16}
 	mrAVX2 = [4]int{0, 12, 6, 4}
 )
 
@@ -204,13 +205,24 @@ func (g *gen) epilogue() {
 	g.s.WriteString("\n")
 }
 
-func kernel512(g *gen, mr, nv int, ta bool) string {
-	fn := name("512", ta, mr, nv)
+func kernel512(g *gen, mr, nv int, ta bool) string { return kernelEVEX(g, mr, nv, ta, false) }
+
+// kernel512y is the AVX-512VL kernel on 8-float YMM vectors, for panels at
+// most 8 columns wide, where a ZMM kernel would waste half its lanes (YMM
+// FMAs run at the same rate as ZMM ones on Zen 4).
+func kernel512y(g *gen, mr, nv int, ta bool) string { return kernelEVEX(g, mr, nv, ta, true) }
+
+func kernelEVEX(g *gen, mr, nv int, ta, ymm bool) string {
+	isa, reg, vb := "512", "Z", 64
+	if ymm {
+		isa, reg, vb = "512y", "Y", 32
+	}
+	fn := name(isa, ta, mr, nv)
 	g.prologue(fn, mr, ta)
 	g.p("KMOVW %d(R13), K1", offKmask)
 	g.tileStart(mr, ta)
-	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
-	bv := func(v int) string { return fmt.Sprintf("Z%d", 28+v) }
+	acc := func(r, v int) string { return fmt.Sprintf("%s%d", reg, r*nv+v) }
+	bv := func(v int) string { return fmt.Sprintf("%s%d", reg, 28+v) }
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			g.p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
@@ -219,9 +231,9 @@ func kernel512(g *gen, mr, nv int, ta bool) string {
 	g.kLoop(ta, mr, func(u int) {
 		for v := 0; v < nv; v++ {
 			if v == nv-1 {
-				g.p("VMOVUPS.Z %d(R8), K1, %s", v*64, bv(v))
+				g.p("VMOVUPS.Z %d(R8), K1, %s", v*vb, bv(v))
 			} else {
-				g.p("VMOVUPS %d(R8), %s", v*64, bv(v))
+				g.p("VMOVUPS %d(R8), %s", v*vb, bv(v))
 			}
 		}
 		for r := 0; r < mr; r++ {
@@ -236,11 +248,11 @@ func kernel512(g *gen, mr, nv int, ta bool) string {
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			if v == nv-1 {
-				g.p("VADDPS.Z %d(R11), %s, K1, %s", v*64, acc(r, v), acc(r, v))
-				g.p("VMOVUPS %s, K1, %d(R11)", acc(r, v), v*64)
+				g.p("VADDPS.Z %d(R11), %s, K1, %s", v*vb, acc(r, v), acc(r, v))
+				g.p("VMOVUPS %s, K1, %d(R11)", acc(r, v), v*vb)
 			} else {
-				g.p("VADDPS %d(R11), %s, %s", v*64, acc(r, v), acc(r, v))
-				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*64)
+				g.p("VADDPS %d(R11), %s, %s", v*vb, acc(r, v), acc(r, v))
+				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*vb)
 			}
 		}
 		g.p("ADDQ %d(R13), R11", offLdc)
@@ -250,9 +262,9 @@ func kernel512(g *gen, mr, nv int, ta bool) string {
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			if v == nv-1 {
-				g.p("VMOVUPS %s, K1, %d(R11)", acc(r, v), v*64)
+				g.p("VMOVUPS %s, K1, %d(R11)", acc(r, v), v*vb)
 			} else {
-				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*64)
+				g.p("VMOVUPS %s, %d(R11)", acc(r, v), v*vb)
 			}
 		}
 		g.p("ADDQ %d(R13), R11", offLdc)
@@ -356,6 +368,7 @@ func main() {
 		decl.WriteString("panic(\"kernels: no such gemm kernel\")\n}\n\n")
 	}
 	dispatch("gemm512Call", "AVX-512", mr512[:], kernel512)
+	dispatch("gemm512yCall", "AVX-512VL YMM", mr512y[:], kernel512y)
 	dispatch("gemmAVX2Call", "AVX2", mrAVX2[:], kernelAVX2)
 
 	// Declarations.
@@ -368,6 +381,8 @@ func main() {
 	}
 	emitDecl("512", mr512[:], false)
 	emitDecl("512", mr512[:], true)
+	emitDecl("512y", mr512y[:], false)
+	emitDecl("512y", mr512y[:], true)
 	emitDecl("AVX2", mrAVX2[:], false)
 	emitDecl("AVX2", mrAVX2[:], true)
 
