@@ -78,10 +78,12 @@ func init() {
 	case hasAVX512:
 		gemmImpl = sgemmAVX512
 		gemmTAImpl = sgemmTAAVX512
+		gemmTBImpl = sgemmTBAVX512
 		Path = "avx512"
 	case hasAVX2:
 		gemmImpl = sgemmAVX2
 		gemmTAImpl = sgemmTAAVX2
+		gemmTBImpl = sgemmTBAVX2
 		Path = "avx2"
 	}
 }
@@ -100,6 +102,58 @@ func sgemmTAAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []
 
 func sgemmTAAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	sgemmAsm(gemmAVX2, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmTBAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmTBAsm(gemm512, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmTBAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmTBAsm(gemmAVX2, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+// sgemmTBAsm computes C (+)= A·Bᵀ (B stored [n×k]) with the assembly
+// kernels, through whichever transposed copy is smaller: either Bᵀ
+// (n·k floats), then C (+)= A·Bᵀ directly; or Aᵀ (m·k floats), then
+// Cᵀ = B·Aᵀ into scratch and C (+)= (Cᵀ)ᵀ (2·m·n floats moved).
+func sgemmTBAsm(ks *gemmKernels, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if k <= 0 {
+		sgemmAsm(ks, false, m, n, 0, nil, 0, nil, 0, c, ldc, acc)
+		return
+	}
+	if len(a) < (m-1)*lda+k || len(b) < (n-1)*ldb+k || len(c) < (m-1)*ldc+n {
+		panic("kernels: SgemmTB: slice too short")
+	}
+	vec := ks.vec
+	buf := gemmPackPool.Get().(*[]float32)
+	if n*k <= m*k+2*m*n {
+		np := (n + vec - 1) / vec * vec // whole vectors: no packing for AVX2
+		need := (k-1)*np + np
+		if cap(*buf) < need {
+			*buf = make([]float32, need)
+		}
+		bt := (*buf)[:need]
+		transposeF32(bt, np, b, ldb, n, k)
+		sgemmAsm(ks, false, m, n, k, a, lda, bt, np, c, ldc, acc)
+	} else {
+		mp := (m + vec - 1) / vec * vec
+		need := k*mp + n*m
+		if cap(*buf) < need {
+			*buf = make([]float32, need)
+		}
+		at, ct := (*buf)[:k*mp], (*buf)[k*mp:need]
+		transposeF32(at, mp, a, lda, m, k)
+		sgemmAsm(ks, false, n, m, k, b, ldb, at, mp, ct, m, false)
+		if acc {
+			transposeAddF32(c, ldc, ct, m, n, m)
+		} else {
+			transposeF32(c, ldc, ct, m, n, m)
+		}
+	}
+	gemmPackPool.Put(buf)
 }
 
 // gemmPackPool holds scratch buffers for padded copies of B.
@@ -148,7 +202,7 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 	}
 	vec := ks.vec
 	var pack *[]float32
-	if ks.padB && n%vec != 0 {
+	if np := (n + vec - 1) / vec * vec; ks.padB && n != np && len(b) < (k-1)*ldb+np {
 		// Copy B into a buffer padded with zeros to whole vectors so the
 		// kernel's full-width loads stay inside it.
 		np := (n + vec - 1) / vec * vec

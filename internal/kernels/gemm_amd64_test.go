@@ -43,18 +43,20 @@ func TestSgemmAVX512(t *testing.T)   { needAVX512(t); testGemmImpl(t, sgemmAVX51
 func TestSgemmTAAVX512(t *testing.T) { needAVX512(t); testGemmImpl(t, sgemmTAAVX512, true, false) }
 func TestSgemmAVX2(t *testing.T)     { needAVX2(t); testGemmImpl(t, sgemmAVX2, false, false) }
 func TestSgemmTAAVX2(t *testing.T)   { needAVX2(t); testGemmImpl(t, sgemmTAAVX2, true, false) }
+func TestSgemmTBAVX512(t *testing.T) { needAVX512(t); testGemmImpl(t, sgemmTBAVX512, false, true) }
+func TestSgemmTBAVX2(t *testing.T)   { needAVX2(t); testGemmImpl(t, sgemmTBAVX2, false, true) }
 
 func init() {
 	gemmBenchImpls = append(gemmBenchImpls,
 		struct {
-			name   string
-			f, fTA gemmFunc
-			ok     func() bool
-		}{"avx512", sgemmAVX512, sgemmTAAVX512, func() bool { return hasAVX512 }},
+			name        string
+			f, fTA, fTB gemmFunc
+			ok          func() bool
+		}{"avx512", sgemmAVX512, sgemmTAAVX512, sgemmTBAVX512, func() bool { return hasAVX512 }},
 		struct {
-			name   string
-			f, fTA gemmFunc
-			ok     func() bool
-		}{"avx2", sgemmAVX2, sgemmTAAVX2, func() bool { return hasAVX2 }},
+			name        string
+			f, fTA, fTB gemmFunc
+			ok          func() bool
+		}{"avx2", sgemmAVX2, sgemmTAAVX2, sgemmTBAVX2, func() bool { return hasAVX2 }},
 	)
 }

@@ -41,7 +41,19 @@ var gemmTABenchShapes = []struct {
 	{"wgrad_dense_3136x128", 3136, 128, 16},
 }
 
-func benchGemm(b *testing.B, f gemmFunc, m, n, k int, transA bool) {
+// gemmTBBenchShapes are products with a transposed B: the dense layers'
+// input gradient dY·Wᵀ split over two workers, and a strided convolution's
+// patch gradient dY·Wᵀ.
+var gemmTBBenchShapes = []struct {
+	name    string
+	m, n, k int
+}{
+	{"dense_dx_3136x128", 32, 1568, 128},
+	{"dense_dx_128x10", 32, 64, 10},
+	{"conv_dcols_576x64", 256, 576, 64},
+}
+
+func benchGemm(b *testing.B, f gemmFunc, m, n, k int, transA, transB bool) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	a := make([]float32, m*k)
 	bm := make([]float32, k*n)
@@ -52,14 +64,17 @@ func benchGemm(b *testing.B, f gemmFunc, m, n, k int, transA bool) {
 	for i := range bm {
 		bm[i] = rng.Float32()
 	}
-	lda := k
+	lda, ldb := k, n
 	if transA {
 		lda = m
 	}
-	f(m, n, k, a, lda, bm, n, c, n, false)
+	if transB {
+		ldb = k
+	}
+	f(m, n, k, a, lda, bm, ldb, c, n, false)
 	b.ResetTimer()
 	for b.Loop() {
-		f(m, n, k, a, lda, bm, n, c, n, false)
+		f(m, n, k, a, lda, bm, ldb, c, n, false)
 	}
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
@@ -67,11 +82,11 @@ func benchGemm(b *testing.B, f gemmFunc, m, n, k int, transA bool) {
 // gemmBenchImpls lists the implementations to benchmark; the amd64 file
 // adds the assembly ones.
 var gemmBenchImpls = []struct {
-	name   string
-	f, fTA gemmFunc
-	ok     func() bool
+	name        string
+	f, fTA, fTB gemmFunc
+	ok          func() bool
 }{
-	{"generic", SgemmGeneric, SgemmTAGeneric, func() bool { return true }},
+	{"generic", SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, func() bool { return true }},
 }
 
 func BenchmarkSgemm(b *testing.B) {
@@ -81,7 +96,7 @@ func BenchmarkSgemm(b *testing.B) {
 				if !impl.ok() {
 					b.Skip("CPU lacks the instructions")
 				}
-				benchGemm(b, impl.f, s.m, s.n, s.k, false)
+				benchGemm(b, impl.f, s.m, s.n, s.k, false, false)
 			})
 		}
 	}
@@ -94,7 +109,20 @@ func BenchmarkSgemmTA(b *testing.B) {
 				if !impl.ok() {
 					b.Skip("CPU lacks the instructions")
 				}
-				benchGemm(b, impl.fTA, s.m, s.n, s.k, true)
+				benchGemm(b, impl.fTA, s.m, s.n, s.k, true, false)
+			})
+		}
+	}
+}
+
+func BenchmarkSgemmTB(b *testing.B) {
+	for _, impl := range gemmBenchImpls {
+		for _, s := range gemmTBBenchShapes {
+			b.Run(fmt.Sprintf("%s/%s_%dx%dx%d", impl.name, s.name, s.m, s.n, s.k), func(b *testing.B) {
+				if !impl.ok() {
+					b.Skip("CPU lacks the instructions")
+				}
+				benchGemm(b, impl.fTB, s.m, s.n, s.k, false, true)
 			})
 		}
 	}
