@@ -142,7 +142,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, mome
 		copy(mean.Data, movingMean.Value.Data)
 		kernels.InvStd(movingVar.Value.Data, eps, invstd.Data)
 	}
-	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu)
+	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu, t.arena.Get(kernels.BNScratch(C)).Data)
 	nd := node{back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
 	if training {
 		nd.ints[0] = 1
@@ -180,7 +180,7 @@ func batchNormBack(t *Tape, n *node) {
 	}
 	dy := n.out.Grad.Data
 	if n.ints[0] == 1 {
-		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(2*C).Data)
+		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(kernels.BNScratch(C)).Data)
 		return
 	}
 	if y != nil {

@@ -10,33 +10,50 @@ import "math"
 // accuracy. Positions are split across workers and the partial sums added
 // in worker order.
 func BNStats(p *Pool, x []float32, M, C int, mean, variance []float32) {
-	part := p.Partials(C)
-	p.For(M, 256, func(w, lo, hi int) {
-		acc := part[w*C : (w+1)*C]
-		for r := lo; r < hi; r++ {
-			for c, v := range x[r*C : (r+1)*C] {
-				acc[c] += v
-			}
-		}
-	})
-	sumRows(part, p.n, C, mean)
+	moments(p, x, M, C, nil, mean)
 	inv := 1 / float32(M)
 	for c := range mean {
 		mean[c] *= inv
 	}
-	part = p.Partials(C)
+	moments(p, x, M, C, mean, variance)
+	for c := range variance {
+		variance[c] *= inv
+	}
+}
+
+// moments writes Σ (x−center)² per channel into out, or Σ x when center is
+// nil, with positions split across workers and the partials added in worker
+// order.
+func moments(p *Pool, x []float32, M, C int, center, out []float32) {
+	L := max(tileLen(C), C)
+	part := p.Partials(3 * L) // per worker: s1, s2, tiled center
 	p.For(M, 256, func(w, lo, hi int) {
-		acc := part[w*C : (w+1)*C]
-		for r := lo; r < hi; r++ {
-			for c, v := range x[r*C : (r+1)*C] {
-				d := v - mean[c]
-				acc[c] += d * d
+		xs := x[lo*C : hi*C]
+		s1 := part[w*3*L : w*3*L+L]
+		s2 := part[w*3*L+L : w*3*L+2*L]
+		ct := part[w*3*L+2*L : (w+1)*3*L]
+		if center != nil {
+			tile(ct, center)
+		}
+		blocks, bl, done := vecSplit(len(xs), C)
+		if blocks > 0 {
+			momentsAVX512(ptr(xs), ptr(ct), ptr(s1), ptr(s2), blocks, bl/16)
+		}
+		for i := done; i+C <= len(xs); i += C {
+			for c, v := range xs[i : i+C] {
+				d := v - ct[c]
+				s1[c] += d
+				s2[c] += d * d
 			}
 		}
 	})
-	sumRows(part, p.n, C, variance)
-	for c := range variance {
-		variance[c] *= inv
+	clear(out)
+	for w := 0; w < p.n; w++ {
+		if center == nil {
+			fold(out, part[w*3*L:w*3*L+L])
+		} else {
+			fold(out, part[w*3*L+L:w*3*L+2*L])
+		}
 	}
 }
 
@@ -58,21 +75,49 @@ func InvStd(variance []float32, eps float32, invstd []float32) {
 }
 
 // BNApply computes y = (x-mean)·invstd·gamma + beta for x, y [M, C], and
-// then y = max(y, 0) when relu is set (the fused BatchNorm+ReLU).
-func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32, y []float32, relu bool) {
+// then y = max(y, 0) when relu is set (the fused BatchNorm+ReLU). scratch
+// must hold BNScratch(C) floats; it receives the per-channel scale and shift.
+func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32, y []float32, relu bool, scratch []float32) {
+	L := max(tileLen(C), C)
+	scale, shift := scratch[:L], scratch[L:2*L]
+	for c := 0; c < C; c++ {
+		scale[c] = invstd[c] * gamma[c]
+		shift[c] = beta[c] - mean[c]*scale[c]
+	}
+	tile(scale, scale[:C])
+	tile(shift, shift[:C])
 	p.For(M, 256, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr := x[r*C : (r+1)*C]
-			yr := y[r*C : (r+1)*C]
+		xs, ys := x[lo*C:hi*C], y[lo*C:hi*C]
+		blocks, bl, done := vecSplit(len(xs), C)
+		if blocks > 0 {
+			scaleShiftAVX512(ptr(xs), ptr(ys), ptr(scale), ptr(shift), blocks, bl/16, relu)
+		}
+		ScaleShiftRows(xs[done:], ys[done:], scale[:C], shift[:C], relu)
+	})
+}
+
+// BNScratch returns how many scratch floats BNApply and BNBackward need
+// for C channels.
+func BNScratch(C int) int { return 5 * max(tileLen(C), C) }
+
+// ScaleShiftRows computes y = x·scale + shift over rows of len(scale)
+// channels, then max(y, 0) if relu.
+func ScaleShiftRows(x, y, scale, shift []float32, relu bool) {
+	C := len(scale)
+	shift = shift[:C]
+	for i := 0; i+C <= len(x); i += C {
+		xr := x[i : i+C]
+		yr := y[i : i+C]
+		if relu {
 			for c, v := range xr {
-				o := (v-mean[c])*invstd[c]*gamma[c] + beta[c]
-				if relu && o < 0 {
-					o = 0
-				}
-				yr[c] = o
+				yr[c] = max(v*scale[c]+shift[c], 0)
+			}
+		} else {
+			for c, v := range xr {
+				yr[c] = v*scale[c] + shift[c]
 			}
 		}
-	})
+	}
 }
 
 // BNBackward computes the gradients of y = BN(x) in training mode (batch
@@ -84,60 +129,110 @@ func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32
 //
 // mean and invstd are the values the forward pass used. If y is not nil, the
 // forward output was passed through ReLU (fused) and y is that output: dy is
-// taken as zero where y == 0. scratch must hold 2·C floats.
+// taken as zero where y <= 0. scratch must hold BNScratch(C) floats.
+//
+// The first pass sums g and g·x per channel (Σ g·xhat = invstd·(Σ g·x −
+// mean·Σ g)); the second writes dx = a·g + b·x + d with per-channel a, b, d.
 func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32, scratch []float32) {
+	L := max(tileLen(C), C)
 	sg, sb := scratch[:C], scratch[C:2*C]
-	part := p.Partials(2 * C)
+	part := p.Partials(2 * L)
 	p.For(M, 256, func(w, lo, hi int) {
-		ag := part[w*2*C : w*2*C+C]
-		ab := part[w*2*C+C : (w+1)*2*C]
-		for r := lo; r < hi; r++ {
-			xr := x[r*C : (r+1)*C]
-			dr := dy[r*C : (r+1)*C]
-			if y != nil {
-				yr := y[r*C : (r+1)*C]
-				for c, g := range dr {
-					if yr[c] <= 0 {
-						continue
-					}
-					ag[c] += g * (xr[c] - mean[c]) * invstd[c]
-					ab[c] += g
-				}
-				continue
-			}
-			for c, g := range dr {
-				ag[c] += g * (xr[c] - mean[c]) * invstd[c]
-				ab[c] += g
-			}
+		xs, ds, ys := x[lo*C:hi*C], dy[lo*C:hi*C], ysub(y, lo*C, hi*C)
+		pg, pgx := part[w*2*L:w*2*L+L], part[w*2*L+L:(w+1)*2*L]
+		blocks, bl, done := vecSplit(len(xs), C)
+		if blocks > 0 {
+			bnSumsAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(pg), ptr(pgx), blocks, bl/16)
 		}
+		bnSums(xs[done:], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
 	})
 	clear(sg)
 	clear(sb)
 	for w := 0; w < p.n; w++ {
-		for c := 0; c < C; c++ {
-			sg[c] += part[w*2*C+c]
-			sb[c] += part[w*2*C+C+c]
-		}
+		fold(sb, part[w*2*L:w*2*L+L])
+		fold(sg, part[w*2*L+L:(w+1)*2*L])
 	}
+	// sb = Σ g, sg = Σ g·x so far; turn sg into Σ g·xhat.
 	for c := 0; c < C; c++ {
+		sg[c] = invstd[c] * (sg[c] - mean[c]*sb[c])
 		dgamma[c] += sg[c]
 		dbeta[c] += sb[c]
 	}
+	a, b, d := scratch[2*L:3*L], scratch[3*L:4*L], scratch[4*L:5*L]
 	invM := 1 / float32(M)
+	for c := 0; c < C; c++ {
+		a[c] = gamma[c] * invstd[c]
+		b[c] = -a[c] * invstd[c] * sg[c] * invM
+		d[c] = -a[c]*sb[c]*invM - b[c]*mean[c]
+	}
+	tile(a, a[:C])
+	tile(b, b[:C])
+	tile(d, d[:C])
 	p.For(M, 256, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr := x[r*C : (r+1)*C]
-			dr := dy[r*C : (r+1)*C]
-			out := dx[r*C : (r+1)*C]
+		xs, ds, ys, dxs := x[lo*C:hi*C], dy[lo*C:hi*C], ysub(y, lo*C, hi*C), dx[lo*C:hi*C]
+		blocks, bl, done := vecSplit(len(xs), C)
+		if blocks > 0 {
+			bnGradAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(dxs), ptr(a), ptr(b), ptr(d), blocks, bl/16)
+		}
+		bnGradRows(xs[done:], ds[done:], ysub(ys, done, len(xs)), dxs[done:], a[:C], b[:C], d[:C])
+	})
+}
+
+func ysub(y []float32, lo, hi int) []float32 {
+	if y == nil || lo >= hi {
+		return nil
+	}
+	return y[lo:hi]
+}
+
+// bnSums adds Σ g and Σ g·x per channel over rows, where g = dy masked by
+// y > 0 when y is not nil.
+func bnSums(x, dy, y, sumG, sumGX []float32) {
+	C := len(sumG)
+	sumGX = sumGX[:C]
+	for i := 0; i+C <= len(x); i += C {
+		xr := x[i : i+C]
+		dr := dy[i : i+C]
+		if y != nil {
+			yr := y[i : i+C]
 			for c, g := range dr {
-				if y != nil && y[r*C+c] <= 0 {
+				if yr[c] > 0 {
+					sumG[c] += g
+					sumGX[c] += g * xr[c]
+				}
+			}
+			continue
+		}
+		for c, g := range dr {
+			sumG[c] += g
+			sumGX[c] += g * xr[c]
+		}
+	}
+}
+
+// bnGradRows adds a·g + b·x + d to dx per channel, g = dy masked by y > 0
+// when y is not nil.
+func bnGradRows(x, dy, y, dx, a, b, d []float32) {
+	C := len(a)
+	b, d = b[:C], d[:C]
+	for i := 0; i+C <= len(x); i += C {
+		xr := x[i : i+C]
+		dr := dy[i : i+C]
+		out := dx[i : i+C]
+		if y != nil {
+			yr := y[i : i+C]
+			for c, g := range dr {
+				if yr[c] <= 0 {
 					g = 0
 				}
-				xhat := (xr[c] - mean[c]) * invstd[c]
-				out[c] += gamma[c] * invstd[c] * (g - (sb[c]+xhat*sg[c])*invM)
+				out[c] += a[c]*g + b[c]*xr[c] + d[c]
 			}
+			continue
 		}
-	})
+		for c, g := range dr {
+			out[c] += a[c]*g + b[c]*xr[c] + d[c]
+		}
+	}
 }
 
 // BNBackwardInference is the gradient of y = BN(x) with fixed (moving)

@@ -25,9 +25,19 @@ func DenseForward(p *Pool, x, w, bias, y []float32, B, In, Out int) {
 //
 // Each product is split across workers along In, so no reduction is needed.
 func DenseBackward(p *Pool, x, w, dy, dx, dw, db []float32, B, In, Out int) {
+	var wt []float32
+	if dx != nil {
+		// dx = dy·wᵀ as a plain GEMM against wᵀ [Out, In], transposed once.
+		wt = p.Scratch(0, In*Out)
+		for i := 0; i < In; i++ {
+			for j, v := range w[i*Out : (i+1)*Out] {
+				wt[j*In+i] = v
+			}
+		}
+	}
 	p.For(In, 16, func(_, lo, hi int) {
 		if dx != nil {
-			SgemmTB(B, hi-lo, Out, dy, Out, w[lo*Out:], Out, dx[lo:], In, true)
+			Sgemm(B, hi-lo, Out, dy, Out, wt[lo:], In, dx[lo:], In, true)
 		}
 		SgemmTA(hi-lo, Out, B, x[lo:], In, dy, Out, dw[lo*Out:], Out, true)
 	})

@@ -3,8 +3,13 @@ package kernels
 // ReLU writes y = max(x, 0).
 func ReLU(p *Pool, x, y []float32) {
 	p.For(len(x), 4096, func(_, lo, hi int) {
-		for i, v := range x[lo:hi] {
-			y[lo+i] = max(v, 0)
+		done := 0
+		if rowsFast {
+			done = (hi - lo) &^ 15
+			reluAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), done)
+		}
+		for i, v := range x[lo+done : hi] {
+			y[lo+done+i] = max(v, 0)
 		}
 	})
 }
@@ -12,6 +17,11 @@ func ReLU(p *Pool, x, y []float32) {
 // ReLUBackward adds dy where y > 0 to dx (y is the forward output).
 func ReLUBackward(p *Pool, y, dy, dx []float32) {
 	p.For(len(y), 4096, func(_, lo, hi int) {
+		if rowsFast {
+			done := (hi - lo) &^ 15
+			reluBackAVX512(ptr(y[lo:hi]), ptr(dy[lo:hi]), ptr(dx[lo:hi]), done)
+			lo += done
+		}
 		for i, v := range y[lo:hi] {
 			if v > 0 {
 				dx[lo+i] += dy[lo+i]
@@ -23,6 +33,11 @@ func ReLUBackward(p *Pool, y, dy, dx []float32) {
 // Add writes z = x + y.
 func Add(p *Pool, x, y, z []float32) {
 	p.For(len(x), 4096, func(_, lo, hi int) {
+		if rowsFast {
+			done := (hi - lo) &^ 15
+			addAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), ptr(z[lo:hi]), done)
+			lo += done
+		}
 		xs, ys, zs := x[lo:hi], y[lo:hi], z[lo:hi]
 		for i := range zs {
 			zs[i] = xs[i] + ys[i]
@@ -33,6 +48,11 @@ func Add(p *Pool, x, y, z []float32) {
 // AddTo adds x into y.
 func AddTo(p *Pool, x, y []float32) {
 	p.For(len(x), 4096, func(_, lo, hi int) {
+		if rowsFast {
+			done := (hi - lo) &^ 15
+			addAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), ptr(y[lo:hi]), done)
+			lo += done
+		}
 		xs, ys := x[lo:hi], y[lo:hi]
 		for i := range ys {
 			ys[i] += xs[i]

@@ -1,0 +1,30 @@
+//go:build amd64 && !purego
+
+package kernels
+
+//go:noescape
+func scaleShiftAVX512(x, y, scale, shift *float32, blocks, vecs int, relu bool)
+
+//go:noescape
+func momentsAVX512(x, center, s1, s2 *float32, blocks, vecs int)
+
+//go:noescape
+func bnSumsAVX512(x, dy, y, sumG, sumGX *float32, blocks, vecs int)
+
+//go:noescape
+func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int)
+
+//go:noescape
+func reluBackAVX512(y, dy, dx *float32, n int)
+
+//go:noescape
+func addAVX512(x, y, z *float32, n int)
+
+//go:noescape
+func reluAVX512(x, y *float32, n int)
+
+func init() {
+	if hasAVX512 && !forcedGeneric() {
+		rowsFast = true
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package kernels
+
+func scaleShiftAVX512(x, y, scale, shift *float32, blocks, vecs int, relu bool) {
+	panic("unreachable")
+}
+func momentsAVX512(x, center, s1, s2 *float32, blocks, vecs int)    { panic("unreachable") }
+func bnSumsAVX512(x, dy, y, sumG, sumGX *float32, blocks, vecs int) { panic("unreachable") }
+func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int) { panic("unreachable") }
+func reluBackAVX512(y, dy, dx *float32, n int)                      { panic("unreachable") }
+func addAVX512(x, y, z *float32, n int)                             { panic("unreachable") }
+func reluAVX512(x, y *float32, n int)                               { panic("unreachable") }

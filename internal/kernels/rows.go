@@ -1,0 +1,57 @@
+package kernels
+
+import "unsafe"
+
+// rowsFast is set at start-up when the AVX-512 row kernels can be used.
+var rowsFast = false
+
+// tileLen returns the length of a per-channel coefficient block for the
+// vector row kernels: C itself when it is a multiple of 16, 16 when C
+// divides 16, and 0 (no vector path) otherwise.
+func tileLen(C int) int {
+	switch {
+	case C%16 == 0:
+		return C
+	case 16%C == 0:
+		return 16
+	}
+	return 0
+}
+
+// tile repeats the C-long pattern src over dst (len(dst) a multiple of C).
+func tile(dst, src []float32) {
+	for i := 0; i < len(dst); i += len(src) {
+		copy(dst[i:], src)
+	}
+}
+
+// fold adds the C-long segments of src into dst.
+func fold(dst, src []float32) {
+	C := len(dst)
+	for i := 0; i < len(src); i += C {
+		for c, v := range src[i : i+C] {
+			dst[c] += v
+		}
+	}
+}
+
+func ptr(s []float32) *float32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.SliceData(s)
+}
+
+// vecSplit returns how many whole L-long blocks of x the vector kernels take
+// (L = tileLen(C)), and how many leading elements that covers.
+func vecSplit(n, C int) (blocks, L, done int) {
+	if !rowsFast {
+		return 0, 0, 0
+	}
+	L = tileLen(C)
+	if L == 0 {
+		return 0, 0, 0
+	}
+	blocks = n / L
+	return blocks, L, blocks * L
+}

@@ -1,0 +1,83 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// withRowsFast runs f with the vector row kernels on or off.
+func withRowsFast(on bool, f func()) {
+	old := rowsFast
+	rowsFast = on
+	defer func() { rowsFast = old }()
+	f()
+}
+
+func randVec(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func closeVec(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > tol*math.Max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestRowKernelsMatchPortable runs the BatchNorm and elementwise kernels
+// with the AVX-512 row kernels and with the portable loops, for channel
+// counts that tile a vector, that span several, and that do neither, and
+// for position counts that leave a tail.
+func TestRowKernelsMatchPortable(t *testing.T) {
+	if !hasAVX512 || forcedGeneric() {
+		t.Skip("no AVX-512 row kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, workers := range []int{1, 3} {
+		p := NewPool(workers)
+		for _, C := range []int{1, 2, 3, 4, 8, 16, 24, 32, 48, 64} {
+			for _, M := range []int{1, 7, 33, 300} {
+				n := M * C
+				x, dy, y := randVec(r, n), randVec(r, n), randVec(r, n)
+				gamma, beta := randVec(r, C), randVec(r, C)
+				run := func() (out [][]float32) {
+					mean, vr, inv := make([]float32, C), make([]float32, C), make([]float32, C)
+					BNStats(p, x, M, C, mean, vr)
+					InvStd(vr, 1e-3, inv)
+					for _, relu := range []bool{false, true} {
+						ys := make([]float32, n)
+						BNApply(p, x, M, C, mean, inv, gamma, beta, ys, relu, make([]float32, BNScratch(C)))
+						var mask []float32
+						if relu {
+							mask = y
+						}
+						dx := randVec(rand.New(rand.NewPCG(3, 4)), n)
+						dg, db := make([]float32, C), make([]float32, C)
+						BNBackward(p, x, dy, mask, M, C, mean, inv, gamma, dx, dg, db, make([]float32, BNScratch(C)))
+						out = append(out, ys, dx, dg, db)
+					}
+					rl, rb, ad, at := make([]float32, n), make([]float32, n), make([]float32, n), append([]float32(nil), dy...)
+					ReLU(p, x, rl)
+					ReLUBackward(p, y, dy, rb)
+					Add(p, x, y, ad)
+					AddTo(p, x, at)
+					return append(out, mean, vr, rl, rb, ad, at)
+				}
+				var fast, slow [][]float32
+				withRowsFast(true, func() { fast = run() })
+				withRowsFast(false, func() { slow = run() })
+				for i := range slow {
+					closeVec(t, "output", fast[i], slow[i], 1e-4)
+				}
+			}
+		}
+		p.Close()
+	}
+}
