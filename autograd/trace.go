@@ -1,0 +1,98 @@
+package autograd
+
+import (
+	"reflect"
+
+	"resgo/tensor"
+)
+
+// This file lets a caller see what a forward pass did, for model summaries
+// (resgo summary): TraceInput starts a pass whose every op is recorded, and
+// Trace lists the recorded ops with their shapes and multiply-adds.
+
+// OpInfo describes one op recorded on a tape.
+type OpInfo struct {
+	// Op names the op: "Conv2D", "Dense", "BatchNorm", "ReLU", "Add",
+	// "MaxPool2D", "Flatten", "Reshape", "Pad2D", "Dropout",
+	// "SoftmaxCrossEntropy", or "Op" for one this file does not know.
+	Op string
+	// Inputs are the values the op read, in the order of its arguments
+	// (for Conv2D and Dense: x, kernel, bias; for BatchNorm: x, gamma,
+	// beta). Parameters appear as their Param.Value tensors, so a caller can
+	// tell which parameters an op used by pointer.
+	Inputs []*tensor.Tensor
+	// Output is the op's result. Inputs and Output stay valid until the
+	// tape's next Reset.
+	Output *tensor.Tensor
+	// FusedReLU is set for a BatchNorm with a ReLU fused onto its output.
+	FusedReLU bool
+	// MACs is the number of multiply-adds of the forward pass, for the
+	// whole batch: N·OH·OW·Cout·KH·KW·C for Conv2D, B·In·Out for Dense,
+	// and 0 for every other op (they do no multiply-accumulate work).
+	MACs int64
+}
+
+// TraceInput puts x on the tape as a variable that takes a gradient, so
+// that every op downstream of it is recorded, even one whose other inputs
+// are constants (Pad2D on the input image). Use it for the input of a pass
+// to be read back with Trace; the gradient buffer is allocated only if a
+// backward pass reaches x.
+func (t *Tape) TraceInput(x *tensor.Tensor) *Var {
+	v := t.Constant(x)
+	v.needsGrad = !t.NoGrad
+	return v
+}
+
+// opNames maps each op's backward function to the op's name.
+var opNames = map[uintptr]string{
+	funcPtr(conv2DBack):    "Conv2D",
+	funcPtr(denseBack):     "Dense",
+	funcPtr(batchNormBack): "BatchNorm",
+	funcPtr(reluBack):      "ReLU",
+	funcPtr(addBack):       "Add",
+	funcPtr(maxPoolBack):   "MaxPool2D",
+	funcPtr(reshapeBack):   "Reshape",
+	funcPtr(pad2DBack):     "Pad2D",
+	funcPtr(dropoutBack):   "Dropout",
+	funcPtr(softmaxCEBack): "SoftmaxCrossEntropy",
+}
+
+func funcPtr(f func(*Tape, *node)) uintptr { return reflect.ValueOf(f).Pointer() }
+
+// Trace describes the ops recorded since the last Reset, in the order they
+// ran. Only recorded ops appear: run the pass with NoGrad unset, in
+// training mode if dropout should show, from an input given by
+// TraceInput. A view that flattens [N, ...] to [N, rest] is reported as
+// "Flatten".
+func (t *Tape) Trace() []OpInfo {
+	ops := make([]OpInfo, 0, len(t.nodes))
+	for i := range t.nodes {
+		n := &t.nodes[i]
+		op := OpInfo{Op: opNames[funcPtr(n.back)], Output: n.out.Value}
+		if op.Op == "" {
+			op.Op = "Op"
+		}
+		for _, v := range n.in {
+			if v != nil {
+				op.Inputs = append(op.Inputs, v.Value)
+			}
+		}
+		switch op.Op {
+		case "Conv2D":
+			s := n.conv
+			op.MACs = int64(s.N) * int64(s.OH*s.OW) * int64(s.Cout) * int64(s.KH*s.KW*s.C)
+		case "Dense":
+			xs, ws := n.in[0].Value.Shape, n.in[1].Value.Shape
+			op.MACs = int64(xs[0]) * int64(ws[0]) * int64(ws[1])
+		case "BatchNorm":
+			op.FusedReLU = n.ints[1] == 1
+		case "Reshape":
+			in, out := n.in[0].Value.Shape, n.out.Value.Shape
+			if len(in) > 2 && len(out) == 2 && out[0] == in[0] {
+				op.Op = "Flatten"
+			}
+		}
+		ops = append(ops, op)
+	}
+	return ops
+}
