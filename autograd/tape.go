@@ -75,6 +75,7 @@ type Tape struct {
 	nvar  int
 	heads []*tensor.Tensor // tensor headers for views
 	nhead int
+	pcg   *rand.PCG
 	rng   *rand.Rand
 	// NoGrad disables recording: ops compute values only (inference).
 	NoGrad bool
@@ -86,8 +87,14 @@ func NewTape(pool *kernels.Pool, seed uint64) *Tape {
 	if pool == nil {
 		pool = kernels.Default()
 	}
-	return &Tape{pool: pool, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	pcg := rand.NewPCG(seed, 0x5eed)
+	return &Tape{pool: pool, pcg: pcg, rng: rand.New(pcg)}
 }
+
+// Seed restarts the random stream of the tape's random ops (Dropout) at the
+// PCG state (seed, stream), so that a step's randomness can depend on the
+// seed and the step alone (as a resumed run needs). It does not allocate.
+func (t *Tape) Seed(seed, stream uint64) { t.pcg.Seed(seed, stream) }
 
 // Pool returns the worker pool the tape's ops run on.
 func (t *Tape) Pool() *kernels.Pool { return t.pool }

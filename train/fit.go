@@ -35,7 +35,7 @@ type Config struct {
 // Session is one training run: the model, its optimiser, where it is and
 // what it has measured. A Session can be restored from a checkpoint by
 // setting the model's parameters, the optimiser's state, History and the
-// trainer's step count before Run.
+// trainer's step count (and, mid-epoch, its Position) before Run.
 type Session struct {
 	Config  Config
 	Model   models.Model

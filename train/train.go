@@ -58,7 +58,37 @@ type Trainer struct {
 	batch    int
 	imgShape [3]int
 	step     int64
+	seed     uint64
+	pos      Position  // the epoch in progress (or last finished)
+	resume   *Position // set by SetPosition, used by the next TrainEpoch
 }
+
+// Position is where a Trainer stands within an epoch between two steps:
+// what a checkpoint taken mid-epoch records so that a resumed run can skip
+// the batches already trained and carry on the epoch's running metrics.
+type Position struct {
+	Epoch     int     `json:"epoch"`      // the epoch in progress, 1-based
+	Batches   int     `json:"batches"`    // its batches already trained
+	LossSum   float64 `json:"loss_sum"`   // the loss Mean's weighted sum
+	LossCount float64 `json:"loss_count"` // and its total weight
+	Correct   int     `json:"correct"`    // the accuracy's correct examples
+	Total     int     `json:"total"`      // and examples seen
+}
+
+// Position returns where the trainer stands: the epoch it is training or
+// last trained, the batches of it done and its running metrics.
+func (t *Trainer) Position() Position {
+	p := t.pos
+	p.LossSum, p.LossCount = t.loss.sum, t.loss.count
+	p.Correct, p.Total = t.acc.correct, t.acc.total
+	return p
+}
+
+// SetPosition makes the next TrainEpoch of epoch p.Epoch skip the first
+// p.Batches batches of the loader's order for that epoch and continue the
+// running metrics from p (when resuming mid-epoch). Other epochs start
+// afresh.
+func (t *Trainer) SetPosition(p Position) { t.resume = &p }
 
 // NewTrainer prepares to train m with opt on batches of the given size of
 // images h×w×1. seed seeds dropout.
@@ -73,6 +103,7 @@ func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, 
 		y:        make([]int32, batch),
 		batch:    batch,
 		imgShape: [3]int{h, w, 1},
+		seed:     seed,
 	}
 }
 
@@ -92,12 +123,18 @@ func (e *NonFiniteError) Error() string {
 	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (try a lower --lr)", e.Loss, e.Epoch, e.Step)
 }
 
+// dropoutStream offsets the per-step random streams of the tape from the
+// loader's per-epoch streams, which share the seed.
+const dropoutStream = 0x5eed << 32
+
 // TrainStep runs forward, backward and an optimiser step on x [B, H, W, 1]
 // with labels y, and returns the batch's mean loss. It updates the epoch's
-// running metrics.
+// running metrics. The step's random ops draw from a stream that depends
+// only on the seed and the step count, so a resumed run repeats them.
 func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
 	tp := t.tape
 	tp.Reset()
+	tp.Seed(t.seed, dropoutStream+uint64(t.step))
 	optim.ZeroGrad(t.Params)
 	logits := t.Model.Forward(tp, tp.Constant(x), true)
 	loss := tp.SoftmaxCrossEntropy(logits, y, nil)
@@ -114,15 +151,29 @@ func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
 
 // TrainEpoch runs one epoch (1-based) over loader, calling progress (if not
 // nil) after each step. It stops early with ctx's error if ctx is done
-// between steps, and with a *NonFiniteError if the loss stops being finite.
+// between steps (Position then tells how far it got), and with a
+// *NonFiniteError if the loss stops being finite. After SetPosition it
+// resumes the epoch where the position says.
 func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader, progress func(Progress)) (loss, acc float64, err error) {
 	t.loss.Reset()
 	t.acc.Reset()
 	loader.Start(epoch - 1)
+	t.pos = Position{Epoch: epoch}
+	if r := t.resume; r != nil && r.Epoch == epoch {
+		t.loss.sum, t.loss.count = r.LossSum, r.LossCount
+		t.acc.correct, t.acc.total = r.Correct, r.Total
+		for t.pos.Batches < r.Batches { // replay the epoch's order up to the position
+			if _, ok := loader.Next(t.x.Data, t.y); !ok {
+				break
+			}
+			t.pos.Batches++
+		}
+	}
+	t.resume = nil
 	start := time.Now()
 	steps := loader.Batches()
 	images := 0
-	for step := 1; ; step++ {
+	for step := t.pos.Batches + 1; ; step++ {
 		if err := ctx.Err(); err != nil {
 			return t.loss.Result(), t.acc.Result(), err
 		}
@@ -135,6 +186,7 @@ func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader
 			x = &tensor.Tensor{Shape: []int{n, t.imgShape[0], t.imgShape[1], t.imgShape[2]}, Data: t.x.Data[:n*t.imgShape[0]*t.imgShape[1]*t.imgShape[2]]}
 		}
 		l := t.TrainStep(x, t.y[:n])
+		t.pos.Batches++
 		images += n
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			return l, t.acc.Result(), &NonFiniteError{Epoch: epoch, Step: step, Loss: l}
