@@ -22,6 +22,10 @@ var gemmBenchShapes = []struct {
 	{"conv_7x7x64to64", 1568, 64, 576},
 	{"conv1x1_28x28x8to16", 25088, 16, 8},
 	{"dgrad_28x28x16to8", 25088, 8, 144},
+	{"chunk113_16x144", 113, 16, 144},
+	{"chunk56_32x288", 56, 32, 288},
+	{"chunk28_64x576", 28, 64, 576},
+	{"chunk512_8x9", 512, 8, 9},
 	{"chunk256_16x144", 256, 16, 144},
 	{"chunk64_32x288", 64, 32, 288},
 	{"chunk128_64x576", 128, 64, 576},
@@ -39,6 +43,9 @@ var gemmTABenchShapes = []struct {
 	{"wgrad_32x288", 288, 32, 3136},
 	{"wgrad_64x576", 576, 64, 784},
 	{"wgrad_dense_3136x128", 3136, 128, 16},
+	{"wgrad_chunk113_16x144", 144, 16, 113},
+	{"wgrad_chunk56_32x288", 288, 32, 56},
+	{"wgrad_chunk28_64x576", 576, 64, 28},
 }
 
 // gemmTBBenchShapes are products with a transposed B: the dense layers'
