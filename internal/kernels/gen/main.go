@@ -10,7 +10,10 @@
 // for every tile it zeroes MR×NV accumulator registers, runs the whole K loop
 // (unrolled four times), and then stores the accumulators to C or adds them
 // to it. There is one kernel per (MR, NV) so that remainder rows get an
-// exact kernel; the Go driver picks them from the generated tables.
+// exact kernel; the Go driver calls them through the generated gemm*Call
+// switches (direct calls, so the argument block stays on the stack).
+// Each instruction set has a plain kernel (A [m×k] read in place, row by
+// row) and a TA kernel (A stored [k×m], the weight-gradient product).
 //
 // Register use (all kernels):
 //
@@ -26,8 +29,11 @@
 // AVX-512: accumulators Z0-Z23, B vectors Z28-Z31, the A element is a
 // {1to16} memory broadcast folded into VFMADD231PS; the last vector of the
 // panel is loaded and stored under mask K1 so any N works without packing.
+// AVX-512 "512y": the same on 8-float YMM registers (AVX-512VL), used for
+// products at most 8 columns wide.
 // AVX2: accumulators Y0-Y11, B vectors Y12-Y14, broadcasts in Y13-Y15; the
-// driver pads B to a multiple of 8 columns and the last vector of C is
+// driver pads B to a multiple of 8 columns when a full-width load of its
+// last row would leave the slice, and the last vector of C is read and
 // written with VMASKMOVPS when the panel is ragged.
 package main
 
