@@ -64,24 +64,44 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	if b != nil {
 		bias = b.Value.Data
 	}
-	kernels.ConvForward(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
-	t.record(node{back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s})
+	nd := node{back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
+	if kernels.Implicit(s) {
+		// Stride 1: pad once, then an implicit GEMM reads patches in place;
+		// the padded input is kept for the weight gradient.
+		xp := t.arena.Get(kernels.PaddedLen(s))
+		kernels.PadInput(t.pool, s, x.Value.Data, xp.Data)
+		kernels.ConvForwardPadded(t.pool, s, xp.Data, w.Value.Data, bias, y.Value.Data, false)
+		nd.saved[0] = xp
+	} else {
+		kernels.ConvForward(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
+	}
+	t.record(nd)
 	return y
 }
 
 // conv2DBack: dx += conv(dy, flip(w)); dw += patches(x)ᵀ·dy; db += Σ dy.
 func conv2DBack(t *Tape, n *node) {
 	x, w, b, dy := n.in[0], n.in[1], n.in[2], n.out.Grad.Data
+	xp := n.saved[0]
 	if x.needsGrad {
 		wf := t.arena.Get(len(w.Value.Data))
-		kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, t.grad(x).Data)
+		if xp != nil {
+			dyp := t.arena.Get(kernels.PaddedLen(kernels.BackwardInputShape(n.conv)))
+			kernels.ConvBackwardInputPadded(t.pool, n.conv, dy, w.Value.Data, wf.Data, dyp.Data, t.grad(x).Data)
+		} else {
+			kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, t.grad(x).Data)
+		}
 	}
 	if w.needsGrad || (b != nil && b.needsGrad) {
 		var db []float32
 		if b != nil && b.needsGrad {
 			db = t.grad(b).Data
 		}
-		kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
+		if xp != nil {
+			kernels.ConvBackwardWeightPadded(t.pool, n.conv, xp.Data, dy, t.grad(w).Data, db)
+		} else {
+			kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
+		}
 	}
 }
 

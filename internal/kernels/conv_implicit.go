@@ -1,0 +1,172 @@
+package kernels
+
+// Implicit-GEMM convolution for stride 1.
+//
+// The input is copied once into a zero-bordered buffer xp [N, Hp, Wp, C]
+// (the padding made explicit). In that layout the patch of output position
+// (oy, ox) for kernel row kh is one contiguous run of KW·C floats,
+// xp[n, oy+kh, ox : ox+KW, :], and the runs of consecutive positions of a
+// row start C floats apart. So for each kh the convolution is a GEMM whose
+// A matrix is read in place from xp with row stride C (rows overlap):
+//
+//	Y[p, :] += xp[(p + kh·Wp)·C : +KW·C] · W[kh]      p over oy·Wp + ox
+//
+// Positions run over the padded width, so the Wp−OW columns past the right
+// edge of each row are computed and dropped (or, in the weight gradient,
+// given a zero dY). Nothing like an im2col matrix is ever built: the
+// extra memory traffic is one copy of the input and of the output.
+
+// PaddedGeometry returns the padded height and width of the input buffer
+// the stride-1 implicit convolution reads: room for the padding and for the
+// dropped columns' reads, plus one zero row of slack at the bottom.
+func PaddedGeometry(s ConvShape) (Hp, Wp int) {
+	Wp = max(s.W+s.PadL, s.OW+s.KW-1)
+	Hp = max(s.H+s.PadT, s.OH+s.KH-1) + 1
+	return Hp, Wp
+}
+
+// Implicit reports whether ConvForwardPadded applies: stride 1 and not a
+// plain 1×1 (which needs no patches at all).
+func Implicit(s ConvShape) bool { return s.Stride == 1 && !s.pointwise() }
+
+// PaddedLen returns the length of the padded input buffer for s.
+func PaddedLen(s ConvShape) int {
+	Hp, Wp := PaddedGeometry(s)
+	return s.N * Hp * Wp * s.C
+}
+
+// PadInput writes x [N, H, W, C] into xp [N, Hp, Wp, C] at offset
+// (PadT, PadL) with zeros everywhere else.
+func PadInput(p *Pool, s ConvShape, x, xp []float32) {
+	Hp, Wp := PaddedGeometry(s)
+	C := s.C
+	p.For(s.N*Hp, 8, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, iy := r/Hp, r%Hp-s.PadT
+			row := xp[r*Wp*C : (r+1)*Wp*C]
+			if iy < 0 || iy >= s.H {
+				clear(row)
+				continue
+			}
+			clear(row[:s.PadL*C])
+			copy(row[s.PadL*C:], x[((n*s.H+iy)*s.W)*C:((n*s.H+iy)*s.W+s.W)*C])
+			clear(row[(s.PadL+s.W)*C:])
+		}
+	})
+}
+
+// implicitRows picks how many output rows one work unit computes: enough
+// positions (rows·Wp) to fill the GEMM's tiles, few enough to share work.
+func implicitRows(s ConvShape, Wp int) int {
+	return max(1, min(s.OH, 256/Wp))
+}
+
+// ConvForwardPadded computes y = conv(x, w) + bias (or adds it when acc)
+// from the padded input xp (PadInput), for stride-1 convolutions.
+//
+//	xp   [N, Hp, Wp, C]        padded input
+//	w    [KH, KW, C, Cout]     kernel, HWIO
+//	bias [Cout] or nil
+//	y    [N, OH, OW, Cout]
+//
+// Work is split across workers by (image, block of output rows); each unit
+// runs KH GEMMs into a per-worker tile and copies the OW valid columns of
+// each row out, adding the bias on the way.
+func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool) {
+	Hp, Wp := PaddedGeometry(s)
+	C, Co, KW := s.C, s.Cout, s.KW
+	RB := implicitRows(s, Wp)
+	blocks := (s.OH + RB - 1) / RB
+	p.For(s.N*blocks, 1, func(wk, lo, hi int) {
+		tile := p.Scratch(wk, RB*Wp*Co)
+		for u := lo; u < hi; u++ {
+			n, oy0 := u/blocks, (u%blocks)*RB
+			oy1 := min(oy0+RB, s.OH)
+			M := (oy1 - oy0) * Wp
+			for kh := 0; kh < s.KH; kh++ {
+				a := xp[((n*Hp+oy0+kh)*Wp)*C:]
+				Sgemm(M, Co, KW*C, a, C, w[kh*KW*C*Co:], Co, tile, Co, kh > 0)
+			}
+			for oy := oy0; oy < oy1; oy++ {
+				src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
+				dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
+				switch {
+				case acc:
+					for i, v := range src {
+						dst[i] += v
+					}
+					addBiasRows(dst, bias, Co)
+				default:
+					copy(dst, src)
+					addBiasRows(dst, bias, Co)
+				}
+			}
+		}
+	})
+}
+
+// ConvBackwardInputPadded adds dX to dx for a stride-1 convolution by
+// convolving the padded dY with the flipped kernel (FlipKernel into wf).
+// dyp is scratch of at least PaddedLen(BackwardInputShape(s)) floats.
+func ConvBackwardInputPadded(p *Pool, s ConvShape, dy, w, wf, dyp, dx []float32) {
+	FlipKernel(s, w, wf)
+	t := BackwardInputShape(s)
+	PadInput(p, t, dy, dyp)
+	ConvForwardPadded(p, t, dyp, wf, nil, dx, true)
+}
+
+// BackwardInputShape is the convolution that maps dY to dX for stride 1:
+// dY [N, OH, OW, Cout] convolved with the flipped kernel, padded by
+// KH−1−PadT rows and KW−1−PadL columns, gives [N, H, W, C].
+func BackwardInputShape(s ConvShape) ConvShape {
+	return ConvShape{N: s.N, H: s.OH, W: s.OW, C: s.Cout, KH: s.KH, KW: s.KW, Cout: s.C,
+		Stride: 1, PadT: s.KH - 1 - s.PadT, PadL: s.KW - 1 - s.PadL, OH: s.H, OW: s.W}
+}
+
+// ConvBackwardWeightPadded adds dW = Σ_p patch(p)ᵀ·dY[p] to dw and Σ dY to
+// db (if not nil), reading the patches in place from the padded input xp.
+// Each work unit copies its dY rows into the padded-width layout with zeros
+// in the dropped columns, then runs one Aᵀ·B GEMM per kernel row into the
+// worker's partial gradient; partials are added in worker order.
+func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
+	Hp, Wp := PaddedGeometry(s)
+	C, Co, KW := s.C, s.Cout, s.KW
+	K := s.K()
+	RB := implicitRows(s, Wp)
+	blocks := (s.OH + RB - 1) / RB
+	stride := K*Co + Co
+	part := p.Partials(stride)
+	p.For(s.N*blocks, 1, func(wk, lo, hi int) {
+		pd := part[wk*stride : wk*stride+K*Co]
+		pb := part[wk*stride+K*Co : (wk+1)*stride]
+		tile := p.Scratch(wk, RB*Wp*Co)
+		for u := lo; u < hi; u++ {
+			n, oy0 := u/blocks, (u%blocks)*RB
+			oy1 := min(oy0+RB, s.OH)
+			M := (oy1 - oy0) * Wp
+			for oy := oy0; oy < oy1; oy++ {
+				src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
+				row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
+				copy(row, src)
+				clear(row[len(src):])
+				if db != nil {
+					SumRows(src, s.OW, Co, pb)
+				}
+			}
+			for kh := 0; kh < s.KH; kh++ {
+				a := xp[((n*Hp+oy0+kh)*Wp)*C:]
+				SgemmTA(KW*C, Co, M, a, C, tile, Co, pd[kh*KW*C*Co:], Co, true)
+			}
+		}
+	})
+	for wk := 0; wk < p.n; wk++ {
+		for i, v := range part[wk*stride : wk*stride+K*Co] {
+			dw[i] += v
+		}
+		if db != nil {
+			for i, v := range part[wk*stride+K*Co : (wk+1)*stride] {
+				db[i] += v
+			}
+		}
+	}
+}
