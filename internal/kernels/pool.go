@@ -14,7 +14,7 @@ import (
 type Pool struct {
 	n    int
 	jobs []chan job
-	done chan any // nil, or a worker's panic value
+	done chan any   // nil, or a worker's panic value
 	mu   sync.Mutex // serialises For calls from different goroutines
 
 	scratch [][]float32 // per-worker scratch space, grown on demand
