@@ -1,0 +1,426 @@
+// Package checkpoint saves and loads resgo's training state in the
+// safetensors format (https://github.com/huggingface/safetensors), which
+// PyTorch and Hugging Face users already read: an 8-byte little-endian
+// header length, a JSON header describing every tensor and holding string
+// metadata, then the raw little-endian data.
+//
+// A checkpoint holds every parameter of the model, BatchNorm's moving
+// statistics included, under its stable name (res1.0.conv1.kernel; conv
+// kernels HWIO as in Keras, dense kernels [in, out]); the optimiser's slots
+// under "optimizer.<param>.<slot>"; and in the metadata the model's name and
+// options, the epoch, step and seed, the loader's state, the optimiser's
+// settings, the metrics history and, for a run interrupted mid-epoch, where
+// in the epoch it stopped. docs/checkpoint.md documents the layout.
+//
+// Writes are atomic (WriteFile); reads validate everything and return an
+// *Error naming the file and the problem, never panicking.
+package checkpoint
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"resgo/autograd"
+	"resgo/models"
+	"resgo/tensor"
+	"resgo/train"
+)
+
+// The metadata's identification.
+const (
+	// Format is the metadata value of "format" in every resgo checkpoint.
+	Format = "resgo.checkpoint"
+	// FormatVersion is the version of the layout this package writes and
+	// the newest it reads.
+	FormatVersion = 1
+	// OptimizerPrefix starts the names of the optimiser's slot tensors:
+	// "optimizer.<param>.<slot>".
+	OptimizerPrefix = "optimizer."
+)
+
+// State is a training run as a checkpoint records it.
+type State struct {
+	Model     string         // registered model name
+	Options   models.Options // the options it was built with
+	Net       models.Model   // the model; Load builds it with the file's weights
+	Epoch     int            // epochs completed
+	Step      int64          // optimiser steps taken
+	Seed      uint64         // the run's seed (initialisation, shuffling, dropout)
+	Loader    LoaderState
+	Optimizer OptimizerState
+	Run       RunInfo
+	History   []train.EpochResult // one per completed epoch
+	// Position is where an interrupted run stopped within epoch Epoch+1;
+	// nil at an epoch's end.
+	Position *train.Position
+	// Slots are the optimiser's slots keyed "<param>.<slot>" (Adam's m and
+	// v, SGD's velocity); nil in a file that holds only weights.
+	Slots map[string][]float32
+	// Path is the file Load read.
+	Path string
+}
+
+// LoaderState is the training loader's state. Its order for an epoch
+// depends only on (Seed, epoch), so this suffices to replay it.
+type LoaderState struct {
+	Seed      uint64 `json:"seed"`
+	Batch     int    `json:"batch"`
+	Shuffle   int    `json:"shuffle"`      // shuffle buffer size
+	NextEpoch int    `json:"next_epoch"`   // the epoch to train next, 1-based
+	Batches   int    `json:"batches_done"` // of NextEpoch, when interrupted
+}
+
+// OptimizerState is the optimiser's settings and step count.
+type OptimizerState struct {
+	Name string  `json:"name"` // "adam" or "sgd"
+	LR   float64 `json:"lr"`
+	Step int64   `json:"step"`
+}
+
+// RunInfo is how the run was set up, for resuming it the same way.
+type RunInfo struct {
+	Epochs      int    `json:"epochs"`       // the epochs the run aims for
+	EvalBatch   int    `json:"eval_batch"`   // batch size of the test pass
+	TrainImages int    `json:"train_images"` // training images per epoch
+	TestImages  int    `json:"test_images"`  // test images
+	TrainLimit  int    `json:"train_limit"`  // --train-limit (0: all)
+	TestLimit   int    `json:"test_limit"`   // --test-limit (0: all)
+	Data        string `json:"data"`         // --data folder ("": embedded MNIST)
+	Threads     int    `json:"threads"`      // worker threads (bit-exact resumes need the same)
+}
+
+// slotNames are the slots each optimiser keeps per trainable parameter.
+var slotNames = map[string][]string{"adam": {"m", "v"}, "sgd": {"velocity"}}
+
+// FromSession returns the state of a training session, sharing its memory:
+// save it before the session trains on. If the session stopped mid-epoch,
+// Position says where.
+func FromSession(s *train.Session) *State {
+	slots, step := s.Opt.State()
+	opt := s.Config.Optimizer
+	if opt == "" {
+		opt = "adam"
+	}
+	st := &State{
+		Model: s.Config.Model, Options: s.Config.ModelOptions, Net: s.Model,
+		Epoch: len(s.History), Step: s.Trainer.Steps(), Seed: s.Config.Seed,
+		Loader: LoaderState{Seed: s.Config.Seed, Batch: s.Config.Batch, Shuffle: s.Config.Shuffle,
+			NextEpoch: len(s.History) + 1},
+		Optimizer: OptimizerState{Name: opt, LR: s.Config.LR, Step: step},
+		Run:       RunInfo{Epochs: s.Config.Epochs, EvalBatch: s.Config.EvalBatch},
+		History:   s.History,
+		Slots:     slots,
+	}
+	if s.Config.Train != nil {
+		st.Run.TrainImages = s.Config.Train.N
+	}
+	if s.Config.Test != nil {
+		st.Run.TestImages = s.Config.Test.N
+	}
+	if s.Config.Pool != nil {
+		st.Run.Threads = s.Config.Pool.Workers()
+	}
+	if p := s.Trainer.Position(); p.Epoch == len(s.History)+1 {
+		st.Position = &p
+		st.Loader.Batches = p.Batches
+	}
+	return st
+}
+
+// Save writes st to path atomically (see WriteFile): the model's
+// parameters in its order, then the optimiser's slots sorted by name.
+func Save(path string, st *State) error {
+	if st.Net == nil {
+		return errf(path, "cannot save: no model")
+	}
+	var ts []Tensor
+	for _, p := range st.Net.Params() {
+		ts = append(ts, Tensor{Name: p.Name, Shape: p.Value.Shape, Data: p.Value.Data})
+	}
+	for _, k := range slices.Sorted(maps.Keys(st.Slots)) {
+		v := st.Slots[k]
+		shape := []int{len(v)}
+		if i := strings.LastIndexByte(k, '.'); i > 0 {
+			for _, p := range st.Net.Params() {
+				if p.Name == k[:i] && p.Value.Len() == len(v) {
+					shape = p.Value.Shape
+				}
+			}
+		}
+		ts = append(ts, Tensor{Name: OptimizerPrefix + k, Shape: shape, Data: v})
+	}
+	meta, err := st.metadata()
+	if err != nil {
+		return &Error{File: path, Problem: "cannot save: " + err.Error(), Err: err}
+	}
+	return WriteFile(path, ts, meta)
+}
+
+// metadata returns the header's metadata for st.
+func (st *State) metadata() (map[string]string, error) {
+	m := map[string]string{
+		"format":         Format,
+		"format_version": strconv.Itoa(FormatVersion),
+		"model":          st.Model,
+		"epoch":          strconv.Itoa(st.Epoch),
+		"step":           strconv.FormatInt(st.Step, 10),
+		"seed":           strconv.FormatUint(st.Seed, 10),
+	}
+	hist := st.History
+	if hist == nil {
+		hist = []train.EpochResult{}
+	}
+	for key, v := range map[string]any{"model_options": st.Options, "loader": st.Loader,
+		"optimizer": st.Optimizer, "run": st.Run, "history": hist} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("metadata %q: %v", key, err)
+		}
+		m[key] = string(b)
+	}
+	if st.Position != nil {
+		b, err := json.Marshal(st.Position)
+		if err != nil {
+			return nil, fmt.Errorf("metadata %q: %v", "interrupted", err)
+		}
+		m["interrupted"] = string(b)
+	}
+	return m, nil
+}
+
+// Load reads the checkpoint at path and checks it against the model it
+// names: every parameter present with the model's shape, no stray tensors,
+// optimiser slots complete and of the right shapes, and metadata that is
+// whole and consistent. It returns the state with Net built and holding the
+// file's weights. Every error is an *Error naming the file and the problem.
+func Load(path string) (*State, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromFile(path, f)
+}
+
+// FromFile interprets a decoded safetensors file as a checkpoint (see
+// Load); name is used in errors.
+func FromFile(name string, f *File) (*State, error) {
+	st := &State{Path: name}
+	md := f.Metadata
+	bad := func(format string, args ...any) (*State, error) { return nil, errf(name, format, args...) }
+	switch v, ok := md["format"]; {
+	case !ok:
+		return bad("not a resgo checkpoint: its __metadata__ has no %q (a safetensors file from elsewhere?)", "format")
+	case v != Format:
+		return bad("not a resgo checkpoint: format is %q, want %q", v, Format)
+	}
+	ver, err := strconv.Atoi(md["format_version"])
+	switch {
+	case err != nil || ver < 1:
+		return bad("format_version %q is not a version number", md["format_version"])
+	case ver > FormatVersion:
+		return bad("format version %d is newer than this resgo reads (%d): update resgo", ver, FormatVersion)
+	}
+	st.Model = md["model"]
+	if st.Model == "" {
+		return bad("the metadata names no model")
+	}
+	var epoch, step, seed uint64
+	for _, it := range []struct {
+		key string
+		v   *uint64
+		max uint64
+	}{{"epoch", &epoch, 1 << 30}, {"step", &step, 1 << 62}, {"seed", &seed, 1<<64 - 1}} {
+		s, ok := md[it.key]
+		if !ok {
+			return bad("the metadata has no %q", it.key)
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n > it.max {
+			return bad("metadata %q is %q, not a count", it.key, s)
+		}
+		*it.v = n
+	}
+	st.Epoch, st.Step, st.Seed = int(epoch), int64(step), seed
+	for _, it := range []struct {
+		key string
+		v   any
+	}{{"model_options", &st.Options}, {"loader", &st.Loader}, {"optimizer", &st.Optimizer},
+		{"run", &st.Run}, {"history", &st.History}} {
+		s, ok := md[it.key]
+		if !ok {
+			return bad("the metadata has no %q", it.key)
+		}
+		if err := json.Unmarshal([]byte(s), it.v); err != nil {
+			return bad("metadata %q is not valid: %v", it.key, err)
+		}
+	}
+	if s, ok := md["interrupted"]; ok {
+		st.Position = new(train.Position)
+		if err := json.Unmarshal([]byte(s), st.Position); err != nil {
+			return bad("metadata %q is not valid: %v", "interrupted", err)
+		}
+	}
+	if err := st.consistent(); err != nil {
+		return bad("inconsistent metadata: %v", err)
+	}
+	net, err := models.New(st.Model, st.Options)
+	if err != nil {
+		return bad("cannot build its model: %v", err)
+	}
+	st.Net = net
+	if err := st.fill(f); err != nil {
+		return bad("%v", err)
+	}
+	return st, nil
+}
+
+// consistent checks the metadata's values against each other.
+func (st *State) consistent() error {
+	if len(st.History) != st.Epoch {
+		return fmt.Errorf("epoch is %d, but the history has %d epochs", st.Epoch, len(st.History))
+	}
+	for i, r := range st.History {
+		if r.Epoch != i+1 {
+			return fmt.Errorf("history entry %d is for epoch %d", i+1, r.Epoch)
+		}
+	}
+	if st.Optimizer.Step != st.Step {
+		return fmt.Errorf("step is %d, but the optimizer's step is %d", st.Step, st.Optimizer.Step)
+	}
+	if _, ok := slotNames[st.Optimizer.Name]; !ok {
+		return fmt.Errorf("unknown optimizer %q", st.Optimizer.Name)
+	}
+	if st.Loader.NextEpoch != st.Epoch+1 {
+		return fmt.Errorf("epoch is %d, but the loader's next epoch is %d", st.Epoch, st.Loader.NextEpoch)
+	}
+	if st.Loader.Batch < 1 || st.Loader.Shuffle < 0 || st.Loader.Batches < 0 {
+		return fmt.Errorf("loader batch %d, shuffle %d, batches done %d", st.Loader.Batch, st.Loader.Shuffle, st.Loader.Batches)
+	}
+	if p := st.Position; p != nil {
+		if p.Epoch != st.Epoch+1 || p.Batches != st.Loader.Batches || p.Batches < 0 {
+			return fmt.Errorf("interrupted at epoch %d batch %d, but epoch is %d and the loader's batches done %d",
+				p.Epoch, p.Batches, st.Epoch, st.Loader.Batches)
+		}
+	} else if st.Loader.Batches != 0 {
+		return fmt.Errorf("the loader has done %d batches of epoch %d, but the run is not marked interrupted", st.Loader.Batches, st.Loader.NextEpoch)
+	}
+	return nil
+}
+
+// fill copies the file's tensors into st.Net and st.Slots, checking names
+// and shapes.
+func (st *State) fill(f *File) error {
+	byName := make(map[string]*Tensor, len(f.Tensors))
+	for i := range f.Tensors {
+		byName[f.Tensors[i].Name] = &f.Tensors[i]
+	}
+	params := st.Net.Params()
+	pmap := make(map[string]*autograd.Param, len(params))
+	var missing []string
+	for _, p := range params {
+		pmap[p.Name] = p
+		if byName[p.Name] == nil {
+			missing = append(missing, p.Name)
+		}
+	}
+	if len(missing) > 0 {
+		if 2*len(missing) > len(params) {
+			return fmt.Errorf("its tensors do not fit model %s: %d of its %d parameters are missing (such as %q); a file of another model?",
+				st.Model, len(missing), len(params), missing[0])
+		}
+		return fmt.Errorf("tensor %q of model %s is missing (%d missing in all)", missing[0], st.Model, len(missing))
+	}
+	// Parameters, in the model's order.
+	for _, p := range params {
+		t := byName[p.Name]
+		if !tensor.SameShape(t.Shape, p.Value.Shape) {
+			return fmt.Errorf("tensor %q has shape %v, but model %s needs %v", p.Name, t.Shape, st.Model, p.Value.Shape)
+		}
+		copy(p.Value.Data, t.Data)
+	}
+	// Everything else must be an optimiser slot of a trainable parameter.
+	want := slotNames[st.Optimizer.Name]
+	for _, t := range f.Tensors {
+		if pmap[t.Name] != nil {
+			continue
+		}
+		rest, ok := strings.CutPrefix(t.Name, OptimizerPrefix)
+		i := strings.LastIndexByte(rest, '.')
+		if !ok || i < 0 {
+			return fmt.Errorf("tensor %q is not a parameter of model %s", t.Name, st.Model)
+		}
+		p, slot := pmap[rest[:i]], rest[i+1:]
+		switch {
+		case p == nil || !p.Trainable:
+			return fmt.Errorf("tensor %q is a slot of %q, which is not a trainable parameter of model %s", t.Name, rest[:i], st.Model)
+		case !slices.Contains(want, slot):
+			return fmt.Errorf("tensor %q: %s keeps no slot %q (it keeps %s)", t.Name, st.Optimizer.Name, slot, strings.Join(want, ", "))
+		case !tensor.SameShape(t.Shape, p.Value.Shape):
+			return fmt.Errorf("tensor %q has shape %v, but its parameter has %v", t.Name, t.Shape, p.Value.Shape)
+		}
+		if st.Slots == nil {
+			st.Slots = map[string][]float32{}
+		}
+		st.Slots[rest] = t.Data
+	}
+	if st.Slots == nil {
+		return nil // weights only
+	}
+	for _, p := range params {
+		for _, s := range want {
+			if p.Trainable && st.Slots[p.Name+"."+s] == nil && st.Step > 0 {
+				return fmt.Errorf("optimizer slot %q is missing", OptimizerPrefix+p.Name+"."+s)
+			}
+		}
+	}
+	return nil
+}
+
+// Restore puts st into a session built for the same run: the model's
+// weights, the optimiser's state, the history, the step count and, for an
+// interrupted run, the position within the epoch. The session must have
+// the same model, optimiser, batch size, shuffle buffer and seed.
+func (st *State) Restore(s *train.Session) error {
+	c := s.Config
+	name := st.Path
+	opt := c.Optimizer
+	if opt == "" {
+		opt = "adam"
+	}
+	switch {
+	case st.Model != c.Model:
+		return errf(name, "is a checkpoint of model %s, not %s", st.Model, c.Model)
+	case st.Slots == nil && st.Step > 0:
+		return errf(name, "holds only weights, no optimizer state: it cannot resume training")
+	case st.Optimizer.Name != opt:
+		return errf(name, "was trained with optimizer %s, not %s", st.Optimizer.Name, opt)
+	case st.Loader.Batch != c.Batch:
+		return errf(name, "was trained with batch size %d, not %d", st.Loader.Batch, c.Batch)
+	case st.Loader.Shuffle != c.Shuffle:
+		return errf(name, "was trained with shuffle buffer %d, not %d", st.Loader.Shuffle, c.Shuffle)
+	case st.Seed != c.Seed:
+		return errf(name, "was trained with seed %d, not %d", st.Seed, c.Seed)
+	}
+	src := map[string]*autograd.Param{}
+	for _, p := range st.Net.Params() {
+		src[p.Name] = p
+	}
+	for _, p := range s.Model.Params() {
+		q := src[p.Name]
+		if q == nil || !tensor.SameShape(q.Value.Shape, p.Value.Shape) {
+			return errf(name, "does not fit the session's model %s (parameter %q)", c.Model, p.Name)
+		}
+		copy(p.Value.Data, q.Value.Data)
+	}
+	s.Opt.SetState(st.Slots, st.Step)
+	s.History = slices.Clone(st.History)
+	s.Trainer.SetSteps(st.Step)
+	if st.Position != nil {
+		s.Trainer.SetPosition(*st.Position)
+	}
+	return nil
+}
