@@ -322,7 +322,9 @@ func TestLoadDamaged(t *testing.T) {
 		{"missing tensor", damaged(t, good, func(f *File) { drop(f, "bn.moving_mean") }), `tensor "bn.moving_mean" of model checkpoint-test-tiny is missing`},
 		{"another model's file", damaged(t, good, meta("model", "resnet")), "a file of another model?"},
 		{"unknown model", damaged(t, good, meta("model", "gpt-17")), `unknown model "gpt-17"`},
-		{"stray tensor", damaged(t, good, func(f *File) { f.Tensors = append(f.Tensors, Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}}) }),
+		{"stray tensor", damaged(t, good, func(f *File) {
+			f.Tensors = append(f.Tensors, Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}})
+		}),
 			`tensor "extra" is not a parameter of model checkpoint-test-tiny`},
 		{"slot missing", damaged(t, good, func(f *File) { drop(f, "optimizer.dense1.kernel.v") }), `slot "optimizer.dense1.kernel.v" is missing`},
 		{"slot of a moving statistic", damaged(t, good, func(f *File) {
