@@ -27,26 +27,7 @@ func BNStats(p *Pool, x []float32, M, C int, mean, variance []float32) {
 func moments(p *Pool, x []float32, M, C int, center, out []float32) {
 	L := max(tileLen(C), C)
 	part := p.Partials(3 * L) // per worker: s1, s2, tiled center
-	p.For(M, 256, func(w, lo, hi int) {
-		xs := x[lo*C : hi*C]
-		s1 := part[w*3*L : w*3*L+L]
-		s2 := part[w*3*L+L : w*3*L+2*L]
-		ct := part[w*3*L+2*L : (w+1)*3*L]
-		if center != nil {
-			tile(ct, center)
-		}
-		blocks, bl, done := vecSplit(len(xs), C)
-		if blocks > 0 {
-			momentsAVX512(ptr(xs), ptr(ct), ptr(s1), ptr(s2), blocks, bl/16)
-		}
-		for i := done; i+C <= len(xs); i += C {
-			for c, v := range xs[i : i+C] {
-				d := v - ct[c]
-				s1[c] += d
-				s2[c] += d * d
-			}
-		}
-	})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnMoments, x: x, C: C, L: L, a: center, part: part})
 	clear(out)
 	for w := 0; w < p.n; w++ {
 		if center == nil {
@@ -86,14 +67,7 @@ func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32
 	}
 	tile(scale, scale[:C])
 	tile(shift, shift[:C])
-	p.For(M, 256, func(_, lo, hi int) {
-		xs, ys := x[lo*C:hi*C], y[lo*C:hi*C]
-		blocks, bl, done := vecSplit(len(xs), C)
-		if blocks > 0 {
-			scaleShiftAVX512(ptr(xs), ptr(ys), ptr(scale), ptr(shift), blocks, bl/16, relu)
-		}
-		ScaleShiftRows(xs[done:], ys[done:], scale[:C], shift[:C], relu)
-	})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnScaleShift, x: x, y: y, C: C, L: L, a: scale, b: shift, relu: relu})
 }
 
 // BNScratch returns how many scratch floats BNApply and BNBackward need
@@ -137,15 +111,7 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	L := max(tileLen(C), C)
 	sg, sb := scratch[:C], scratch[C:2*C]
 	part := p.Partials(2 * L)
-	p.For(M, 256, func(w, lo, hi int) {
-		xs, ds, ys := x[lo*C:hi*C], dy[lo*C:hi*C], ysub(y, lo*C, hi*C)
-		pg, pgx := part[w*2*L:w*2*L+L], part[w*2*L+L:(w+1)*2*L]
-		blocks, bl, done := vecSplit(len(xs), C)
-		if blocks > 0 {
-			bnSumsAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(pg), ptr(pgx), blocks, bl/16)
-		}
-		bnSums(xs[done:], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
-	})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, part: part})
 	clear(sg)
 	clear(sb)
 	for w := 0; w < p.n; w++ {
@@ -168,14 +134,7 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	tile(a, a[:C])
 	tile(b, b[:C])
 	tile(d, d[:C])
-	p.For(M, 256, func(_, lo, hi int) {
-		xs, ds, ys, dxs := x[lo*C:hi*C], dy[lo*C:hi*C], ysub(y, lo*C, hi*C), dx[lo*C:hi*C]
-		blocks, bl, done := vecSplit(len(xs), C)
-		if blocks > 0 {
-			bnGradAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(dxs), ptr(a), ptr(b), ptr(d), blocks, bl/16)
-		}
-		bnGradRows(xs[done:], ds[done:], ysub(ys, done, len(xs)), dxs[done:], a[:C], b[:C], d[:C])
-	})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, a: a, b: b, d: d})
 }
 
 func ysub(y []float32, lo, hi int) []float32 {
@@ -245,5 +204,70 @@ func BNBackwardInference(x, dy []float32, M, C int, mean, invstd, gamma []float3
 			dgamma[c] += g * (x[r*C+c] - mean[c]) * invstd[c]
 			dbeta[c] += g
 		}
+	}
+}
+
+type bnOp int
+
+const (
+	bnMoments bnOp = iota
+	bnScaleShift
+	bnGradSums
+	bnGrad
+)
+
+// bnTask is the parallel body of the BatchNorm kernels, over positions.
+type bnTask struct {
+	op           bnOp
+	x, y, dy, dx []float32
+	a, b, d      []float32 // per-channel coefficients, tiled to L
+	part         []float32 // per-worker partial sums
+	C, L         int
+	relu         bool
+}
+
+var bnTasks taskPool[bnTask]
+
+func (t *bnTask) Run(w, lo, hi int) {
+	C, L := t.C, t.L
+	xs := t.x[lo*C : hi*C]
+	blocks, bl, done := vecSplit(len(xs), C)
+	switch t.op {
+	case bnMoments: // a: center or nil; part: s1, s2, tiled center per worker
+		s1 := t.part[w*3*L : w*3*L+L]
+		s2 := t.part[w*3*L+L : w*3*L+2*L]
+		ct := t.part[w*3*L+2*L : (w+1)*3*L]
+		if t.a != nil {
+			tile(ct, t.a)
+		}
+		if blocks > 0 {
+			momentsAVX512(ptr(xs), ptr(ct), ptr(s1), ptr(s2), blocks, bl/16)
+		}
+		for i := done; i+C <= len(xs); i += C {
+			for c, v := range xs[i : i+C] {
+				d := v - ct[c]
+				s1[c] += d
+				s2[c] += d * d
+			}
+		}
+	case bnScaleShift: // a: scale, b: shift
+		ys := t.y[lo*C : hi*C]
+		if blocks > 0 {
+			scaleShiftAVX512(ptr(xs), ptr(ys), ptr(t.a), ptr(t.b), blocks, bl/16, t.relu)
+		}
+		ScaleShiftRows(xs[done:], ys[done:], t.a[:C], t.b[:C], t.relu)
+	case bnGradSums: // part: Σg, Σg·x per worker
+		ds, ys := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C)
+		pg, pgx := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
+		if blocks > 0 {
+			bnSumsAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(pg), ptr(pgx), blocks, bl/16)
+		}
+		bnSums(xs[done:], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
+	case bnGrad: // dx += a·g + b·x + d
+		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
+		if blocks > 0 {
+			bnGradAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16)
+		}
+		bnGradRows(xs[done:], ds[done:], ysub(ys, done, len(xs)), dxs[done:], t.a[:C], t.b[:C], t.d[:C])
 	}
 }

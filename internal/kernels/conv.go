@@ -113,24 +113,72 @@ func chunkRows(K int) int {
 // hundred rows at a time packed into per-worker scratch, never the whole
 // im2col matrix. Rows are split across the pool's workers.
 func ConvForward(p *Pool, s ConvShape, x, w, bias, y []float32, acc bool) {
-	M, K, Co := s.Rows(), s.K(), s.Cout
+	M, K := s.Rows(), s.K()
+	t := convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, acc: acc}
 	if s.pointwise() {
-		p.For(M, 64, func(_, lo, hi int) {
-			Sgemm(hi-lo, Co, K, x[lo*K:], K, w, Co, y[lo*Co:], Co, acc)
-			addBiasRows(y[lo*Co:hi*Co], bias, Co)
-		})
+		parallel(p, &convTasks, M, 64, t)
+		return
+	}
+	parallel(p, &convTasks, M, chunkRows(K), t)
+}
+
+type convOp int
+
+const (
+	convFwd convOp = iota
+	convBwdInput
+	convBwdWeight
+	convPad
+	convFwdPadded
+	convBwdWeightPadded
+)
+
+// convTask is the parallel body of the convolution kernels.
+type convTask struct {
+	op          convOp
+	p           *Pool
+	s           ConvShape
+	x, w, bias  []float32
+	y, dy, part []float32
+	acc, db     bool
+}
+
+var convTasks taskPool[convTask]
+
+func (t *convTask) Run(wk, lo, hi int) {
+	switch t.op {
+	case convFwd:
+		t.forward(wk, lo, hi)
+	case convBwdInput:
+		t.backwardInput(wk, lo, hi)
+	case convBwdWeight:
+		t.backwardWeight(wk, lo, hi)
+	case convPad:
+		t.pad(lo, hi)
+	case convFwdPadded:
+		t.forwardPadded(wk, lo, hi)
+	case convBwdWeightPadded:
+		t.backwardWeightPadded(wk, lo, hi)
+	}
+}
+
+// forward computes output rows [lo, hi) of ConvForward.
+func (t *convTask) forward(wk, lo, hi int) {
+	s, x, w, y, bias, acc := t.s, t.x, t.w, t.y, t.bias, t.acc
+	K, Co := s.K(), s.Cout
+	if s.pointwise() {
+		Sgemm(hi-lo, Co, K, x[lo*K:], K, w, Co, y[lo*Co:], Co, acc)
+		addBiasRows(y[lo*Co:hi*Co], bias, Co)
 		return
 	}
 	R := chunkRows(K)
-	p.For(M, R, func(wk, lo, hi int) {
-		cols := p.Scratch(wk, R*K)
-		for r0 := lo; r0 < hi; r0 += R {
-			r1 := min(r0+R, hi)
-			Im2colRows(s, x, r0, r1, cols)
-			Sgemm(r1-r0, Co, K, cols, K, w, Co, y[r0*Co:], Co, acc)
-			addBiasRows(y[r0*Co:r1*Co], bias, Co)
-		}
-	})
+	cols := t.p.Scratch(wk, R*K)
+	for r0 := lo; r0 < hi; r0 += R {
+		r1 := min(r0+R, hi)
+		Im2colRows(s, x, r0, r1, cols)
+		Sgemm(r1-r0, Co, K, cols, K, w, Co, y[r0*Co:], Co, acc)
+		addBiasRows(y[r0*Co:r1*Co], bias, Co)
+	}
 }
 
 func addBiasRows(y, bias []float32, c int) {
@@ -181,17 +229,21 @@ func ConvBackwardInput(p *Pool, s ConvShape, dy, w, wf, dx []float32) {
 		ConvForward(p, t, dy, wf, nil, dx, true)
 		return
 	}
+	parallel(p, &convTasks, s.N, 1, convTask{op: convBwdInput, p: p, s: s, dy: dy, w: w, x: dx})
+}
+
+// backwardInput scatters the input gradient of images [lo, hi) (x is dx).
+func (t *convTask) backwardInput(wk, lo, hi int) {
+	s, dy, w, dx := t.s, t.dy, t.w, t.x
 	K, Co := s.K(), s.Cout
 	per := s.OH * s.OW
 	R := chunkRows(K)
-	p.For(s.N, 1, func(wk, lo, hi int) {
-		cols := p.Scratch(wk, R*K)
-		for r0 := lo * per; r0 < hi*per; r0 += R {
-			r1 := min(r0+R, hi*per)
-			SgemmTB(r1-r0, K, Co, dy[r0*Co:], Co, w, Co, cols, K, false)
-			col2imRows(s, dx, r0, r1, cols)
-		}
-	})
+	cols := t.p.Scratch(wk, R*K)
+	for r0 := lo * per; r0 < hi*per; r0 += R {
+		r1 := min(r0+R, hi*per)
+		SgemmTB(r1-r0, K, Co, dy[r0*Co:], Co, w, Co, cols, K, false)
+		col2imRows(s, dx, r0, r1, cols)
+	}
 }
 
 // ConvBackwardWeight adds the kernel gradient dW = patchesᵀ·dY to dw and,
@@ -210,33 +262,7 @@ func ConvBackwardWeight(p *Pool, s ConvShape, x, dy, dw, db []float32) {
 	R := chunkRows(K)
 	stride := K*Co + Co
 	part := p.Partials(stride)
-	pw := s.pointwise()
-	p.For(M, R, func(wk, lo, hi int) {
-		pd := part[wk*stride : wk*stride+K*Co]
-		pb := part[wk*stride+K*Co : (wk+1)*stride]
-		var cols []float32
-		if !pw {
-			cols = p.Scratch(wk, R*K)
-		}
-		for r0 := lo; r0 < hi; r0 += R {
-			r1 := min(r0+R, hi)
-			var a []float32
-			if pw {
-				a = x[r0*K:]
-			} else {
-				Im2colRows(s, x, r0, r1, cols)
-				a = cols
-			}
-			SgemmTA(K, Co, r1-r0, a, K, dy[r0*Co:], Co, pd, Co, true)
-			if db != nil {
-				for r := r0; r < r1; r++ {
-					for j, v := range dy[r*Co : (r+1)*Co] {
-						pb[j] += v
-					}
-				}
-			}
-		}
-	})
+	parallel(p, &convTasks, M, R, convTask{op: convBwdWeight, p: p, s: s, x: x, dy: dy, part: part, db: db != nil})
 	for wk := 0; wk < p.n; wk++ {
 		for i, v := range part[wk*stride : wk*stride+K*Co] {
 			dw[i] += v
@@ -245,6 +271,36 @@ func ConvBackwardWeight(p *Pool, s ConvShape, x, dy, dw, db []float32) {
 			for i, v := range part[wk*stride+K*Co : (wk+1)*stride] {
 				db[i] += v
 			}
+		}
+	}
+}
+
+// backwardWeight sums the weight (and bias) gradient of positions [lo, hi)
+// into worker wk's partials.
+func (t *convTask) backwardWeight(wk, lo, hi int) {
+	s, x, dy := t.s, t.x, t.dy
+	K, Co := s.K(), s.Cout
+	R := chunkRows(K)
+	stride := K*Co + Co
+	pd := t.part[wk*stride : wk*stride+K*Co]
+	pb := t.part[wk*stride+K*Co : (wk+1)*stride]
+	pw := s.pointwise()
+	var cols []float32
+	if !pw {
+		cols = t.p.Scratch(wk, R*K)
+	}
+	for r0 := lo; r0 < hi; r0 += R {
+		r1 := min(r0+R, hi)
+		var a []float32
+		if pw {
+			a = x[r0*K:]
+		} else {
+			Im2colRows(s, x, r0, r1, cols)
+			a = cols
+		}
+		SgemmTA(K, Co, r1-r0, a, K, dy[r0*Co:], Co, pd, Co, true)
+		if t.db {
+			SumRows(dy[r0*Co:r1*Co], r1-r0, Co, pb)
 		}
 	}
 }

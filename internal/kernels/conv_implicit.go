@@ -38,21 +38,26 @@ func PaddedLen(s ConvShape) int {
 // PadInput writes x [N, H, W, C] into xp [N, Hp, Wp, C] at offset
 // (PadT, PadL) with zeros everywhere else.
 func PadInput(p *Pool, s ConvShape, x, xp []float32) {
+	Hp, _ := PaddedGeometry(s)
+	parallel(p, &convTasks, s.N*Hp, 8, convTask{op: convPad, s: s, x: x, y: xp})
+}
+
+// pad writes padded rows [lo, hi) (over N·Hp) of y from x.
+func (t *convTask) pad(lo, hi int) {
+	s, x, xp := t.s, t.x, t.y
 	Hp, Wp := PaddedGeometry(s)
 	C := s.C
-	p.For(s.N*Hp, 8, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, iy := r/Hp, r%Hp-s.PadT
-			row := xp[r*Wp*C : (r+1)*Wp*C]
-			if iy < 0 || iy >= s.H {
-				clear(row)
-				continue
-			}
-			clear(row[:s.PadL*C])
-			copy(row[s.PadL*C:], x[((n*s.H+iy)*s.W)*C:((n*s.H+iy)*s.W+s.W)*C])
-			clear(row[(s.PadL+s.W)*C:])
+	for r := lo; r < hi; r++ {
+		n, iy := r/Hp, r%Hp-s.PadT
+		row := xp[r*Wp*C : (r+1)*Wp*C]
+		if iy < 0 || iy >= s.H {
+			clear(row)
+			continue
 		}
-	})
+		clear(row[:s.PadL*C])
+		copy(row[s.PadL*C:], x[((n*s.H+iy)*s.W)*C:((n*s.H+iy)*s.W+s.W)*C])
+		clear(row[(s.PadL+s.W)*C:])
+	}
 }
 
 // implicitRows picks how many output rows one work unit computes: enough
@@ -73,36 +78,41 @@ func implicitRows(s ConvShape, Wp int) int {
 // runs KH GEMMs into a per-worker tile and copies the OW valid columns of
 // each row out, adding the bias on the way.
 func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool) {
+	_, Wp := PaddedGeometry(s)
+	RB := implicitRows(s, Wp)
+	blocks := (s.OH + RB - 1) / RB
+	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: xp, w: w, bias: bias, y: y, acc: acc})
+}
+
+// forwardPadded computes work units [lo, hi) of ConvForwardPadded.
+func (t *convTask) forwardPadded(wk, lo, hi int) {
+	s, xp, w, y, bias, acc := t.s, t.x, t.w, t.y, t.bias, t.acc
 	Hp, Wp := PaddedGeometry(s)
 	C, Co, KW := s.C, s.Cout, s.KW
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
-	p.For(s.N*blocks, 1, func(wk, lo, hi int) {
-		tile := p.Scratch(wk, RB*Wp*Co)
-		for u := lo; u < hi; u++ {
-			n, oy0 := u/blocks, (u%blocks)*RB
-			oy1 := min(oy0+RB, s.OH)
-			M := (oy1 - oy0) * Wp
-			for kh := 0; kh < s.KH; kh++ {
-				a := xp[((n*Hp+oy0+kh)*Wp)*C:]
-				Sgemm(M, Co, KW*C, a, C, w[kh*KW*C*Co:], Co, tile, Co, kh > 0)
-			}
-			for oy := oy0; oy < oy1; oy++ {
-				src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
-				dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
-				switch {
-				case acc:
-					for i, v := range src {
-						dst[i] += v
-					}
-					addBiasRows(dst, bias, Co)
-				default:
-					copy(dst, src)
-					addBiasRows(dst, bias, Co)
-				}
-			}
+	tile := t.p.Scratch(wk, RB*Wp*Co)
+	for u := lo; u < hi; u++ {
+		n, oy0 := u/blocks, (u%blocks)*RB
+		oy1 := min(oy0+RB, s.OH)
+		M := (oy1 - oy0) * Wp
+		for kh := 0; kh < s.KH; kh++ {
+			a := xp[((n*Hp+oy0+kh)*Wp)*C:]
+			Sgemm(M, Co, KW*C, a, C, w[kh*KW*C*Co:], Co, tile, Co, kh > 0)
 		}
-	})
+		for oy := oy0; oy < oy1; oy++ {
+			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
+			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
+			if acc {
+				for i, v := range src {
+					dst[i] += v
+				}
+			} else {
+				copy(dst, src)
+			}
+			addBiasRows(dst, bias, Co)
+		}
+	}
 }
 
 // ConvBackwardInputPadded adds dX to dx for a stride-1 convolution by
@@ -129,36 +139,13 @@ func BackwardInputShape(s ConvShape) ConvShape {
 // in the dropped columns, then runs one Aᵀ·B GEMM per kernel row into the
 // worker's partial gradient; partials are added in worker order.
 func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
-	Hp, Wp := PaddedGeometry(s)
-	C, Co, KW := s.C, s.Cout, s.KW
-	K := s.K()
+	_, Wp := PaddedGeometry(s)
+	K, Co := s.K(), s.Cout
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
 	stride := K*Co + Co
 	part := p.Partials(stride)
-	p.For(s.N*blocks, 1, func(wk, lo, hi int) {
-		pd := part[wk*stride : wk*stride+K*Co]
-		pb := part[wk*stride+K*Co : (wk+1)*stride]
-		tile := p.Scratch(wk, RB*Wp*Co)
-		for u := lo; u < hi; u++ {
-			n, oy0 := u/blocks, (u%blocks)*RB
-			oy1 := min(oy0+RB, s.OH)
-			M := (oy1 - oy0) * Wp
-			for oy := oy0; oy < oy1; oy++ {
-				src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
-				row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
-				copy(row, src)
-				clear(row[len(src):])
-				if db != nil {
-					SumRows(src, s.OW, Co, pb)
-				}
-			}
-			for kh := 0; kh < s.KH; kh++ {
-				a := xp[((n*Hp+oy0+kh)*Wp)*C:]
-				SgemmTA(KW*C, Co, M, a, C, tile, Co, pd[kh*KW*C*Co:], Co, true)
-			}
-		}
-	})
+	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy, part: part, db: db != nil})
 	for wk := 0; wk < p.n; wk++ {
 		for i, v := range part[wk*stride : wk*stride+K*Co] {
 			dw[i] += v
@@ -167,6 +154,39 @@ func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
 			for i, v := range part[wk*stride+K*Co : (wk+1)*stride] {
 				db[i] += v
 			}
+		}
+	}
+}
+
+// backwardWeightPadded sums the weight (and bias) gradient of work units
+// [lo, hi) into worker wk's partials.
+func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
+	s, xp, dy := t.s, t.x, t.dy
+	Hp, Wp := PaddedGeometry(s)
+	C, Co, KW := s.C, s.Cout, s.KW
+	K := s.K()
+	RB := implicitRows(s, Wp)
+	blocks := (s.OH + RB - 1) / RB
+	stride := K*Co + Co
+	pd := t.part[wk*stride : wk*stride+K*Co]
+	pb := t.part[wk*stride+K*Co : (wk+1)*stride]
+	tile := t.p.Scratch(wk, RB*Wp*Co)
+	for u := lo; u < hi; u++ {
+		n, oy0 := u/blocks, (u%blocks)*RB
+		oy1 := min(oy0+RB, s.OH)
+		M := (oy1 - oy0) * Wp
+		for oy := oy0; oy < oy1; oy++ {
+			src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
+			row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
+			copy(row, src)
+			clear(row[len(src):])
+			if t.db {
+				SumRows(src, s.OW, Co, pb)
+			}
+		}
+		for kh := 0; kh < s.KH; kh++ {
+			a := xp[((n*Hp+oy0+kh)*Wp)*C:]
+			SgemmTA(KW*C, Co, M, a, C, tile, Co, pd[kh*KW*C*Co:], Co, true)
 		}
 	}
 }

@@ -4,17 +4,29 @@ package kernels
 // bias [Out] (or nil) and y [B, Out], with the Out columns split across
 // workers.
 func DenseForward(p *Pool, x, w, bias, y []float32, B, In, Out int) {
-	p.For(Out, 16, func(_, lo, hi int) {
-		Sgemm(B, hi-lo, In, x, In, w[lo:], Out, y[lo:], Out, false)
-		if bias != nil {
-			for b := 0; b < B; b++ {
-				row := y[b*Out+lo : b*Out+hi]
-				for j := range row {
-					row[j] += bias[lo+j]
-				}
+	parallel(p, &denseTasks, Out, 16, denseTask{x: x, w: w, bias: bias, y: y, B: B, In: In, Out: Out})
+}
+
+type denseTask struct {
+	x, w, bias, y, dy, dw, wt []float32
+	B, In, Out                int
+}
+
+var denseTasks taskPool[denseTask]
+var denseBackTasks taskPool[denseBackTask]
+
+func (t *denseTask) Run(_, lo, hi int) {
+	B, In, Out := t.B, t.In, t.Out
+	y := t.y
+	Sgemm(B, hi-lo, In, t.x, In, t.w[lo:], Out, y[lo:], Out, false)
+	if t.bias != nil {
+		for b := 0; b < B; b++ {
+			row := y[b*Out+lo : b*Out+hi]
+			for j, v := range t.bias[lo:hi] {
+				row[j] += v
 			}
 		}
-	})
+	}
 }
 
 // DenseBackward accumulates the gradients of y = x·w + bias:
@@ -29,19 +41,21 @@ func DenseBackward(p *Pool, x, w, dy, dx, dw, db []float32, B, In, Out int) {
 	if dx != nil {
 		// dx = dy·wᵀ as a plain GEMM against wᵀ [Out, In], transposed once.
 		wt = p.Scratch(0, In*Out)
-		for i := 0; i < In; i++ {
-			for j, v := range w[i*Out : (i+1)*Out] {
-				wt[j*In+i] = v
-			}
-		}
+		transposeF32(wt, In, w, Out, In, Out)
 	}
-	p.For(In, 16, func(_, lo, hi int) {
-		if dx != nil {
-			Sgemm(B, hi-lo, Out, dy, Out, wt[lo:], In, dx[lo:], In, true)
-		}
-		SgemmTA(hi-lo, Out, B, x[lo:], In, dy, Out, dw[lo*Out:], Out, true)
-	})
+	parallel(p, &denseBackTasks, In, 16, denseBackTask{denseTask{x: x, dy: dy, y: dx, dw: dw, wt: wt, B: B, In: In, Out: Out}})
 	if db != nil {
 		SumRows(dy, B, Out, db)
 	}
+}
+
+// denseBackTask: y is dx (nil when not wanted).
+type denseBackTask struct{ denseTask }
+
+func (t *denseBackTask) Run(_, lo, hi int) {
+	B, In, Out := t.B, t.In, t.Out
+	if t.y != nil {
+		Sgemm(B, hi-lo, Out, t.dy, Out, t.wt[lo:], In, t.y[lo:], In, true)
+	}
+	SgemmTA(hi-lo, Out, B, t.x[lo:], In, t.dy, Out, t.dw[lo*Out:], Out, true)
 }

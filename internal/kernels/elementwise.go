@@ -2,62 +2,72 @@ package kernels
 
 // ReLU writes y = max(x, 0).
 func ReLU(p *Pool, x, y []float32) {
-	p.For(len(x), 4096, func(_, lo, hi int) {
-		done := 0
-		if rowsFast {
-			done = (hi - lo) &^ 15
-			reluAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), done)
-		}
-		for i, v := range x[lo+done : hi] {
-			y[lo+done+i] = max(v, 0)
-		}
-	})
+	parallel(p, &reluTasks, len(x), 4096, reluTask{x: x, y: y})
+}
+
+type reluTask struct{ x, y []float32 }
+
+var reluTasks taskPool[reluTask]
+
+func (t *reluTask) Run(_, lo, hi int) {
+	x, y := t.x[lo:hi], t.y[lo:hi]
+	done := 0
+	if rowsFast {
+		done = len(x) &^ 15
+		reluAVX512(ptr(x), ptr(y), done)
+	}
+	for i, v := range x[done:] {
+		y[done+i] = max(v, 0)
+	}
 }
 
 // ReLUBackward adds dy where y > 0 to dx (y is the forward output).
 func ReLUBackward(p *Pool, y, dy, dx []float32) {
-	p.For(len(y), 4096, func(_, lo, hi int) {
-		if rowsFast {
-			done := (hi - lo) &^ 15
-			reluBackAVX512(ptr(y[lo:hi]), ptr(dy[lo:hi]), ptr(dx[lo:hi]), done)
-			lo += done
+	parallel(p, &reluBackTasks, len(y), 4096, reluBackTask{y: y, dy: dy, dx: dx})
+}
+
+type reluBackTask struct{ y, dy, dx []float32 }
+
+var reluBackTasks taskPool[reluBackTask]
+
+func (t *reluBackTask) Run(_, lo, hi int) {
+	y, dy, dx := t.y[lo:hi], t.dy[lo:hi], t.dx[lo:hi]
+	done := 0
+	if rowsFast {
+		done = len(y) &^ 15
+		reluBackAVX512(ptr(y), ptr(dy), ptr(dx), done)
+	}
+	for i, v := range y[done:] {
+		if v > 0 {
+			dx[done+i] += dy[done+i]
 		}
-		for i, v := range y[lo:hi] {
-			if v > 0 {
-				dx[lo+i] += dy[lo+i]
-			}
-		}
-	})
+	}
 }
 
 // Add writes z = x + y.
 func Add(p *Pool, x, y, z []float32) {
-	p.For(len(x), 4096, func(_, lo, hi int) {
-		if rowsFast {
-			done := (hi - lo) &^ 15
-			addAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), ptr(z[lo:hi]), done)
-			lo += done
-		}
-		xs, ys, zs := x[lo:hi], y[lo:hi], z[lo:hi]
-		for i := range zs {
-			zs[i] = xs[i] + ys[i]
-		}
-	})
+	parallel(p, &addTasks, len(x), 4096, addTask{x: x, y: y, z: z})
 }
 
 // AddTo adds x into y.
 func AddTo(p *Pool, x, y []float32) {
-	p.For(len(x), 4096, func(_, lo, hi int) {
-		if rowsFast {
-			done := (hi - lo) &^ 15
-			addAVX512(ptr(x[lo:hi]), ptr(y[lo:hi]), ptr(y[lo:hi]), done)
-			lo += done
-		}
-		xs, ys := x[lo:hi], y[lo:hi]
-		for i := range ys {
-			ys[i] += xs[i]
-		}
-	})
+	parallel(p, &addTasks, len(x), 4096, addTask{x: x, y: y, z: y})
+}
+
+type addTask struct{ x, y, z []float32 }
+
+var addTasks taskPool[addTask]
+
+func (t *addTask) Run(_, lo, hi int) {
+	x, y, z := t.x[lo:hi], t.y[lo:hi], t.z[lo:hi]
+	done := 0
+	if rowsFast {
+		done = len(x) &^ 15
+		addAVX512(ptr(x), ptr(y), ptr(z), done)
+	}
+	for i := done; i < len(z); i++ {
+		z[i] = x[i] + y[i]
+	}
 }
 
 // AddBiasRows adds bias [C] to every row of y [M, C].

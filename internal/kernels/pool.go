@@ -22,8 +22,50 @@ type Pool struct {
 }
 
 type job struct {
-	fn             func(worker, lo, hi int)
+	task           Task
 	worker, lo, hi int
+}
+
+// Task is the body of a parallel loop: Run handles items [lo, hi) as
+// worker number worker. Kernels implement it with small structs of
+// arguments taken from a sync.Pool, so that a parallel loop allocates
+// nothing (a closure handed to another goroutine would be heap-allocated
+// on every call).
+type Task interface {
+	Run(worker, lo, hi int)
+}
+
+// funcTask adapts a function to Task.
+type funcTask func(worker, lo, hi int)
+
+func (f funcTask) Run(worker, lo, hi int) { f(worker, lo, hi) }
+
+// taskPool recycles a kernel's argument structs.
+type taskPool[T any] struct{ sync.Pool }
+
+func (tp *taskPool[T]) get() *T {
+	if v := tp.Get(); v != nil {
+		return v.(*T)
+	}
+	return new(T)
+}
+
+func (tp *taskPool[T]) put(t *T) {
+	var zero T
+	*t = zero // drop references to the caller's slices
+	tp.Put(t)
+}
+
+// parallel runs args as a Task over [0, n) on p, with the argument struct
+// drawn from (and returned to) tp.
+func parallel[T any, PT interface {
+	*T
+	Task
+}](p *Pool, tp *taskPool[T], n, grain int, args T) {
+	t := tp.get()
+	*t = args
+	p.Run(n, grain, PT(t))
+	tp.put(t)
 }
 
 // NewPool starts a pool of n workers (n <= 0 means runtime.GOMAXPROCS(0)).
@@ -80,8 +122,14 @@ func (p *Pool) Close() {
 // For splits [0, n) into at most Workers() contiguous ranges of at least
 // grain items each and calls fn(worker, lo, hi) for each range in parallel.
 // It returns when all calls have returned. Worker indices are dense from 0,
-// so callers can index per-worker scratch space with them.
+// so callers can index per-worker scratch space with them. The closure
+// escapes to the heap; hot kernels use Run with a pooled Task instead.
 func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
+	p.Run(n, grain, funcTask(fn))
+}
+
+// Run is For with a Task.
+func (p *Pool) Run(n, grain int, t Task) {
 	if n <= 0 {
 		return
 	}
@@ -93,14 +141,14 @@ func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
 		parts = max
 	}
 	if parts <= 1 {
-		fn(0, 0, n)
+		t.Run(0, 0, n)
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for w := 1; w < parts; w++ {
 		lo, hi := split(n, parts, w)
-		p.jobs[w] <- job{fn: fn, worker: w, lo: lo, hi: hi}
+		p.jobs[w] <- job{task: t, worker: w, lo: lo, hi: hi}
 	}
 	lo, hi := split(n, parts, 0)
 	var failed any
@@ -110,7 +158,7 @@ func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
 				failed = r
 			}
 		}()
-		fn(0, lo, hi)
+		t.Run(0, lo, hi)
 	}()
 	for w := 1; w < parts; w++ {
 		if r := <-p.done; r != nil && failed == nil {
@@ -126,7 +174,7 @@ func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
 // that the panic surfaces in the goroutine that called For.
 func runJob(j job) (failed any) {
 	defer func() { failed = recover() }()
-	j.fn(j.worker, j.lo, j.hi)
+	j.task.Run(j.worker, j.lo, j.hi)
 	return nil
 }
 

@@ -6,50 +6,66 @@ package kernels
 // window positions (0..3, row-major) held the maximum, for the backward pass;
 // ties go to the first.
 func MaxPool2x2(p *Pool, x []float32, N, H, W, C int, y, arg []float32) {
+	parallel(p, &poolTasks, N*(H/2), 8, poolTask{x: x, y: y, arg: arg, H: H, W: W, C: C})
+}
+
+type poolTask struct {
+	x, y, arg []float32
+	H, W, C   int
+}
+
+var poolTasks taskPool[poolTask]
+var poolBackTasks taskPool[poolBackTask]
+
+func (t *poolTask) Run(_, lo, hi int) {
+	x, y, arg, H, W, C := t.x, t.y, t.arg, t.H, t.W, t.C
 	OH, OW := H/2, W/2
-	p.For(N*OH, 8, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, oy := r/OH, r%OH
-			for ox := 0; ox < OW; ox++ {
-				base := ((n*H+2*oy)*W + 2*ox) * C
-				i0, i1 := x[base:base+C], x[base+C:base+2*C]
-				i2, i3 := x[base+W*C:base+W*C+C], x[base+W*C+C:base+W*C+2*C]
-				o := ((n*OH+oy)*OW + ox) * C
-				yo, ao := y[o:o+C], arg[o:o+C]
-				for c := range yo {
-					m, a := i0[c], float32(0)
-					if i1[c] > m {
-						m, a = i1[c], 1
-					}
-					if i2[c] > m {
-						m, a = i2[c], 2
-					}
-					if i3[c] > m {
-						m, a = i3[c], 3
-					}
-					yo[c], ao[c] = m, a
+	for r := lo; r < hi; r++ {
+		n, oy := r/OH, r%OH
+		for ox := 0; ox < OW; ox++ {
+			base := ((n*H+2*oy)*W + 2*ox) * C
+			i0, i1 := x[base:base+C], x[base+C:base+2*C]
+			i2, i3 := x[base+W*C:base+W*C+C], x[base+W*C+C:base+W*C+2*C]
+			o := ((n*OH+oy)*OW + ox) * C
+			yo, ao := y[o:o+C], arg[o:o+C]
+			for c := range yo {
+				m, a := i0[c], float32(0)
+				if i1[c] > m {
+					m, a = i1[c], 1
 				}
+				if i2[c] > m {
+					m, a = i2[c], 2
+				}
+				if i3[c] > m {
+					m, a = i3[c], 3
+				}
+				yo[c], ao[c] = m, a
 			}
 		}
-	})
+	}
 }
 
 // MaxPool2x2Backward adds each dy to the input position that held the
 // maximum, recorded in arg by MaxPool2x2.
 func MaxPool2x2Backward(p *Pool, dy, arg []float32, N, H, W, C int, dx []float32) {
+	parallel(p, &poolBackTasks, N*(H/2), 8, poolBackTask{poolTask{x: dx, y: dy, arg: arg, H: H, W: W, C: C}})
+}
+
+type poolBackTask struct{ poolTask }
+
+func (t *poolBackTask) Run(_, lo, hi int) {
+	dx, dy, arg, H, W, C := t.x, t.y, t.arg, t.H, t.W, t.C
 	OH, OW := H/2, W/2
-	p.For(N*OH, 8, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, oy := r/OH, r%OH
-			for ox := 0; ox < OW; ox++ {
-				base := ((n*H+2*oy)*W + 2*ox) * C
-				o := ((n*OH+oy)*OW + ox) * C
-				for c := 0; c < C; c++ {
-					a := int(arg[o+c])
-					off := base + (a>>1)*W*C + (a&1)*C + c
-					dx[off] += dy[o+c]
-				}
+	for r := lo; r < hi; r++ {
+		n, oy := r/OH, r%OH
+		for ox := 0; ox < OW; ox++ {
+			base := ((n*H+2*oy)*W + 2*ox) * C
+			o := ((n*OH+oy)*OW + ox) * C
+			for c := 0; c < C; c++ {
+				a := int(arg[o+c])
+				off := base + (a>>1)*W*C + (a&1)*C + c
+				dx[off] += dy[o+c]
 			}
 		}
-	})
+	}
 }
