@@ -50,6 +50,7 @@ func ConvGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.Conv
 // and adds bias [Cout] (nil for none). Forward saves nothing beyond x and w,
 // whose values the backward pass reads.
 func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
+	defer t.since(OpConvForward, t.now())
 	ws := w.Value.Shape
 	s, err := ConvGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
 	if err != nil {
@@ -64,7 +65,8 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	if b != nil {
 		bias = b.Value.Data
 	}
-	nd := node{back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
+	nd := node{kind: OpConvForward, back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
+	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
 	if kernels.Implicit(s) {
 		// Stride 1: pad once, then an implicit GEMM reads patches in place;
 		// the padded input is kept for the weight gradient.
@@ -83,7 +85,9 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 func conv2DBack(t *Tape, n *node) {
 	x, w, b, dy := n.in[0], n.in[1], n.in[2], n.out.Grad.Data
 	xp := n.saved[0]
+	macs := float64(n.conv.Rows()) * float64(n.conv.K()) * float64(n.conv.Cout)
 	if x.needsGrad {
+		t.flops += 2 * macs
 		wf := t.arena.Get(len(w.Value.Data))
 		if xp != nil {
 			dyp := t.arena.Get(kernels.PaddedLen(kernels.BackwardInputShape(n.conv)))
@@ -97,6 +101,7 @@ func conv2DBack(t *Tape, n *node) {
 		if b != nil && b.needsGrad {
 			db = t.grad(b).Data
 		}
+		t.flops += 2 * macs
 		if xp != nil {
 			kernels.ConvBackwardWeightPadded(t.pool, n.conv, xp.Data, dy, t.grad(w).Data, db)
 		} else {
@@ -107,6 +112,7 @@ func conv2DBack(t *Tape, n *node) {
 
 // Dense computes x·w + b for x [B, In], w [In, Out], b [Out] (or nil).
 func (t *Tape) Dense(x, w, b *Var) *Var {
+	defer t.since(OpDense, t.now())
 	xs, ws := x.Value.Shape, w.Value.Shape
 	if len(xs) != 2 || len(ws) != 2 || xs[1] != ws[0] {
 		panic(fmt.Sprintf("dense: input %v does not match kernel %v", xs, ws))
@@ -119,7 +125,8 @@ func (t *Tape) Dense(x, w, b *Var) *Var {
 		bias = b.Value.Data
 	}
 	kernels.DenseForward(t.pool, x.Value.Data, w.Value.Data, bias, y.Value.Data, B, In, Out)
-	t.record(node{back: denseBack, in: [3]*Var{x, w, b}, out: y})
+	t.flops += 2 * float64(B) * float64(In) * float64(Out)
+	t.record(node{kind: OpDense, back: denseBack, in: [3]*Var{x, w, b}, out: y})
 	return y
 }
 
@@ -135,6 +142,10 @@ func denseBack(t *Tape, n *node) {
 		db = t.grad(b).Data
 	}
 	kernels.DenseBackward(t.pool, x.Value.Data, w.Value.Data, n.out.Grad.Data, dx, t.grad(w).Data, db, B, In, Out)
+	t.flops += 2 * float64(B) * float64(In) * float64(Out)
+	if dx != nil {
+		t.flops += 2 * float64(B) * float64(In) * float64(Out)
+	}
 }
 
 // BatchNorm normalises x [..., C] per channel. In training it uses the
@@ -143,6 +154,7 @@ func denseBack(t *Tape, n *node) {
 // uses the moving statistics. If relu is set, a ReLU is fused onto the
 // output. Forward saves the mean and 1/sqrt(var+eps) it used.
 func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, momentum, eps float32, training, relu bool) *Var {
+	defer t.since(OpBatchNorm, t.now())
 	C := x.Value.Shape[len(x.Value.Shape)-1]
 	M := x.Value.Len() / C
 	needs := x.needsGrad || gamma.needsGrad || beta.needsGrad
@@ -163,7 +175,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, mome
 		kernels.InvStd(movingVar.Value.Data, eps, invstd.Data)
 	}
 	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu, t.arena.Get(kernels.BNScratch(C)).Data)
-	nd := node{back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
+	nd := node{kind: OpBatchNorm, back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
 	if training {
 		nd.ints[0] = 1
 	}
@@ -219,9 +231,10 @@ func batchNormBack(t *Tape, n *node) {
 
 // ReLU computes max(x, 0); backward passes dy where the output is positive.
 func (t *Tape) ReLU(x *Var) *Var {
+	defer t.since(OpElementwise, t.now())
 	y := t.newVar(x.needsGrad, x.Value.Shape...)
 	kernels.ReLU(t.pool, x.Value.Data, y.Value.Data)
-	t.record(node{back: reluBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, back: reluBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -231,12 +244,13 @@ func reluBack(t *Tape, n *node) {
 
 // Add returns x + y (same shapes): the residual connection.
 func (t *Tape) Add(x, y *Var) *Var {
+	defer t.since(OpElementwise, t.now())
 	if !tensor.SameShape(x.Value.Shape, y.Value.Shape) {
 		panic(fmt.Sprintf("add: shapes %v and %v differ", x.Value.Shape, y.Value.Shape))
 	}
 	z := t.newVar(x.needsGrad || y.needsGrad, x.Value.Shape...)
 	kernels.Add(t.pool, x.Value.Data, y.Value.Data, z.Value.Data)
-	t.record(node{back: addBack, in: [3]*Var{x, y}, out: z})
+	t.record(node{kind: OpElementwise, back: addBack, in: [3]*Var{x, y}, out: z})
 	return z
 }
 
@@ -253,6 +267,7 @@ func addBack(t *Tape, n *node) {
 // ('valid', as Keras's MaxPool2D()). Forward saves which window position
 // held each maximum.
 func (t *Tape) MaxPool2D(x *Var) *Var {
+	defer t.since(OpPooling, t.now())
 	s := x.Value.Shape
 	if len(s) != 4 || s[1] < 2 || s[2] < 2 {
 		panic(fmt.Sprintf("maxpool2d: want [N, H, W, C] with H, W >= 2, got %v", s))
@@ -261,7 +276,7 @@ func (t *Tape) MaxPool2D(x *Var) *Var {
 	y := t.newVar(x.needsGrad, N, H/2, W/2, C)
 	arg := t.arena.Get(N, H/2, W/2, C)
 	kernels.MaxPool2x2(t.pool, x.Value.Data, N, H, W, C, y.Value.Data, arg.Data)
-	t.record(node{back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
+	t.record(node{kind: OpPooling, back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
 	return y
 }
 
@@ -274,7 +289,7 @@ func maxPoolBack(t *Tape, n *node) {
 func (t *Tape) Flatten(x *Var) *Var {
 	N := x.Value.Shape[0]
 	y := t.view(x, N, x.Value.Len()/N)
-	t.record(node{back: reshapeBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, back: reshapeBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -284,7 +299,7 @@ func (t *Tape) Reshape(x *Var, shape ...int) *Var {
 		panic(fmt.Sprintf("reshape: %v to %v changes the size", x.Value.Shape, shape))
 	}
 	y := t.view(x, shape...)
-	t.record(node{back: reshapeBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, back: reshapeBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -295,6 +310,7 @@ func reshapeBack(t *Tape, n *node) {
 // Pad2D zero-pads x [N, H, W, C] by top, bottom, left and right rows and
 // columns (VGG's 28×28 → 32×32).
 func (t *Tape) Pad2D(x *Var, top, bottom, left, right int) *Var {
+	defer t.since(OpElementwise, t.now())
 	s := x.Value.Shape
 	N, H, W, C := s[0], s[1], s[2], s[3]
 	OH, OW := H+top+bottom, W+left+right
@@ -306,7 +322,7 @@ func (t *Tape) Pad2D(x *Var, top, bottom, left, right int) *Var {
 			copy(y.Value.Data[((n*OH+i+top)*OW+left)*C:], src)
 		}
 	}
-	t.record(node{back: pad2DBack, in: [3]*Var{x}, out: y, ints: [4]int{top, left}})
+	t.record(node{kind: OpElementwise, back: pad2DBack, in: [3]*Var{x}, out: y, ints: [4]int{top, left}})
 	return y
 }
 
@@ -346,7 +362,7 @@ func (t *Tape) Dropout(x *Var, rate float32, training bool) *Var {
 		}
 		y.Value.Data[i] = v * mask.Data[i]
 	}
-	t.record(node{back: dropoutBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{mask}})
+	t.record(node{kind: OpElementwise, back: dropoutBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{mask}})
 	return y
 }
 
@@ -359,6 +375,7 @@ func dropoutBack(t *Tape, n *node) {
 // mean loss as a scalar and writes the probabilities into prob [B, K] if it
 // is not nil. Backward: dlogits = (softmax − onehot)/B.
 func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Tensor) *Var {
+	defer t.since(OpLoss, t.now())
 	B, K := logits.Value.Shape[0], logits.Value.Shape[1]
 	p := t.arena.Get(B, K)
 	loss := t.newVar(logits.needsGrad, 1)
@@ -366,7 +383,7 @@ func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Ten
 	if prob != nil {
 		copy(prob.Data, p.Data)
 	}
-	t.record(node{back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
+	t.record(node{kind: OpLoss, back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
 	return loss
 }
 

@@ -56,6 +56,7 @@ func (v *Var) Shape() []int { return v.Value.Shape }
 
 // node is one recorded op: its backward function and what it saved.
 type node struct {
+	kind   OpKind
 	back   func(t *Tape, n *node)
 	in     [3]*Var
 	out    *Var
@@ -79,6 +80,9 @@ type Tape struct {
 	rng   *rand.Rand
 	// NoGrad disables recording: ops compute values only (inference).
 	NoGrad bool
+
+	prof  *Profile // nil: no timing
+	flops float64  // conv and dense FLOPs since Reset
 }
 
 // NewTape returns a tape whose ops run on pool (nil: the default pool) and
@@ -106,6 +110,7 @@ func (t *Tape) Reset() {
 		t.nodes[i] = node{}
 	}
 	t.nodes = t.nodes[:0]
+	t.flops = 0
 	t.nvar = 0
 	t.nhead = 0
 	t.arena.Reset()
@@ -197,7 +202,9 @@ func (t *Tape) Backward(loss *Var) error {
 		if n.out.Grad == nil {
 			continue
 		}
+		start := t.now()
 		n.back(t, n)
+		t.since(n.backKind(), start)
 	}
 	return nil
 }

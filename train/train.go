@@ -49,6 +49,9 @@ type Trainer struct {
 	Opt    optim.Optimizer
 	Params []*autograd.Param
 	Pool   *kernels.Pool
+	// Profile, if not nil, receives the optimiser's time per step (the
+	// tape's ops are timed with the tape's own SetProfile).
+	Profile *autograd.Profile
 
 	tape     *autograd.Tape
 	x        *tensor.Tensor
@@ -141,7 +144,14 @@ func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
 	if err := tp.Backward(loss); err != nil {
 		panic(err) // a model without trainable parameters: a programming error
 	}
+	var start time.Time
+	if t.Profile != nil {
+		start = time.Now()
+	}
 	t.Opt.Step(t.Params)
+	if t.Profile != nil {
+		t.Profile.Time[autograd.OpOptimizer] += time.Since(start)
+	}
 	t.step++
 	l := float64(loss.Value.Data[0])
 	t.loss.Update(l, float64(len(y)))
