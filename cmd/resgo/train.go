@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -115,13 +117,30 @@ Loss and accuracy are the epoch's running averages over the training batches
 (metrics are reset each epoch, unlike the tutorial's, which accumulate);
 test figures are over the whole test set in inference mode. Accuracies are in
 percent. While an epoch runs on a terminal, a progress bar shows images/s and
-the running loss.`
+the running loss.
+
+With --checkpoint-dir DIR, DIR/last.safetensors is saved after every epoch
+and DIR/best.safetensors whenever the test accuracy improves (docs/checkpoint.md
+describes the format). --resume DIR continues the run saved in
+DIR/last.safetensors with its model, settings and seed, bit for bit as if it
+had never stopped; --epochs may extend it. Ctrl-C (or SIGTERM) finishes the
+current step, saves DIR/last.safetensors (or ` + interruptDir + `/ without
+--checkpoint-dir), prints the command that resumes and exits with status 130.`
+
+// interruptDir is where Ctrl-C saves when no --checkpoint-dir is given.
+const interruptDir = "resgo-checkpoints"
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	var f trainFlags
+	var ck ckFlags
 	fs := newFlags("train", trainSynopsis, stdout)
 	f.register(fs, true)
+	ck.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	resumed, err := ck.resume(fs, &f, stdout)
+	if err != nil {
 		return err
 	}
 	if err := f.check("train"); err != nil {
@@ -145,18 +164,43 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
 			fmt.Fprintln(stdout, r.Line())
-			return nil
+			return ck.epochDone(s, r, stdout)
 		},
+	}
+	if resumed != nil {
+		resumed.configure(&cfg)
 	}
 	s, err := train.NewSession(cfg)
 	if err != nil {
 		return err
 	}
+	if err := ck.start(s, resumed, &f); err != nil {
+		return err
+	}
 	tc, nc := models.CountParams(s.Model)
 	fmt.Fprintf(stdout, "Training %s (%d trainable + %d non-trainable parameters) on %d images, testing on %d; batch %d, %d threads, %s kernels\n",
 		f.model, tc, nc, tr.N, te.N, f.batch, pool.Workers(), kernels.Path)
-	err = s.Run(context.Background())
+	if resumed != nil {
+		fmt.Fprintln(stdout, resumed.describe(cfg.Epochs))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runDone := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop() // a second Ctrl-C ends the process at once
+			bar.clear()
+			fmt.Fprintln(stderr, "Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
+		case <-runDone:
+		}
+	}()
+	err = s.Run(ctx)
+	close(runDone)
 	bar.clear()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return ck.interrupted(s, stdout)
+	}
 	var nf *train.NonFiniteError
 	if errors.As(err, &nf) {
 		return &exitError{code: 1, err: err}

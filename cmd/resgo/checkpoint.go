@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"resgo/checkpoint"
+	"resgo/train"
+)
+
+// The files a checkpoint folder holds.
+const (
+	lastFile = "last.safetensors" // after every epoch, and on Ctrl-C
+	bestFile = "best.safetensors" // when the test accuracy improves
+)
+
+// ckFlags are train's checkpoint flags and what it needs to save.
+type ckFlags struct {
+	dir       string // --checkpoint-dir
+	resumeDir string // --resume
+	f         *trainFlags
+	data      string  // --data as an absolute path
+	best      float64 // best test accuracy so far
+}
+
+func (c *ckFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dir, "checkpoint-dir", "", "save `DIR`/"+lastFile+" after every epoch and DIR/"+bestFile+" when the test accuracy improves")
+	fs.StringVar(&c.resumeDir, "resume", "", "continue the run saved in `DIR`/"+lastFile+" with its model, settings, seed and thread count\n(--epochs may extend it; checkpoints go on being saved in DIR unless --checkpoint-dir says otherwise)")
+}
+
+// resumption is a run being continued.
+type resumption struct {
+	st   *checkpoint.State
+	path string
+}
+
+// resume loads the checkpoint of --resume, if given, and takes the run's
+// settings from it. A flag given explicitly must agree with the checkpoint,
+// except --epochs, --threads and --data. If the run is already complete it
+// says so and returns an exitError with status 0.
+func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*resumption, error) {
+	if c.resumeDir == "" {
+		return nil, nil
+	}
+	path := filepath.Join(c.resumeDir, lastFile)
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	var conflict error
+	keep := func(name string, flagVal, saved any, assign func()) {
+		if conflict == nil && set[name] && fmt.Sprint(flagVal) != fmt.Sprint(saved) {
+			conflict = badFlag("train", "--%s %v differs from the %v that %s was trained with (a resumed run keeps its settings)",
+				name, flagVal, saved, path)
+		}
+		assign()
+	}
+	keep("model", f.model, st.Model, func() { f.model = st.Model })
+	keep("batch", f.batch, st.Loader.Batch, func() { f.batch = st.Loader.Batch })
+	keep("lr", f.lr, st.Optimizer.LR, func() { f.lr = st.Optimizer.LR })
+	keep("seed", f.seed, st.Seed, func() { f.seed = st.Seed })
+	keep("width", f.width, st.Options.Width, func() { f.width = st.Options.Width })
+	keep("train-limit", f.trainLimit, st.Run.TrainLimit, func() { f.trainLimit = st.Run.TrainLimit })
+	keep("test-limit", f.testLimit, st.Run.TestLimit, func() { f.testLimit = st.Run.TestLimit })
+	if conflict != nil {
+		return nil, conflict
+	}
+	if !set["data"] {
+		f.dataDir = st.Run.Data
+	}
+	if !set["threads"] && st.Run.Threads > 0 {
+		f.threads = st.Run.Threads
+	}
+	if !set["epochs"] {
+		f.epochs = st.Run.Epochs
+	}
+	if f.epochs <= st.Epoch {
+		fmt.Fprintf(stdout, "%s has trained %d epochs already; nothing to do (give --epochs N to train further)\n", path, st.Epoch)
+		return nil, &exitError{code: 0, err: errors.New("")}
+	}
+	if c.dir == "" {
+		c.dir = c.resumeDir
+	}
+	return &resumption{st: st, path: path}, nil
+}
+
+// configure sets what the flags do not cover from the checkpoint.
+func (r *resumption) configure(cfg *train.Config) {
+	cfg.ModelOptions = r.st.Options
+	cfg.Optimizer = r.st.Optimizer.Name
+	cfg.Shuffle = r.st.Loader.Shuffle
+	cfg.EvalBatch = r.st.Run.EvalBatch
+}
+
+// describe says where the resumed run starts.
+func (r *resumption) describe(epochs int) string {
+	st := r.st
+	s := fmt.Sprintf("Resuming from %s: %d of %d epochs done, %d steps", r.path, st.Epoch, epochs, st.Step)
+	if p := st.Position; p != nil {
+		s += fmt.Sprintf("; epoch %d was interrupted after %d batches", p.Epoch, p.Batches)
+	}
+	return s
+}
+
+// start prepares the checkpoint folder and, when resuming, restores the
+// session from the checkpoint.
+func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
+	c.f = f
+	c.best = -1
+	if f.dataDir != "" {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		c.data = abs
+	}
+	if c.dir != "" {
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("cannot create the checkpoint folder: %v", err)}
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	if tr, te := s.Config.Train.N, s.Config.Test.N; tr != r.st.Run.TrainImages || te != r.st.Run.TestImages {
+		return &exitError{code: 2, err: fmt.Errorf("%s was trained on %d images and tested on %d, but the data now has %d and %d",
+			r.path, r.st.Run.TrainImages, r.st.Run.TestImages, tr, te)}
+	}
+	if err := r.st.Restore(s); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	for _, h := range s.History {
+		c.best = max(c.best, h.TestAccuracy)
+	}
+	return nil
+}
+
+// save writes the session's state to dir/name.
+func (c *ckFlags) save(s *train.Session, dir, name string) (string, error) {
+	st := checkpoint.FromSession(s)
+	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data = c.f.trainLimit, c.f.testLimit, c.data
+	path := filepath.Join(dir, name)
+	return path, checkpoint.Save(path, st)
+}
+
+// epochDone saves last.safetensors, and best.safetensors if the test
+// accuracy improved.
+func (c *ckFlags) epochDone(s *train.Session, r train.EpochResult, stdout io.Writer) error {
+	if c.dir == "" {
+		return nil
+	}
+	last, err := c.save(s, c.dir, lastFile)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if r.TestAccuracy > c.best {
+		c.best = r.TestAccuracy
+		best, err := c.save(s, c.dir, bestFile)
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		fmt.Fprintf(stdout, "Saved %s and %s (the best test accuracy so far)\n", last, best)
+		return nil
+	}
+	fmt.Fprintf(stdout, "Saved %s\n", last)
+	return nil
+}
+
+// interrupted saves the state of a session stopped by a signal and says
+// how to resume; it returns an exitError with status 130.
+func (c *ckFlags) interrupted(s *train.Session, stdout io.Writer) error {
+	dir := c.dir
+	if dir == "" {
+		dir = interruptDir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("interrupted, and cannot create %s to save a checkpoint: %v", dir, err)}
+		}
+	}
+	path, err := c.save(s, dir, lastFile)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("interrupted, and the checkpoint could not be saved: %v", err)}
+	}
+	p := s.Trainer.Position()
+	where := fmt.Sprintf("after epoch %d", len(s.History))
+	if p.Epoch == len(s.History)+1 {
+		where = fmt.Sprintf("in epoch %d after %d of %d batches", p.Epoch, p.Batches, s.Loader.Batches())
+	}
+	fmt.Fprintf(stdout, "Interrupted %s; saved %s\nResume with: %s train --resume %s\n", where, path, progName(), shellQuote(dir))
+	return &exitError{code: 130, err: errors.New("")}
+}
+
+// progName is how to call resgo in a printed command: as it was called if
+// that was by a path to a binary named resgo, else "resgo".
+func progName() string {
+	if filepath.Base(os.Args[0]) == "resgo" {
+		return shellQuote(os.Args[0])
+	}
+	return "resgo"
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=+,@%-]+$`)
+
+// shellQuote quotes s for a POSIX shell if it needs quoting.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
