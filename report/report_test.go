@@ -1,0 +1,138 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/xml"
+	"errors"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"resgo/train"
+)
+
+// synthetic returns a comparison of three made-up runs: two that learn
+// (one overfitting) and one stuck at chance.
+func synthetic(epochs int) *Comparison {
+	c := &Comparison{Command: "resgo compare", Machine: "a test", Data: "MNIST", TrainImages: 60000, TestImages: 10000,
+		Epochs: epochs, Batch: 32, LR: 0.001, Seed: 1, Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Elapsed: time.Hour}
+	mk := func(name string, trainable, non int, macs int64, secs float64, acc func(e int) float64) Run {
+		r := Run{Model: name, Doc: "a model", Trainable: trainable, NonTrainable: non, MACs: macs, Steps: int64(epochs * 1875)}
+		if non > 0 {
+			r.BNMomentum = 0.99
+		}
+		for e := 1; e <= epochs; e++ {
+			a := acc(e)
+			r.History = append(r.History, train.EpochResult{Epoch: e, Loss: -math.Log(a) * 1.2, Accuracy: a - 0.003,
+				TestLoss: -math.Log(a), TestAccuracy: a, Seconds: secs, ImagesPerSec: 60000 / secs})
+		}
+		fin := r.Final().TestAccuracy
+		r.Confusion = make([][]int, 10)
+		for t := range r.Confusion {
+			r.Confusion[t] = make([]int, 10)
+			r.Confusion[t][t] = int(1000 * fin)
+			r.Confusion[t][(t+3)%10] = 1000 - int(1000*fin)
+		}
+		return r
+	}
+	c.Runs = []Run{
+		mk("resnet", 576282, 784, 19726720, 60, func(e int) float64 { return 0.995 - 0.02/float64(e) }),
+		mk("vgg16", 2112442, 0, 20801536, 70, func(int) float64 { return 0.1135 }),
+		mk("vgg16-reduced", 474618, 0, 7740928, 25, func(e int) float64 { return 0.99 - 0.03/float64(e) }),
+	}
+	return c
+}
+
+func TestWriteAll(t *testing.T) {
+	c := synthetic(10)
+	dir := t.TempDir()
+	if d := os.Getenv("RESGO_REPORT_DIR"); d != "" {
+		dir = d // keep the files to look at
+	}
+	written, err := c.WriteAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(Files) + len(c.Runs); len(written) != want {
+		t.Fatalf("wrote %d files, want %d: %v", len(written), want, written)
+	}
+	CheckFiles(t, dir, c)
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"**vgg16 did not learn.**", "resnet ends highest", "| resnet |", "confusion-vgg16-reduced.png"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+// CheckFiles checks that dir holds every file of comparison c and that
+// each parses: the CSV's header and row count, each PNG's size, each
+// SVG's XML.
+func CheckFiles(t *testing.T, dir string, c *Comparison) {
+	t.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("%s is empty", name)
+		}
+		return b
+	}
+	read("report.md")
+	rows, err := csv.NewReader(bytes.NewReader(read("history.csv"))).ReadAll()
+	if err != nil {
+		t.Fatalf("history.csv: %v", err)
+	}
+	want := 1
+	for _, r := range c.Runs {
+		want += len(r.History)
+	}
+	if len(rows) != want {
+		t.Errorf("history.csv has %d rows, want %d", len(rows), want)
+	}
+	if got := strings.Join(rows[0], ","); got != strings.Join(CSVHeader, ",") {
+		t.Errorf("history.csv header %q", got)
+	}
+	pngs := map[string][2]int{"accuracy.png": {CurvesSize.X, CurvesSize.Y}, "loss.png": {CurvesSize.X, CurvesSize.Y}}
+	for _, r := range c.Runs {
+		pngs[ConfusionFile(r.Model)] = [2]int{ConfusionSize.X, ConfusionSize.Y}
+	}
+	for name, size := range pngs {
+		img, err := png.Decode(bytes.NewReader(read(name)))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if b := img.Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
+			t.Errorf("%s is %dx%d, want %dx%d", name, b.Dx(), b.Dy(), size[0], size[1])
+		}
+	}
+	for _, name := range []string{"accuracy.svg", "loss.svg"} {
+		d := xml.NewDecoder(bytes.NewReader(read(name)))
+		elements := 0
+		for {
+			tok, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				break
+			}
+			if _, ok := tok.(xml.StartElement); ok {
+				elements++
+			}
+		}
+		if elements < 10 {
+			t.Errorf("%s has only %d elements", name, elements)
+		}
+	}
+}
