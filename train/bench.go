@@ -40,7 +40,8 @@ type BenchResult struct {
 	PeakGFLOPS     float64            `json:"peak_gflops"`        // measured by a large GEMM
 	PeakShare      float64            `json:"peak_share"`         // GFLOPS / PeakGFLOPS
 	OpMillis       map[string]float64 `json:"op_ms_per_step"`
-	PeakRSSMiB     float64            `json:"peak_rss_mib"`
+	PeakRSSMiB     float64            `json:"peak_rss_mib"`       // after training, before inference
+	InferRSSMiB    float64            `json:"peak_rss_infer_mib"` // after inference too
 }
 
 // Bench measures training and inference speed of a model on real images.
@@ -111,6 +112,8 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 		}
 	}
 
+	res.PeakRSSMiB = float64(PeakRSS()) / (1 << 20)
+
 	// Inference.
 	for _, b := range cfg.InferBatches {
 		ips := benchInfer(m, cfg.Pool, d, b, max(2048, 4*b))
@@ -121,7 +124,7 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 	if res.PeakGFLOPS > 0 {
 		res.PeakShare = res.GFLOPS / res.PeakGFLOPS
 	}
-	res.PeakRSSMiB = float64(PeakRSS()) / (1 << 20)
+	res.InferRSSMiB = float64(PeakRSS()) / (1 << 20)
 	return res, nil
 }
 

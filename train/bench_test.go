@@ -37,3 +37,15 @@ func benchTrainStep(b *testing.B, name string, batch int) {
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 }
+
+// BenchmarkResNetInfer256 times inference of the ResNet at batch 256.
+func BenchmarkResNetInfer256(b *testing.B) {
+	tr, _, err := data.LoadMNIST()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := models.New("resnet", models.Options{Seed: 1})
+	b.ResetTimer()
+	ips := benchInfer(m, kernels.Default(), tr, 256, 256*b.N)
+	b.ReportMetric(ips, "images/s")
+}

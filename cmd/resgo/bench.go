@@ -74,7 +74,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  compute         %8.1f GFLOP/s    (%.2f GFLOP a step; peak %.1f GFLOP/s: %.0f%%)\n",
 		r.GFLOPS, r.StepGFLOP, r.PeakGFLOPS, 100*r.PeakShare)
-	fmt.Fprintf(stdout, "  peak RSS        %8.1f MiB\n", r.PeakRSSMiB)
+	fmt.Fprintf(stdout, "  peak RSS        %8.1f MiB training, %.1f MiB with inference at batch 256\n", r.PeakRSSMiB, r.InferRSSMiB)
 	fmt.Fprintf(stdout, "  time per step by op (forward + backward):\n")
 	type kv struct {
 		k string
