@@ -208,3 +208,18 @@ func (t *Tape) Backward(loss *Var) error {
 	}
 	return nil
 }
+
+// Mark returns a position for Release.
+func (t *Tape) Mark() int { return t.arena.Mark() }
+
+// Release, in inference (NoGrad) only, frees every value computed since
+// mark except keep, whose buffer stays valid: models call it after each
+// layer so that inference memory follows the widest layer, not the whole
+// network. With gradients on it does nothing, since backward needs the
+// saved values.
+func (t *Tape) Release(mark int, keep *Var) {
+	if !t.NoGrad {
+		return
+	}
+	t.arena.Release(mark, keep.Value.Data)
+}

@@ -47,8 +47,11 @@ func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut
 // Forward is the unit's call: BN→ReLU→Conv twice, plus the identity path.
 // BN→ReLU runs as one fused op.
 func (u *ResidualUnit) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	m := t.Mark() // inference frees each convolution's input once used
 	h := u.conv1.Forward(t, u.bn1.ForwardReLU(t, x, training), training)
+	t.Release(m, h)
 	h = u.conv2.Forward(t, u.bn2.ForwardReLU(t, h, training), training)
+	t.Release(m, h)
 	return t.Add(u.identity.Forward(t, x, training), h)
 }
 
@@ -107,11 +110,15 @@ func NewResNet(o Options) *ResNet {
 
 // Forward is the tutorial's call; it returns logits.
 func (r *ResNet) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	m := t.Mark() // inference keeps only the current layer's values
 	x = r.conv1.Forward(t, x, training)
 	x = t.MaxPool2D(r.res1.Forward(t, x, training))
+	t.Release(m, x)
 	x = t.MaxPool2D(r.res2.Forward(t, x, training))
+	t.Release(m, x)
 	x = r.res3.Forward(t, x, training)
 	x = r.dense1.Forward(t, t.Flatten(x), training)
+	t.Release(m, x)
 	return r.dense2.Forward(t, x, training)
 }
 

@@ -200,10 +200,13 @@ func (Dropout) Params() []*autograd.Param { return nil }
 // Sequential runs layers one after another: keras.Sequential.
 type Sequential []Layer
 
-// Forward runs every layer in order.
+// Forward runs every layer in order. In inference each layer's
+// intermediate values are released once the next layer has run.
 func (s Sequential) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	m := t.Mark()
 	for _, l := range s {
 		x = l.Forward(t, x, training)
+		t.Release(m, x)
 	}
 	return x
 }

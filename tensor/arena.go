@@ -1,5 +1,7 @@
 package tensor
 
+import "unsafe"
+
 // Arena hands out tensors that are reused from one training step to the
 // next. A step asks for its activations and gradients in the same order
 // every time, so after the first (warm-up) step each Get returns the buffer
@@ -44,4 +46,30 @@ func (a *Arena) Bytes() int {
 		n += 4 * cap(t.Data)
 	}
 	return n
+}
+
+// Mark returns the arena's position, for Release.
+func (a *Arena) Mark() int { return a.next }
+
+// Release makes every buffer handed out since mark reusable, except the one
+// that holds keep's data (if keep is one of them), which moves to position
+// mark and stays valid. Tensors handed out since mark must not be used
+// afterwards. Inference uses it to drop a layer's intermediate values once
+// the layer has returned, so memory follows the widest layer rather than
+// the whole network.
+func (a *Arena) Release(mark int, keep []float32) {
+	if mark < 0 || mark > a.next {
+		return
+	}
+	if len(keep) > 0 {
+		kp := unsafe.SliceData(keep)
+		for i := mark; i < a.next; i++ {
+			if len(a.bufs[i].Data) > 0 && unsafe.SliceData(a.bufs[i].Data) == kp {
+				a.bufs[mark], a.bufs[i] = a.bufs[i], a.bufs[mark]
+				a.next = mark + 1
+				return
+			}
+		}
+	}
+	a.next = mark
 }
