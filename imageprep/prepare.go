@@ -14,14 +14,18 @@
 //  2. Polarity: the background is the median of the border pixels (or, if
 //     the border is split between dark and light, of all pixels). A light
 //     background is inverted, so the digit is light on dark.
-//  3. Levels: the background maps to 0 and the brightest pixel to 1;
-//     values below NoiseFloor (paper grain, JPEG ringing) become 0.
+//  3. Levels: the background maps to 0 and the brightest pixel to 1.
+//     Where the border is not flat (paper grain, JPEG ringing) values up
+//     to twice its noise (the border's upper quartile), at most MaxFloor,
+//     are cleared and the rest rescaled; a clean image is left as it is.
 //  4. Crop and scale: the bounding box of the pixels at least BoxThreshold
 //     bright is scaled by 20/max(width, height), by area averaging when
 //     shrinking and bilinear interpolation when enlarging.
-//  5. Centre: the result is placed in 28×28 so that its centre of mass
-//     falls on pixel (14, 14), as in MNIST (whose test digits average
-//     14.0 and 14.0), to sub-pixel precision, in the same resampling pass.
+//  5. Centre: the box's corner is placed on a whole pixel of the 28×28
+//     field, chosen so that the centre of mass falls nearest pixel
+//     (14, 14), as in MNIST (whose test digits' centres average 14.0 and
+//     14.0), in the same resampling pass. An MNIST digit, or one enlarged
+//     by a whole factor, comes back as it was.
 //  6. The brightest output pixel is raised to 1 (thin strokes in large
 //     images average to grey when shrunk).
 package imageprep
@@ -54,7 +58,7 @@ const (
 
 // Thresholds on the normalised grey levels (background 0, ink 1).
 const (
-	NoiseFloor   = 0.1  // values below are background
+	MaxFloor     = 0.3  // the most that noise clearing removes
 	BoxThreshold = 0.25 // pixels at least this bright make the bounding box
 )
 
@@ -143,12 +147,16 @@ func PrepareInto(dst []float32, img image.Image) error {
 		return ErrBlank
 	}
 	s := float64(Box) / float64(max(x1-x0, y1-y0)) // output pixels per source pixel
+	// The box's corner goes to a whole output pixel (ox, oy), chosen so the
+	// centre of mass falls nearest the centre of pixel CentreOfMass: the
+	// scaling, then a translation by whole pixels, as MNIST did. Output
+	// pixel i (centre i+0.5) samples the source at x0 + (i+0.5−ox)/s, in
+	// continuous coordinates where source pixel k spans [k, k+1).
 	cx, cy := g.centre()
-	// Output pixel i (centre i+0.5) samples the source at
-	// cx + (i+0.5 − (CentreOfMass+0.5))/s, in continuous coordinates where
-	// source pixel k spans [k, k+1).
-	wx := weights(g.w, s, cx)
-	wy := weights(g.h, s, cy)
+	ox := math.Round(CentreOfMass + 0.5 - (cx-float64(x0))*s)
+	oy := math.Round(CentreOfMass + 0.5 - (cy-float64(y0))*s)
+	wx := weights(g.w, s, float64(x0), ox)
+	wy := weights(g.h, s, float64(y0), oy)
 	row := make([]float64, g.w)
 	var out [Size * Size]float64
 	var hi float64
@@ -190,10 +198,10 @@ type tap struct {
 // source over the output pixel's footprint when shrinking (s <= 1), linear
 // interpolation between the two nearest source pixels when enlarging.
 // Source pixels outside [0, n) are background (0) and left out.
-func weights(n int, s, centre float64) [][]tap {
+func weights(n int, s, origin, offset float64) [][]tap {
 	ws := make([][]tap, Size)
 	for i := range ws {
-		x := centre + (float64(i)+0.5-(CentreOfMass+0.5))/s // source coordinate
+		x := origin + (float64(i)+0.5-offset)/s // source coordinate
 		if s <= 1 {
 			half := 0.5 / s
 			a, b := x-half, x+half
@@ -341,9 +349,16 @@ func (g *greyImage) normalise() {
 		return
 	}
 	scale := 1 / (hi - bg)
+	// The border's upper quartile above the background measures its noise.
+	ring = ring[:0]
+	g.eachBorder(func(i int) { ring = append(ring, g.v[i]) })
+	slices.Sort(ring)
+	floor := min(2*max(ring[len(ring)*3/4]-bg, 0)*scale, MaxFloor)
 	for i, v := range g.v {
 		n := (v - bg) * scale
-		n = (n - NoiseFloor) / (1 - NoiseFloor)
+		if floor > 0 {
+			n = (n - floor) / (1 - floor)
+		}
 		g.v[i] = min(max(n, 0), 1)
 	}
 }

@@ -92,7 +92,8 @@ func centreOfMass(v []float32) (x, y float64) {
 }
 
 // TestMNISTDigits prepares MNIST's own digits, in both polarities and
-// enlarged: the result must be close to the original, centred as MNIST's.
+// enlarged: they must come back as they were (stretched to 45×61, close),
+// centred as MNIST's.
 func TestMNISTDigits(t *testing.T) {
 	d := testDigits(t)
 	for _, c := range []struct {
@@ -101,10 +102,10 @@ func TestMNISTDigits(t *testing.T) {
 		invert bool
 		tol    float64 // mean absolute difference per pixel
 	}{
-		{"as is", 28, 28, false, 0.04},
-		{"inverted", 28, 28, true, 0.04},
-		{"x3", 84, 84, false, 0.04},
-		{"x3 inverted", 84, 84, true, 0.04},
+		{"as is", 28, 28, false, 0.001},
+		{"inverted", 28, 28, true, 0.001},
+		{"x3", 84, 84, false, 0.001},
+		{"x3 inverted", 84, 84, true, 0.001},
 		{"45x61", 45, 61, true, 0.12},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestMNISTDigits(t *testing.T) {
 				}
 				checkOutput(t, out)
 				x, y := centreOfMass(out)
-				if math.Abs(x-CentreOfMass) > 0.2 || math.Abs(y-CentreOfMass) > 0.2 {
+				if math.Abs(x-CentreOfMass) > 0.6 || math.Abs(y-CentreOfMass) > 0.6 {
 					t.Fatalf("digit %d: centre of mass (%.2f, %.2f), want (14, 14)", i, x, y)
 				}
 				diff := meanAbsDiff(out, d.Image(i))

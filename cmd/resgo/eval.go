@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"resgo/checkpoint"
+	"resgo/data"
+	"resgo/internal/kernels"
+	"resgo/train"
+)
+
+func init() {
+	register(&command{name: "eval", summary: "test a saved model: loss, accuracy, per-class accuracy, confusion matrix", run: runEval})
+}
+
+const evalSynopsis = `
+Usage: resgo eval --checkpoint FILE [--data DIR] [--test-limit N] [--json]
+
+Evaluates the model saved in FILE (by 'resgo train --checkpoint-dir') on the
+MNIST test set, embedded or read from --data, in inference mode: the test
+loss and accuracy (as training computes them, so the figures of best.safetensors
+match the line training printed for its epoch, given the same --test-limit),
+the accuracy of each class and the confusion matrix. --json prints them as
+one JSON object instead.`
+
+// evalResult is what eval prints with --json.
+type evalResult struct {
+	Checkpoint string       `json:"checkpoint"`
+	Model      string       `json:"model"`
+	Epoch      int          `json:"epoch"`
+	Step       int64        `json:"step"`
+	Images     int          `json:"images"`
+	Loss       float64      `json:"loss"`
+	Accuracy   float64      `json:"accuracy"`
+	PerClass   []classScore `json:"per_class"`
+	// Confusion[t][p] counts the images of true class t predicted as p.
+	Confusion [][]int `json:"confusion"`
+}
+
+type classScore struct {
+	Class    int     `json:"class"`
+	Images   int     `json:"images"`
+	Correct  int     `json:"correct"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+func runEval(args []string, stdout, stderr io.Writer) error {
+	var (
+		path, dataDir    string
+		testLimit, batch int
+		threads          int
+		asJSON           bool
+	)
+	fs := newFlags("eval", evalSynopsis, stdout)
+	fs.StringVar(&path, "checkpoint", "", "the checkpoint `FILE` to evaluate (required)")
+	fs.StringVar(&dataDir, "data", "", "read the MNIST-format IDX files from `DIR` instead of the embedded MNIST")
+	fs.IntVar(&testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
+	fs.IntVar(&batch, "batch", 0, "batch size (0: the one training used for its test pass)")
+	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
+	fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case path == "":
+		return badFlag("eval", "--checkpoint FILE is required")
+	case testLimit < 0:
+		return badFlag("eval", "--test-limit must be 0 or more, got %d", testLimit)
+	case batch < 0:
+		return badFlag("eval", "--batch must be positive, got %d", batch)
+	case threads < 1:
+		return badFlag("eval", "--threads must be at least 1, got %d", threads)
+	}
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	f := trainFlags{dataDir: dataDir, testLimit: testLimit}
+	_, te, err := f.loadData("eval")
+	if err != nil {
+		return err
+	}
+	if batch == 0 {
+		batch = st.Run.EvalBatch
+		if batch < 1 {
+			batch = 256
+		}
+	}
+	kernels.SetThreads(threads)
+	r := evaluate(st, te, batch)
+	r.Checkpoint = path
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printEval(stdout, r, st)
+	return nil
+}
+
+// evaluate runs the model over d as train.Evaluate does (the same loss
+// and accuracy, bit for bit) and also counts the confusion matrix.
+func evaluate(st *checkpoint.State, d *data.Dataset, batch int) *evalResult {
+	r := &evalResult{Model: st.Model, Epoch: st.Epoch, Step: st.Step, Images: d.N}
+	var loss train.Mean
+	var acc train.SparseCategoricalAccuracy
+	train.Predict(st.Net, kernels.Default(), d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
+		if r.Confusion == nil {
+			r.Confusion = make([][]int, K)
+			for i := range r.Confusion {
+				r.Confusion[i] = make([]int, K)
+			}
+		}
+		loss.Update(batchLoss, float64(len(labels)))
+		acc.Update(logits, labels, K)
+		for b, l := range labels {
+			r.Confusion[l][train.Argmax(logits[b*K:(b+1)*K])]++
+		}
+	})
+	r.Loss, r.Accuracy = loss.Result(), acc.Result()
+	for c, row := range r.Confusion {
+		s := classScore{Class: c, Correct: row[c]}
+		for _, n := range row {
+			s.Images += n
+		}
+		if s.Images > 0 {
+			s.Accuracy = float64(s.Correct) / float64(s.Images)
+		}
+		r.PerClass = append(r.PerClass, s)
+	}
+	return r
+}
+
+// evalPlural returns "s" unless n is 1.
+func evalPlural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func printEval(w io.Writer, r *evalResult, st *checkpoint.State) {
+	fmt.Fprintf(w, "Checkpoint %s: %s after %d epoch%s (%d steps)\n", r.Checkpoint, r.Model, r.Epoch, evalPlural(r.Epoch), r.Step)
+	if n := len(st.History); n > 0 {
+		h := st.History[n-1]
+		fmt.Fprintf(w, "Training measured for epoch %d: Test Loss: %.4f, Test Accuracy: %.2f on %d test images\n",
+			h.Epoch, h.TestLoss, 100*h.TestAccuracy, st.Run.TestImages)
+	}
+	fmt.Fprintf(w, "Test Loss: %.4f, Test Accuracy: %.2f (%d of %d images)\n\n", r.Loss, 100*r.Accuracy,
+		int(r.Accuracy*float64(r.Images)+0.5), r.Images)
+	fmt.Fprintln(w, "Class  Accuracy  Correct / Images")
+	for _, c := range r.PerClass {
+		fmt.Fprintf(w, "%5d  %8.2f  %7d / %d\n", c.Class, 100*c.Accuracy, c.Correct, c.Images)
+	}
+	fmt.Fprintln(w, "\nConfusion matrix (rows: true class, columns: predicted class):")
+	fmt.Fprint(w, "      ")
+	for c := range r.Confusion {
+		fmt.Fprintf(w, "%6d", c)
+	}
+	fmt.Fprintln(w)
+	for t, row := range r.Confusion {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%6d", t)
+		for _, n := range row {
+			if n == 0 {
+				b.WriteString("     .")
+			} else {
+				fmt.Fprintf(&b, "%6d", n)
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"resgo"
+	"resgo/imageprep"
+	"resgo/internal/kernels"
+)
+
+func init() {
+	register(&command{name: "predict", summary: "classify pictures of handwritten digits with a saved model", run: runPredict})
+	allowsArgs["predict"] = true
+}
+
+const predictSynopsis = `
+Usage: resgo predict --checkpoint FILE [--json] [--top K] IMAGE...
+
+Classifies each IMAGE (PNG, JPEG or GIF, of any size, dark-on-light or
+light-on-dark) with the model saved in FILE, and prints the three most
+probable classes with their probabilities:
+
+  seven.png: 7 99.91%   3 0.05%   2 0.02%
+
+Each image is prepared as MNIST's digits were: grey levels, white digit on
+black, cropped to the digit, scaled to fit 20×20 keeping its aspect ratio and
+centred by centre of mass in 28×28 (see package resgo/imageprep).`
+
+// prediction is what predict prints for one image with --json.
+type prediction struct {
+	File          string       `json:"file"`
+	Class         int          `json:"class"`
+	Top           []classProba `json:"top"`
+	Probabilities []float32    `json:"probabilities"`
+}
+
+type classProba struct {
+	Class       int     `json:"class"`
+	Probability float32 `json:"probability"`
+}
+
+func runPredict(args []string, stdout, stderr io.Writer) error {
+	var (
+		path    string
+		asJSON  bool
+		top     int
+		threads int
+	)
+	fs := newFlags("predict", predictSynopsis, stdout)
+	fs.StringVar(&path, "checkpoint", "", "the checkpoint `FILE` of the model (required)")
+	fs.BoolVar(&asJSON, "json", false, "print the predictions as JSON")
+	fs.IntVar(&top, "top", 3, "print the `K` most probable classes")
+	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case path == "":
+		return badFlag("predict", "--checkpoint FILE is required")
+	case len(files) == 0:
+		return badFlag("predict", "no IMAGE to classify")
+	case top < 1:
+		return badFlag("predict", "--top must be at least 1, got %d", top)
+	case threads < 1:
+		return badFlag("predict", "--threads must be at least 1, got %d", threads)
+	}
+	kernels.SetThreads(threads)
+	m, err := resgo.Load(path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	const px = imageprep.Size * imageprep.Size
+	pixels := make([]float32, len(files)*px)
+	for i, name := range files {
+		img, err := imageprep.DecodeFile(name)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if err := imageprep.PrepareInto(pixels[i*px:(i+1)*px], img); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%s: %v", name, err)}
+		}
+	}
+	preds, err := m.PredictPixels(pixels)
+	if err != nil {
+		return err
+	}
+	out := make([]prediction, len(files))
+	for i, p := range preds {
+		out[i] = prediction{File: files[i], Class: p.Class, Probabilities: p.Probabilities}
+		for _, c := range p.Top(top) {
+			out[i].Top = append(out[i].Top, classProba{c, p.Probabilities[c]})
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, p := range out {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s:", p.File)
+		for _, t := range p.Top {
+			fmt.Fprintf(&b, "  %d %s", t.Class, predictPercent(t.Probability))
+		}
+		fmt.Fprintln(stdout, b.String())
+	}
+	return nil
+}
+
+// predictPercent formats a probability in percent with two decimals, or as
+// "<0.01%" or ">99.99%" where rounding would hide that it is not 0 or 1.
+func predictPercent(p float32) string {
+	if p > 0 && p < 0.00005 {
+		return "<0.01%"
+	}
+	if p < 1 && p >= 0.99995 {
+		return ">99.99%"
+	}
+	return fmt.Sprintf("%.2f%%", 100*p)
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, and returns the positional arguments ("--" ends
+// the flags).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// fs.Parse stops at the first non-flag, or after "--".
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

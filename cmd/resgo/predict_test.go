@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"resgo"
+	"resgo/data"
+)
+
+// ckTestModel is the ResNet trained for one epoch on MNIST, committed in
+// the root package's testdata.
+const ckTestModel = "../../testdata/mnist-resnet.safetensors"
+
+// ckRun runs the resgo command line in-process and returns its exit status
+// and output.
+func ckRun(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// writeDigitPNG writes MNIST test digit i, scaled by sx and sy, in a w×h
+// canvas (centred), white on black or (invert) black on white: by pixel
+// replication for whole scales, else by bilinear interpolation.
+func writeDigitPNG(t *testing.T, path string, d *data.Dataset, i int, sx, sy float64, w, h int, invert bool) {
+	t.Helper()
+	pix := d.Image(i)
+	at := func(x, y int) float64 {
+		if x < 0 || x > 27 || y < 0 || y > 27 {
+			return 0
+		}
+		return float64(pix[y*28+x])
+	}
+	dx, dy := (float64(w)-28*sx)/2, (float64(h)-28*sy)/2
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			var v float64
+			fx, fy := (float64(x)+0.5-dx)/sx, (float64(y)+0.5-dy)/sy // in the digit's pixels
+			if sx == math.Trunc(sx) && sy == math.Trunc(sy) {
+				v = at(int(math.Floor(fx)), int(math.Floor(fy)))
+			} else {
+				fx, fy = fx-0.5, fy-0.5
+				x0, y0 := int(math.Floor(fx)), int(math.Floor(fy))
+				tx, ty := fx-float64(x0), fy-float64(y0)
+				v = (1-ty)*((1-tx)*at(x0, y0)+tx*at(x0+1, y0)) + ty*((1-tx)*at(x0, y0+1)+tx*at(x0+1, y0+1))
+			}
+			if invert {
+				v = 255 - v
+			}
+			img.Pix[y*img.Stride+x] = uint8(math.Round(v))
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPredictMatchesTensors writes 100 MNIST test digits as PNG files, in
+// both polarities, enlarged three times, enlarged 45/28 times in a 45×61
+// canvas, and stretched to 45×61, and requires 'resgo predict' to classify
+// at least 98 of each 100 as the model classifies the digits' own tensors
+// (90 for the stretched ones: stretching to 45×61 makes a digit 26%
+// narrower after it is scaled to fit 20×20, a real change of shape).
+func TestPredictMatchesTensors(t *testing.T) {
+	_, te, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := resgo.Load(ckTestModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	pixels := make([]float32, n*784)
+	for i := range pixels {
+		pixels[i] = float32(te.Images[i]) / 255
+	}
+	direct, err := m.PredictPixels(pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name   string
+		sx, sy float64
+		w, h   int
+		invert bool
+		want   int
+	}{
+		{"x3-white-on-black", 3, 3, 84, 84, false, 98},
+		{"x3-black-on-white", 3, 3, 84, 84, true, 98},
+		{"45x61-white-on-black", 45.0 / 28, 45.0 / 28, 45, 61, false, 98},
+		{"45x61-black-on-white", 45.0 / 28, 45.0 / 28, 45, 61, true, 98},
+		{"stretched-45x61-white-on-black", 45.0 / 28, 61.0 / 28, 45, 61, false, 90},
+		{"stretched-45x61-black-on-white", 45.0 / 28, 61.0 / 28, 45, 61, true, 90},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"predict", "--checkpoint", ckTestModel, "--json"}
+			for i := range n {
+				p := filepath.Join(dir, fmt.Sprintf("%s-%03d.png", c.name, i))
+				writeDigitPNG(t, p, te, i, c.sx, c.sy, c.w, c.h, c.invert)
+				args = append(args, p)
+			}
+			code, stdout, stderr := ckRun(args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var got []prediction
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("%d predictions, want %d", len(got), n)
+			}
+			agree, right := 0, 0
+			for i, p := range got {
+				if p.Class == direct[i].Class {
+					agree++
+				} else {
+					t.Logf("%s: predict says %d %v, the tensor %d (label %d)", filepath.Base(p.File), p.Class, p.Top, direct[i].Class, te.Labels[i])
+				}
+				if p.Class == int(te.Labels[i]) {
+					right++
+				}
+				if len(p.Top) != 3 || p.Top[0].Class != p.Class || len(p.Probabilities) != 10 {
+					t.Fatalf("malformed prediction %+v", p)
+				}
+			}
+			t.Logf("%d of %d agree with the tensors' classes; %d correct", agree, n, right)
+			if agree < c.want {
+				t.Fatalf("only %d of %d agree, want at least %d", agree, n, c.want)
+			}
+		})
+	}
+}
+
+// TestPredictOutput checks the text output and the errors for bad input.
+func TestPredictOutput(t *testing.T) {
+	code, stdout, stderr := ckRun("predict", "--checkpoint", ckTestModel, "../../testdata/digits/seven.png", "--top", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "../../testdata/digits/seven.png:  7 ") || strings.Count(stdout, "%") != 2 {
+		t.Fatalf("stdout %q", stdout)
+	}
+	dir := t.TempDir()
+	notImage := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notImage, []byte("hello"), 0o644)
+	blank := filepath.Join(dir, "blank.png")
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 30, 30)))
+	os.WriteFile(blank, b.Bytes(), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"predict", "--checkpoint", ckTestModel, notImage}, notImage + ": not a PNG, JPEG or GIF image"},
+		{[]string{"predict", "--checkpoint", ckTestModel, blank}, blank + ": no digit found"},
+		{[]string{"predict", "--checkpoint", ckTestModel, filepath.Join(dir, "missing.png")}, "missing.png: no such file"},
+		{[]string{"predict", "--checkpoint", filepath.Join(dir, "none.safetensors"), blank}, "none.safetensors: cannot read"},
+		{[]string{"predict", "--checkpoint", notImage, blank}, notImage + ": "},
+		{[]string{"predict", blank}, "--checkpoint FILE is required"},
+		{[]string{"predict", "--checkpoint", ckTestModel}, "no IMAGE"},
+	} {
+		code, _, stderr := ckRun(c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", c.args[1:], code, stderr, c.want)
+		}
+	}
+}
