@@ -90,7 +90,11 @@ func (c *Comparison) Markdown() string {
 		if r.NonTrainable > 0 {
 			fmt.Fprintf(&b, " (%s trainable)", models.Commas(int64(r.Trainable)))
 		}
-		fmt.Fprintf(&b, ", %s multiply-adds per image. `resgo summary --model %s` lists its layers.\n", models.MACsString(r.MACs), r.Model)
+		fmt.Fprintf(&b, ", %s multiply-adds per image", models.MACsString(r.MACs))
+		if r.Wall > 0 {
+			fmt.Fprintf(&b, "; trained and tested in %s", fmtSeconds(r.Wall.Seconds()))
+		}
+		fmt.Fprintf(&b, ". `resgo summary --model %s` lists its layers.\n", r.Model)
 	}
 	return b.String()
 }
@@ -155,6 +159,9 @@ func (r *Run) outcome() outcome {
 // failed and why, which learns faster, which ends higher, and at what cost.
 func (c *Comparison) Reading() []string {
 	var paras []string
+	if c.Interrupted {
+		paras = append(paras, "**The comparison was interrupted**: the figures cover only the epochs that finished.")
+	}
 	var ok []*Run
 	for i := range c.Runs {
 		r := &c.Runs[i]
@@ -283,10 +290,13 @@ func (c *Comparison) Reading() []string {
 				if r == top {
 					continue
 				}
-				p += fmt.Sprintf(" Against %s (%s per epoch) it takes %.2g× the time, with %.2g× the parameters and %.2g× the multiply-adds per image.",
-					r.Model, fmtSeconds(r.SecondsPerEpoch()), ratio(top.SecondsPerEpoch(), r.SecondsPerEpoch()),
-					ratio(float64(top.Trainable+top.NonTrainable), float64(r.Trainable+r.NonTrainable)),
-					ratio(float64(top.MACs), float64(r.MACs)))
+				p += fmt.Sprintf(" Against %s (%s per epoch) it takes %s the time", r.Model, fmtSeconds(r.SecondsPerEpoch()),
+					ratio(top.SecondsPerEpoch(), r.SecondsPerEpoch()))
+				if n := r.Trainable + r.NonTrainable; n > 0 && r.MACs > 0 {
+					p += fmt.Sprintf(", with %s the parameters and %s the multiply-adds per image",
+						ratio(float64(top.Trainable+top.NonTrainable), float64(n)), ratio(float64(top.MACs), float64(r.MACs)))
+				}
+				p += "."
 			}
 			if fastest != top {
 				p += fmt.Sprintf(" The fastest to train is %s, at %s images/s.", fastest.Model, commas(int(math.Round(fastest.ImagesPerSec(c.TrainImages)))))
@@ -369,11 +379,12 @@ func pct(v float64) string {
 	return strings.TrimSuffix(s, ".0") + "%"
 }
 
-func ratio(a, b float64) float64 {
+// ratio formats a/b with two significant digits: "2.4×".
+func ratio(a, b float64) string {
 	if b == 0 {
-		return math.Inf(1)
+		return "∞×"
 	}
-	return a / b
+	return fmt.Sprintf("%.2g×", a/b)
 }
 
 // fmtSeconds formats a duration in seconds for a sentence: "45.2 s",

@@ -38,6 +38,9 @@ type Run struct {
 	Confusion [][]int
 	// Steps is the number of optimiser steps taken.
 	Steps int64
+	// Wall is the model's whole time: training, test passes and the
+	// confusion matrix.
+	Wall time.Duration
 	// Err is why training stopped early (a diverged loss), or nil.
 	Err error
 }
@@ -58,6 +61,8 @@ type Comparison struct {
 	Started                 time.Time
 	// Elapsed is the wall time of the whole comparison.
 	Elapsed time.Duration
+	// Interrupted is set when the comparison was stopped before the end.
+	Interrupted bool
 }
 
 // Final returns the run's last epoch result (the zero result if none).

@@ -136,3 +136,42 @@ func CheckFiles(t *testing.T, dir string, c *Comparison) {
 		}
 	}
 }
+
+func TestReading(t *testing.T) {
+	c := synthetic(10)
+	// resnet after 63 steps: learned on its batches, near chance on the
+	// test set because of BatchNorm's moving statistics.
+	c.Runs[0].Steps = 63
+	c.Runs[0].History = c.Runs[0].History[:1]
+	c.Runs[0].History[0].Accuracy, c.Runs[0].History[0].TestAccuracy = 0.97, 0.13
+	// vgg16-reduced overfits: its test loss climbs after epoch 4.
+	for i := range c.Runs[2].History {
+		e := &c.Runs[2].History[i]
+		if e.Epoch > 4 {
+			e.TestLoss = 0.03 + 0.01*float64(e.Epoch-4)
+		}
+	}
+	// vgg16 predicts 7 for everything.
+	for t := range c.Runs[1].Confusion {
+		clear(c.Runs[1].Confusion[t])
+		c.Runs[1].Confusion[t][7] = 100
+	}
+	c.Runs = append(c.Runs, Run{Model: "diverging", History: c.Runs[2].History[:2], Err: errors.New("training diverged")})
+	c.Interrupted = true
+	text := strings.Join(c.Reading(), "\n")
+	for _, want := range []string{
+		"**The comparison was interrupted**",
+		"**resnet learned, but its test figures do not show it yet.**",
+		"after only 63 steps with momentum 0.99 those still hold 53%",
+		"**vgg16 did not learn.**",
+		"It predicts 7 for 100% of the test images.",
+		"Against vgg16 (70.0 s per epoch) it takes 0.36× the time, with 0.22× the parameters",
+		"**diverging diverged**",
+		"but resnet learned more in that epoch",
+		"vgg16-reduced has begun to overfit",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the reading lacks %q:\n%s", want, text)
+		}
+	}
+}

@@ -115,6 +115,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cmp.Elapsed = time.Since(started)
+	cmp.Interrupted = interrupted
 
 	fmt.Fprintln(stdout)
 	if err := cmp.WriteTable(stdout); err != nil {
@@ -185,6 +186,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 		run.BNMomentum = f.bnMomentum
 	}
 	fmt.Fprintf(stdout, "\n%s: %s parameters, %s multiply-adds per image\n", name, models.Commas(int64(sum.Params())), models.MACsString(sum.MACs))
+	start := time.Now()
 	err = s.Run(ctx)
 	bar.clear()
 	run.History = s.History
@@ -195,14 +197,14 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 		fmt.Fprintf(stdout, "%-14s %v\n", name, err)
 		run.Err = err
 	case err != nil:
-		if len(run.History) == 0 {
-			return nil, err
-		}
+		run.Wall = time.Since(start)
 		return run, err
 	}
 	if len(run.History) > 0 {
 		run.Confusion = report.ConfusionMatrix(s.Model, pool, te, 256)
 	}
+	run.Wall = time.Since(start)
+	fmt.Fprintf(stdout, "%-14s trained and tested in %s\n", name, run.Wall.Round(100*time.Millisecond))
 	return run, nil
 }
 
