@@ -156,15 +156,24 @@ func NewDense(rng *rand.Rand, name string, in, out int, act Activation) *Dense {
 
 // Forward applies the layer to x [B, in].
 func (d *Dense) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
-	y := t.Dense(x, t.Param(d.Kernel), t.Param(d.Bias))
+	var b *autograd.Var
+	if d.Bias != nil {
+		b = t.Param(d.Bias)
+	}
+	y := t.Dense(x, t.Param(d.Kernel), b)
 	if d.Activation == ReLU {
 		y = t.ReLU(y)
 	}
 	return y
 }
 
-// Params returns the kernel and the bias.
-func (d *Dense) Params() []*autograd.Param { return []*autograd.Param{d.Kernel, d.Bias} }
+// Params returns the kernel and the bias (if any).
+func (d *Dense) Params() []*autograd.Param {
+	if d.Bias == nil {
+		return []*autograd.Param{d.Kernel}
+	}
+	return []*autograd.Param{d.Kernel, d.Bias}
+}
 
 // MaxPool2D is 2×2 max pooling with stride 2: keras.layers.MaxPool2D().
 type MaxPool2D struct{}

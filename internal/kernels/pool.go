@@ -119,8 +119,8 @@ func (p *Pool) Close() {
 	}
 }
 
-// For splits [0, n) into at most Workers() contiguous ranges of at least
-// grain items each and calls fn(worker, lo, hi) for each range in parallel.
+// For splits [0, n) into at most min(Workers(), ceil(n/grain)) near-equal
+// contiguous ranges and calls fn(worker, lo, hi) for each range in parallel.
 // It returns when all calls have returned. Worker indices are dense from 0,
 // so callers can index per-worker scratch space with them. The closure
 // escapes to the heap; hot kernels use Run with a pooled Task instead.
