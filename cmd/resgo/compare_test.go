@@ -156,3 +156,16 @@ func TestSummaryCommand(t *testing.T) {
 		t.Errorf("summary --model nope: exit %d, want 2", code)
 	}
 }
+
+// TestHelpPrintedOnce checks that --help prints the usage once, exit 0.
+func TestHelpPrintedOnce(t *testing.T) {
+	for _, cmd := range []string{"compare", "summary"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 {
+			t.Errorf("%s --help: exit %d", cmd, code)
+		}
+		if n := strings.Count(stdout.String(), "Usage: resgo "+cmd); n != 1 {
+			t.Errorf("%s --help printed the usage %d times", cmd, n)
+		}
+	}
+}

@@ -22,12 +22,12 @@ func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; --help prints the usage and returns errHelp.
+// parse parses args; --help prints the usage (through fs.Usage, called by
+// fs.Parse) and returns errHelp.
 func parse(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return errHelp
+		return errHelp // fs.Parse has printed the usage
 	}
 	if err != nil {
 		return &usageError{fmt.Sprintf("%s: %v (see 'resgo %s --help')", fs.Name(), err, fs.Name())}
