@@ -23,6 +23,9 @@ var gemmTAImpl = SgemmTAGeneric
 // gemmTBImpl is the implementation behind SgemmTB.
 var gemmTBImpl = SgemmTBGeneric
 
+// gemmSegImpl is the implementation behind SgemmSeg.
+var gemmSegImpl = SgemmSegGeneric
+
 // Path names the kernel set in use: "generic", "avx2" or "avx512".
 var Path = "generic"
 
@@ -81,6 +84,35 @@ func SgemmGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c []f
 				}
 			}
 		}
+	}
+}
+
+// SgemmSeg computes C (+)= Σ_{s<segs} A_s·B_s where A_s is the m×segLen
+// matrix at a[s*segStride:] with row stride lda, and B_s is rows
+// [s*segLen, (s+1)*segLen) of B [segs*segLen × n] (row stride ldb); C is
+// [m×n] (row stride ldc), added to when acc is true. It is one GEMM of depth
+// segs·segLen whose A rows are made of segs runs scattered in memory: a
+// stride-1 convolution reads its patches this way, one segment per kernel
+// row, with A rows overlapping (lda < segLen). With segs = 1 it is Sgemm.
+func SgemmSeg(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	gemmSegImpl(m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+// SgemmSegGeneric is the portable reference for SgemmSeg: one SgemmGeneric
+// per segment, accumulating.
+func SgemmSegGeneric(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if segs <= 0 || segLen <= 0 {
+		SgemmGeneric(m, n, 0, nil, lda, nil, ldb, c, ldc, acc)
+		return
+	}
+	for s := 0; s < segs; s++ {
+		SgemmGeneric(m, n, segLen, a[s*segStride:], lda, b[s*segLen*ldb:], ldb, c, ldc, acc || s > 0)
 	}
 }
 

@@ -24,6 +24,8 @@ type gemmArgs struct {
 	edge          uintptr        // 88: AVX2: 1 when the last vector is partial
 	ymask         [8]int32       // 96: AVX2 lane mask of the last vector
 	pf            uintptr        // 128: bytes from a tile's A to the next tile's (prefetch)
+	segs          uintptr        // 136: plain A: K segments of k steps each (≥ 1)
+	segskip       uintptr        // 144: plain A: bytes the A rows jump at a segment boundary
 }
 
 // gemmKernels describes one instruction set's micro-kernels.
@@ -79,11 +81,13 @@ func init() {
 		gemmImpl = sgemmAVX512
 		gemmTAImpl = sgemmTAAVX512
 		gemmTBImpl = sgemmTBAVX512
+		gemmSegImpl = sgemmSegAVX512
 		Path = "avx512"
 	case hasAVX2:
 		gemmImpl = sgemmAVX2
 		gemmTAImpl = sgemmTAAVX2
 		gemmTBImpl = sgemmTBAVX2
+		gemmSegImpl = sgemmSegAVX2
 		Path = "avx2"
 	}
 }
@@ -94,6 +98,14 @@ func sgemmAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []fl
 
 func sgemmAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	sgemmAsm(gemmAVX2, false, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmSegAVX512(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmSegAsm(gemm512, false, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+func sgemmSegAVX2(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmSegAsm(gemmAVX2, false, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
 }
 
 func sgemmTAAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
@@ -172,13 +184,26 @@ const (
 // sgemmAsm is the assembly SGEMM driver: C (+)= op(A)·B with op(A) = A, or
 // Aᵀ (A stored [k×m]) when ta.
 func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmSegAsm(ks, ta, m, n, 1, k, a, lda, k, b, ldb, c, ldc, acc)
+}
+
+// sgemmSegAsm is the driver behind sgemmAsm and SgemmSeg: C (+)= Σ_s A_s·B_s
+// over segs segments of segLen steps of K, A_s at a[s·segStride:] (plain A
+// only: with ta, segs must be 1) and B_s rows [s·segLen, (s+1)·segLen) of B.
+//
+// K is blocked so that a B block stays in L2: when segments are at most
+// kcMax long a block is a run of whole segments, which the kernels sum in
+// one pass (they jump the A rows at each boundary); longer segments are
+// split into balanced blocks of one segment each.
+func sgemmSegAsm(ks *gemmKernels, ta bool, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
 	if len(c) < (m-1)*ldc+n {
 		panic("kernels: Sgemm: C too short")
 	}
-	if k <= 0 {
+	k := segs * segLen
+	if segs <= 0 || segLen <= 0 {
 		if !acc {
 			for i := 0; i < m; i++ {
 				clear(c[i*ldc : i*ldc+n])
@@ -187,10 +212,13 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 		return
 	}
 	if ta {
+		if segs != 1 {
+			panic("kernels: segmented SgemmTA")
+		}
 		if len(a) < (k-1)*lda+m {
 			panic("kernels: SgemmTA: A too short")
 		}
-	} else if len(a) < (m-1)*lda+k {
+	} else if len(a) < (segs-1)*segStride+(m-1)*lda+segLen {
 		panic("kernels: Sgemm: A too short")
 	}
 	if len(b) < (k-1)*ldb+n {
@@ -219,76 +247,92 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 		b, ldb = bp, np
 	}
 
-	// K blocks.
+	// K blocks: either sg whole segments, or one segment in pieces of kc.
 	kcMax := gemmKCMax
 	if ta {
 		kcMax = gemmKCTA
 	}
-	nkb := (k + kcMax - 1) / kcMax
-	kc := (k + nkb - 1) / nkb
+	sg, kc := 1, segLen
+	if segLen <= kcMax {
+		nb := (segs + kcMax/segLen - 1) / (kcMax / segLen)
+		sg = (segs + nb - 1) / nb
+	} else {
+		nkb := (segLen + kcMax - 1) / kcMax
+		kc = (segLen + nkb - 1) / nkb
+	}
 
 	nvecs := (n + vec - 1) / vec
 	var args gemmArgs
 	args.lda = uintptr(lda) * 4
 	args.ldb = uintptr(ldb) * 4
 	args.ldc = uintptr(ldc) * 4
-	for k0 := 0; k0 < k; k0 += kc {
-		kk := min(kc, k-k0)
-		args.k = uintptr(kk)
-		if acc || k0 > 0 {
-			args.acc = 1
-		} else {
-			args.acc = 0
-		}
-		// Row blocks: only worth it when several panels sweep A.
-		mc := m
-		if nvecs > ks.maxNV {
-			mc = max(gemmRowUnit, gemmABlock/(kk*4)/gemmRowUnit*gemmRowUnit)
-		}
-		for i0 := 0; i0 < m; i0 += mc {
-			mi := min(mc, m-i0)
-			for v0 := 0; v0 < nvecs; {
-				nv := gemmPanel(nvecs-v0, ks.maxNV)
-				j0 := v0 * vec
-				w := min(nv*vec, n-j0) // valid columns in the panel
-				last := w - (nv-1)*vec // valid lanes of the last vector
-				args.kmask = 1<<last - 1
-				args.edge = 0
-				if last < vec {
-					args.edge = 1
-				}
-				for l := range args.ymask {
-					args.ymask[l] = 0
-					if l < last {
-						args.ymask[l] = -1
+	args.segskip = uintptr(segStride-segLen) * 4
+	first := true
+	for s0 := 0; s0 < segs; s0 += sg {
+		ns := min(sg, segs-s0)
+		for p0 := 0; p0 < segLen; p0 += kc {
+			kk := min(kc, segLen-p0)
+			args.k = uintptr(kk)
+			args.segs = uintptr(ns)
+			if acc || !first {
+				args.acc = 1
+			} else {
+				args.acc = 0
+			}
+			first = false
+			aOff := s0*segStride + p0     // A offset of the block's first step
+			bRow := s0*segLen + p0        // B row of the block's first step
+			aEnd := (ns-1)*segStride + kk // A bytes/4 the K loop moves a row pointer
+			// Row blocks: only worth it when several panels sweep A.
+			mc := m
+			if nvecs > ks.maxNV {
+				mc = max(gemmRowUnit, gemmABlock/(ns*kk*4)/gemmRowUnit*gemmRowUnit)
+			}
+			for i0 := 0; i0 < m; i0 += mc {
+				mi := min(mc, m-i0)
+				for v0 := 0; v0 < nvecs; {
+					nv := gemmPanel(nvecs-v0, ks.maxNV)
+					j0 := v0 * vec
+					w := min(nv*vec, n-j0) // valid columns in the panel
+					last := w - (nv-1)*vec // valid lanes of the last vector
+					args.kmask = 1<<last - 1
+					args.edge = 0
+					if last < vec {
+						args.edge = 1
 					}
-				}
-				args.b = unsafe.Pointer(&b[k0*ldb+j0])
-				mr := ks.mr[nv]
-				for i := i0; i < i0+mi; {
-					r := min(mr, i0+mi-i)
-					tiles := (i0 + mi - i) / r
-					args.tiles = uintptr(tiles)
-					args.c = unsafe.Pointer(&c[i*ldc+j0])
-					if ta {
-						args.a = unsafe.Pointer(&a[k0*lda+i])
-						args.astep = uintptr(r*4) - uintptr(kk)*args.lda
-					} else {
-						args.a = unsafe.Pointer(&a[i*lda+k0])
-						args.astep = uintptr(r)*args.lda - uintptr(kk*4)
-						args.pf = uintptr(r) * args.lda
+					for l := range args.ymask {
+						args.ymask[l] = 0
+						if l < last {
+							args.ymask[l] = -1
+						}
 					}
-					switch ks {
-					case gemm512:
-						gemm512Call(ta, nv, r, &args)
-					case gemm512y:
-						gemm512yCall(ta, nv, r, &args)
-					default:
-						gemmAVX2Call(ta, nv, r, &args)
+					args.b = unsafe.Pointer(&b[bRow*ldb+j0])
+					mr := ks.mr[nv]
+					for i := i0; i < i0+mi; {
+						r := min(mr, i0+mi-i)
+						tiles := (i0 + mi - i) / r
+						args.tiles = uintptr(tiles)
+						args.c = unsafe.Pointer(&c[i*ldc+j0])
+						if ta {
+							args.a = unsafe.Pointer(&a[p0*lda+i])
+							args.astep = uintptr(r*4) - uintptr(kk)*args.lda
+						} else {
+							args.a = unsafe.Pointer(&a[aOff+i*lda])
+							args.astep = uintptr(r)*args.lda - uintptr(aEnd*4)
+							args.pf = uintptr(r) * args.lda
+						}
+						switch ks {
+						case gemm512:
+							gemm512Call(ta, nv, r, &args)
+						case gemm512y:
+							gemm512yCall(ta, nv, r, &args)
+						default:
+							gemmAVX2Call(ta, nv, r, &args)
+						}
+						i += tiles * r
 					}
-					i += tiles * r
+					v0 += nv
 				}
-				v0 += nv
 			}
 		}
 	}

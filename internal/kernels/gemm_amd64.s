@@ -18,6 +18,8 @@ tile:
 	MOVQ 128(R13), R12
 	ADDQ AX, R12
 	VPXORD Z0, Z0, Z0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -51,6 +53,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -66,6 +70,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_2x1(p *gemmArgs)
 TEXT ·gemm512_2x1(SB), NOSPLIT, $0-8
@@ -82,6 +91,8 @@ tile:
 	ADDQ AX, R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -120,6 +131,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -140,6 +153,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_3x1(p *gemmArgs)
 TEXT ·gemm512_3x1(SB), NOSPLIT, $0-8
@@ -157,6 +175,8 @@ tile:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -200,6 +220,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -225,6 +247,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_4x1(p *gemmArgs)
 TEXT ·gemm512_4x1(SB), NOSPLIT, $0-8
@@ -243,6 +270,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -291,6 +320,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -321,6 +352,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_5x1(p *gemmArgs)
 TEXT ·gemm512_5x1(SB), NOSPLIT, $0-8
@@ -341,6 +377,8 @@ tile:
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -397,6 +435,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -432,6 +472,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_6x1(p *gemmArgs)
 TEXT ·gemm512_6x1(SB), NOSPLIT, $0-8
@@ -453,6 +499,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -514,6 +562,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -554,6 +604,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_7x1(p *gemmArgs)
 TEXT ·gemm512_7x1(SB), NOSPLIT, $0-8
@@ -576,6 +632,8 @@ tile:
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -642,6 +700,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -687,6 +747,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_8x1(p *gemmArgs)
 TEXT ·gemm512_8x1(SB), NOSPLIT, $0-8
@@ -710,6 +776,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -781,6 +849,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -831,6 +901,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_9x1(p *gemmArgs)
 TEXT ·gemm512_9x1(SB), NOSPLIT, $0-8
@@ -856,6 +932,8 @@ tile:
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -935,6 +1013,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -990,6 +1070,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_10x1(p *gemmArgs)
 TEXT ·gemm512_10x1(SB), NOSPLIT, $0-8
@@ -1016,6 +1103,8 @@ tile:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -1100,6 +1189,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -1160,6 +1251,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_11x1(p *gemmArgs)
 TEXT ·gemm512_11x1(SB), NOSPLIT, $0-8
@@ -1187,6 +1285,8 @@ tile:
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -1276,6 +1376,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -1341,6 +1443,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_12x1(p *gemmArgs)
 TEXT ·gemm512_12x1(SB), NOSPLIT, $0-8
@@ -1369,6 +1478,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -1463,6 +1574,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -1533,6 +1646,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_13x1(p *gemmArgs)
 TEXT ·gemm512_13x1(SB), NOSPLIT, $0-8
@@ -1563,6 +1683,8 @@ tile:
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -1665,6 +1787,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -1740,6 +1864,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_14x1(p *gemmArgs)
 TEXT ·gemm512_14x1(SB), NOSPLIT, $0-8
@@ -1771,6 +1903,8 @@ tile:
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -1878,6 +2012,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -1958,6 +2094,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_15x1(p *gemmArgs)
 TEXT ·gemm512_15x1(SB), NOSPLIT, $0-8
@@ -1990,6 +2134,8 @@ tile:
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2102,6 +2248,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -2187,6 +2335,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_16x1(p *gemmArgs)
 TEXT ·gemm512_16x1(SB), NOSPLIT, $0-8
@@ -2220,6 +2376,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2337,6 +2495,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -2427,6 +2587,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_1x2(p *gemmArgs)
 TEXT ·gemm512_1x2(SB), NOSPLIT, $0-8
@@ -2443,6 +2611,8 @@ tile:
 	ADDQ AX, R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2486,6 +2656,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -2504,6 +2676,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_2x2(p *gemmArgs)
 TEXT ·gemm512_2x2(SB), NOSPLIT, $0-8
@@ -2522,6 +2699,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2575,6 +2754,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -2601,6 +2782,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_3x2(p *gemmArgs)
 TEXT ·gemm512_3x2(SB), NOSPLIT, $0-8
@@ -2621,6 +2807,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2684,6 +2872,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -2718,6 +2908,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_4x2(p *gemmArgs)
 TEXT ·gemm512_4x2(SB), NOSPLIT, $0-8
@@ -2740,6 +2935,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2813,6 +3010,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -2855,6 +3054,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_5x2(p *gemmArgs)
 TEXT ·gemm512_5x2(SB), NOSPLIT, $0-8
@@ -2880,6 +3084,8 @@ tile:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -2966,6 +3172,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -3016,6 +3224,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_6x2(p *gemmArgs)
 TEXT ·gemm512_6x2(SB), NOSPLIT, $0-8
@@ -3043,6 +3257,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -3139,6 +3355,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -3197,6 +3415,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_7x2(p *gemmArgs)
 TEXT ·gemm512_7x2(SB), NOSPLIT, $0-8
@@ -3226,6 +3450,8 @@ tile:
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -3332,6 +3558,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -3398,6 +3626,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_8x2(p *gemmArgs)
 TEXT ·gemm512_8x2(SB), NOSPLIT, $0-8
@@ -3429,6 +3663,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -3545,6 +3781,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -3619,6 +3857,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_9x2(p *gemmArgs)
 TEXT ·gemm512_9x2(SB), NOSPLIT, $0-8
@@ -3653,6 +3897,8 @@ tile:
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -3782,6 +4028,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -3864,6 +4112,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_10x2(p *gemmArgs)
 TEXT ·gemm512_10x2(SB), NOSPLIT, $0-8
@@ -3900,6 +4155,8 @@ tile:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -4039,6 +4296,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -4129,6 +4388,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_11x2(p *gemmArgs)
 TEXT ·gemm512_11x2(SB), NOSPLIT, $0-8
@@ -4167,6 +4433,8 @@ tile:
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -4316,6 +4584,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -4414,6 +4684,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_12x2(p *gemmArgs)
 TEXT ·gemm512_12x2(SB), NOSPLIT, $0-8
@@ -4454,6 +4731,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -4613,6 +4892,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -4719,6 +5000,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_1x3(p *gemmArgs)
 TEXT ·gemm512_1x3(SB), NOSPLIT, $0-8
@@ -4736,6 +5024,8 @@ tile:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -4789,6 +5079,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -4810,6 +5102,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_2x3(p *gemmArgs)
 TEXT ·gemm512_2x3(SB), NOSPLIT, $0-8
@@ -4830,6 +5127,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -4898,6 +5197,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -4930,6 +5231,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_3x3(p *gemmArgs)
 TEXT ·gemm512_3x3(SB), NOSPLIT, $0-8
@@ -4953,6 +5259,8 @@ tile:
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -5036,6 +5344,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -5079,6 +5389,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_4x3(p *gemmArgs)
 TEXT ·gemm512_4x3(SB), NOSPLIT, $0-8
@@ -5105,6 +5420,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -5203,6 +5520,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -5257,6 +5576,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_5x3(p *gemmArgs)
 TEXT ·gemm512_5x3(SB), NOSPLIT, $0-8
@@ -5287,6 +5611,8 @@ tile:
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -5403,6 +5729,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -5468,6 +5796,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_6x3(p *gemmArgs)
 TEXT ·gemm512_6x3(SB), NOSPLIT, $0-8
@@ -5501,6 +5835,8 @@ tile:
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -5632,6 +5968,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -5708,6 +6046,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_7x3(p *gemmArgs)
 TEXT ·gemm512_7x3(SB), NOSPLIT, $0-8
@@ -5744,6 +6088,8 @@ tile:
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -5890,6 +6236,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -5977,6 +6325,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_8x3(p *gemmArgs)
 TEXT ·gemm512_8x3(SB), NOSPLIT, $0-8
@@ -6016,6 +6370,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -6177,6 +6533,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -6275,6 +6633,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_1x4(p *gemmArgs)
 TEXT ·gemm512_1x4(SB), NOSPLIT, $0-8
@@ -6293,6 +6657,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -6356,6 +6722,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -6380,6 +6748,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_2x4(p *gemmArgs)
 TEXT ·gemm512_2x4(SB), NOSPLIT, $0-8
@@ -6402,6 +6775,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -6485,6 +6860,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -6523,6 +6900,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_3x4(p *gemmArgs)
 TEXT ·gemm512_3x4(SB), NOSPLIT, $0-8
@@ -6549,6 +6931,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -6652,6 +7036,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -6704,6 +7090,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_4x4(p *gemmArgs)
 TEXT ·gemm512_4x4(SB), NOSPLIT, $0-8
@@ -6734,6 +7125,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -6857,6 +7250,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -6923,6 +7318,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_5x4(p *gemmArgs)
 TEXT ·gemm512_5x4(SB), NOSPLIT, $0-8
@@ -6958,6 +7358,8 @@ tile:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -7104,6 +7506,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -7184,6 +7588,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512_6x4(p *gemmArgs)
 TEXT ·gemm512_6x4(SB), NOSPLIT, $0-8
@@ -7223,6 +7633,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -7389,6 +7801,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -7483,6 +7897,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512TA_1x1(p *gemmArgs)
 TEXT ·gemm512TA_1x1(SB), NOSPLIT, $0-8
@@ -14642,6 +15062,8 @@ tile:
 	MOVQ 128(R13), R12
 	ADDQ AX, R12
 	VPXORD Y0, Y0, Y0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14675,6 +15097,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -14690,6 +15114,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_2x1(p *gemmArgs)
 TEXT ·gemm512y_2x1(SB), NOSPLIT, $0-8
@@ -14706,6 +15135,8 @@ tile:
 	ADDQ AX, R12
 	VPXORD Y0, Y0, Y0
 	VPXORD Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14744,6 +15175,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -14764,6 +15197,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_3x1(p *gemmArgs)
 TEXT ·gemm512y_3x1(SB), NOSPLIT, $0-8
@@ -14781,6 +15219,8 @@ tile:
 	VPXORD Y0, Y0, Y0
 	VPXORD Y1, Y1, Y1
 	VPXORD Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14824,6 +15264,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -14849,6 +15291,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_4x1(p *gemmArgs)
 TEXT ·gemm512y_4x1(SB), NOSPLIT, $0-8
@@ -14867,6 +15314,8 @@ tile:
 	VPXORD Y1, Y1, Y1
 	VPXORD Y2, Y2, Y2
 	VPXORD Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14915,6 +15364,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -14945,6 +15396,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_5x1(p *gemmArgs)
 TEXT ·gemm512y_5x1(SB), NOSPLIT, $0-8
@@ -14965,6 +15421,8 @@ tile:
 	VPXORD Y2, Y2, Y2
 	VPXORD Y3, Y3, Y3
 	VPXORD Y4, Y4, Y4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15021,6 +15479,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15056,6 +15516,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_6x1(p *gemmArgs)
 TEXT ·gemm512y_6x1(SB), NOSPLIT, $0-8
@@ -15077,6 +15543,8 @@ tile:
 	VPXORD Y3, Y3, Y3
 	VPXORD Y4, Y4, Y4
 	VPXORD Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15138,6 +15606,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15178,6 +15648,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_7x1(p *gemmArgs)
 TEXT ·gemm512y_7x1(SB), NOSPLIT, $0-8
@@ -15200,6 +15676,8 @@ tile:
 	VPXORD Y4, Y4, Y4
 	VPXORD Y5, Y5, Y5
 	VPXORD Y6, Y6, Y6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15266,6 +15744,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15311,6 +15791,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_8x1(p *gemmArgs)
 TEXT ·gemm512y_8x1(SB), NOSPLIT, $0-8
@@ -15334,6 +15820,8 @@ tile:
 	VPXORD Y5, Y5, Y5
 	VPXORD Y6, Y6, Y6
 	VPXORD Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15405,6 +15893,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15455,6 +15945,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_9x1(p *gemmArgs)
 TEXT ·gemm512y_9x1(SB), NOSPLIT, $0-8
@@ -15480,6 +15976,8 @@ tile:
 	VPXORD Y6, Y6, Y6
 	VPXORD Y7, Y7, Y7
 	VPXORD Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15559,6 +16057,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15614,6 +16114,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_10x1(p *gemmArgs)
 TEXT ·gemm512y_10x1(SB), NOSPLIT, $0-8
@@ -15640,6 +16147,8 @@ tile:
 	VPXORD Y7, Y7, Y7
 	VPXORD Y8, Y8, Y8
 	VPXORD Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15724,6 +16233,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15784,6 +16295,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_11x1(p *gemmArgs)
 TEXT ·gemm512y_11x1(SB), NOSPLIT, $0-8
@@ -15811,6 +16329,8 @@ tile:
 	VPXORD Y8, Y8, Y8
 	VPXORD Y9, Y9, Y9
 	VPXORD Y10, Y10, Y10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -15900,6 +16420,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -15965,6 +16487,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_12x1(p *gemmArgs)
 TEXT ·gemm512y_12x1(SB), NOSPLIT, $0-8
@@ -15993,6 +16522,8 @@ tile:
 	VPXORD Y9, Y9, Y9
 	VPXORD Y10, Y10, Y10
 	VPXORD Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -16087,6 +16618,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -16157,6 +16690,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_13x1(p *gemmArgs)
 TEXT ·gemm512y_13x1(SB), NOSPLIT, $0-8
@@ -16187,6 +16727,8 @@ tile:
 	VPXORD Y10, Y10, Y10
 	VPXORD Y11, Y11, Y11
 	VPXORD Y12, Y12, Y12
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -16289,6 +16831,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -16364,6 +16908,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_14x1(p *gemmArgs)
 TEXT ·gemm512y_14x1(SB), NOSPLIT, $0-8
@@ -16395,6 +16947,8 @@ tile:
 	VPXORD Y11, Y11, Y11
 	VPXORD Y12, Y12, Y12
 	VPXORD Y13, Y13, Y13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -16502,6 +17056,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -16582,6 +17138,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_15x1(p *gemmArgs)
 TEXT ·gemm512y_15x1(SB), NOSPLIT, $0-8
@@ -16614,6 +17178,8 @@ tile:
 	VPXORD Y12, Y12, Y12
 	VPXORD Y13, Y13, Y13
 	VPXORD Y14, Y14, Y14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -16726,6 +17292,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -16811,6 +17379,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512y_16x1(p *gemmArgs)
 TEXT ·gemm512y_16x1(SB), NOSPLIT, $0-8
@@ -16844,6 +17420,8 @@ tile:
 	VPXORD Y13, Y13, Y13
 	VPXORD Y14, Y14, Y14
 	VPXORD Y15, Y15, Y15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -16961,6 +17539,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -17051,6 +17631,14 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, DX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemm512yTA_1x1(p *gemmArgs)
 TEXT ·gemm512yTA_1x1(SB), NOSPLIT, $0-8
@@ -19329,6 +19917,8 @@ tile:
 	MOVQ 128(R13), R12
 	ADDQ AX, R12
 	VXORPS Y0, Y0, Y0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19367,6 +19957,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -19398,6 +19990,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_2x1(p *gemmArgs)
 TEXT ·gemmAVX2_2x1(SB), NOSPLIT, $0-8
@@ -19413,6 +20010,8 @@ tile:
 	ADDQ AX, R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19461,6 +20060,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -19503,6 +20104,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_3x1(p *gemmArgs)
 TEXT ·gemmAVX2_3x1(SB), NOSPLIT, $0-8
@@ -19519,6 +20125,8 @@ tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19577,6 +20185,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -19630,6 +20240,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_4x1(p *gemmArgs)
 TEXT ·gemmAVX2_4x1(SB), NOSPLIT, $0-8
@@ -19647,6 +20262,8 @@ tile:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19715,6 +20332,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -19779,6 +20398,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_5x1(p *gemmArgs)
 TEXT ·gemmAVX2_5x1(SB), NOSPLIT, $0-8
@@ -19798,6 +20422,8 @@ tile:
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19879,6 +20505,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -19954,6 +20582,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_6x1(p *gemmArgs)
 TEXT ·gemmAVX2_6x1(SB), NOSPLIT, $0-8
@@ -19974,6 +20608,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -20065,6 +20701,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -20151,6 +20789,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_7x1(p *gemmArgs)
 TEXT ·gemmAVX2_7x1(SB), NOSPLIT, $0-8
@@ -20172,6 +20816,8 @@ tile:
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -20273,6 +20919,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -20370,6 +21018,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_8x1(p *gemmArgs)
 TEXT ·gemmAVX2_8x1(SB), NOSPLIT, $0-8
@@ -20392,6 +21046,8 @@ tile:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -20503,6 +21159,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -20611,6 +21269,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_9x1(p *gemmArgs)
 TEXT ·gemmAVX2_9x1(SB), NOSPLIT, $0-8
@@ -20635,6 +21299,8 @@ tile:
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -20759,6 +21425,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -20878,6 +21546,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_10x1(p *gemmArgs)
 TEXT ·gemmAVX2_10x1(SB), NOSPLIT, $0-8
@@ -20903,6 +21578,8 @@ tile:
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -21037,6 +21714,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -21167,6 +21846,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_11x1(p *gemmArgs)
 TEXT ·gemmAVX2_11x1(SB), NOSPLIT, $0-8
@@ -21193,6 +21879,8 @@ tile:
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -21337,6 +22025,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -21478,6 +22168,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_12x1(p *gemmArgs)
 TEXT ·gemmAVX2_12x1(SB), NOSPLIT, $0-8
@@ -21505,6 +22202,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -21659,6 +22358,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -21811,6 +22512,13 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, CX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_1x2(p *gemmArgs)
 TEXT ·gemmAVX2_1x2(SB), NOSPLIT, $0-8
@@ -21826,6 +22534,8 @@ tile:
 	ADDQ AX, R12
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -21874,6 +22584,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -21911,6 +22623,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_2x2(p *gemmArgs)
 TEXT ·gemmAVX2_2x2(SB), NOSPLIT, $0-8
@@ -21928,6 +22645,8 @@ tile:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -21991,6 +22710,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -22045,6 +22766,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_3x2(p *gemmArgs)
 TEXT ·gemmAVX2_3x2(SB), NOSPLIT, $0-8
@@ -22064,6 +22790,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -22142,6 +22870,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -22213,6 +22943,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_4x2(p *gemmArgs)
 TEXT ·gemmAVX2_4x2(SB), NOSPLIT, $0-8
@@ -22234,6 +22969,8 @@ tile:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -22327,6 +23064,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -22415,6 +23154,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_5x2(p *gemmArgs)
 TEXT ·gemmAVX2_5x2(SB), NOSPLIT, $0-8
@@ -22439,6 +23183,8 @@ tile:
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -22550,6 +23296,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -22655,6 +23403,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_6x2(p *gemmArgs)
 TEXT ·gemmAVX2_6x2(SB), NOSPLIT, $0-8
@@ -22681,6 +23435,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -22807,6 +23563,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -22929,6 +23687,12 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, BX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_1x3(p *gemmArgs)
 TEXT ·gemmAVX2_1x3(SB), NOSPLIT, $0-8
@@ -22945,6 +23709,8 @@ tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -23003,6 +23769,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -23046,6 +23814,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_2x3(p *gemmArgs)
 TEXT ·gemmAVX2_2x3(SB), NOSPLIT, $0-8
@@ -23065,6 +23838,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -23143,6 +23918,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -23209,6 +23986,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_3x3(p *gemmArgs)
 TEXT ·gemmAVX2_3x3(SB), NOSPLIT, $0-8
@@ -23231,6 +24013,8 @@ tile:
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -23329,6 +24113,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -23418,6 +24204,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2_4x3(p *gemmArgs)
 TEXT ·gemmAVX2_4x3(SB), NOSPLIT, $0-8
@@ -23443,6 +24234,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -23561,6 +24354,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -23673,6 +24468,11 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	ADDQ R10, R12
+	JMP seg
 
 // func gemmAVX2TA_1x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_1x1(SB), NOSPLIT, $0-8

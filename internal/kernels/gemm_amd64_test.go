@@ -18,6 +18,7 @@ func TestGemmArgsLayout(t *testing.T) {
 		{"k", unsafe.Offsetof(p.k), 48}, {"tiles", unsafe.Offsetof(p.tiles), 56}, {"kmask", unsafe.Offsetof(p.kmask), 64},
 		{"acc", unsafe.Offsetof(p.acc), 72}, {"astep", unsafe.Offsetof(p.astep), 80}, {"edge", unsafe.Offsetof(p.edge), 88},
 		{"ymask", unsafe.Offsetof(p.ymask), 96}, {"pf", unsafe.Offsetof(p.pf), 128},
+		{"segs", unsafe.Offsetof(p.segs), 136}, {"segskip", unsafe.Offsetof(p.segskip), 144},
 	} {
 		if f.got != f.want {
 			t.Errorf("gemmArgs.%s at offset %d, gen/main.go assumes %d", f.name, f.got, f.want)

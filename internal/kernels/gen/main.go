@@ -25,6 +25,13 @@
 //	R10        K counter
 //	R11        C row pointer
 //	R12        prefetch pointer into the next tile of A
+//	R14        segment counter (plain kernels)
+//
+// The plain kernels run K as `segs` segments of k steps each (SgemmSeg):
+// B's rows continue from one segment to the next, while at each boundary
+// the A row pointers (and the prefetch pointer) jump `segskip` bytes, so a
+// convolution's kernel rows are summed in one call with the accumulators
+// kept in registers. With segs = 1 this is a plain GEMM.
 //
 // AVX-512: accumulators Z0-Z23, B vectors Z28-Z31, the A element is a
 // {1to16} memory broadcast folded into VFMADD231PS; the last vector of the
@@ -63,6 +70,8 @@ const (
 	offEdge  = 88
 	offYmask = 96
 	offPf    = 128
+	offSegs  = 136
+	offSkip  = 144
 )
 
 // MR (rows per tile) by NV (vectors per panel).
@@ -76,6 +85,9 @@ const unroll = 4
 
 type gen struct {
 	s bytes.Buffer
+	// tail is emitted after the function's RET: the out-of-line segment
+	// boundary code, so that the common single-segment path falls through.
+	tail []string
 }
 
 func (g *gen) p(format string, args ...any) {
@@ -157,7 +169,12 @@ func (g *gen) tileStart(mr int, ta bool) {
 
 // kLoop emits the unrolled K loop around step(u), which emits one k step
 // with A displacement for unrolled position u (u = 0 in the remainder loop).
+// For plain A it is wrapped in the segment loop (see the package comment).
 func (g *gen) kLoop(ta bool, mr int, step func(u int)) {
+	if !ta {
+		g.p("MOVQ %d(R13), R14", offSegs)
+		g.label("seg")
+	}
 	g.p("MOVQ %d(R13), R10", offK)
 	g.p("CMPQ R10, $%d", unroll)
 	g.p("JLT rem")
@@ -199,6 +216,17 @@ func (g *gen) kLoop(ta bool, mr int, step func(u int)) {
 	g.p("DECQ R10")
 	g.p("JNE remloop")
 	g.label("kdone")
+	if !ta {
+		g.p("DECQ R14")
+		g.p("JNE segnext")
+		// Next segment: move the A rows and the prefetch stream; B goes on.
+		g.tail = append(g.tail, "segnext:")
+		g.tail = append(g.tail, fmt.Sprintf("\tMOVQ %d(R13), R10", offSkip))
+		for i := 0; i*4 < mr; i++ {
+			g.tail = append(g.tail, fmt.Sprintf("\tADDQ R10, %s", bases[i]))
+		}
+		g.tail = append(g.tail, "\tADDQ R10, R12", "\tJMP seg")
+	}
 }
 
 func (g *gen) epilogue() {
@@ -208,6 +236,10 @@ func (g *gen) epilogue() {
 	g.p("JNE tile")
 	g.p("VZEROUPPER")
 	g.p("RET")
+	for _, l := range g.tail {
+		g.s.WriteString(l + "\n")
+	}
+	g.tail = g.tail[:0]
 	g.s.WriteString("\n")
 }
 

@@ -1,0 +1,19 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "testing"
+
+// The assembly paths are called directly so they are tested whatever
+// RESGO_KERNELS says, and the AVX2 ones on AVX-512 machines too.
+func TestSgemmSegAVX512(t *testing.T)     { needAVX512(t); testGemmSegImpl(t, sgemmSegAVX512) }
+func TestSgemmSegAVX2(t *testing.T)       { needAVX2(t); testGemmSegImpl(t, sgemmSegAVX2) }
+func TestSgemmSegConvAVX512(t *testing.T) { needAVX512(t); testGemmSegConv(t, sgemmSegAVX512) }
+func TestSgemmSegConvAVX2(t *testing.T)   { needAVX2(t); testGemmSegConv(t, sgemmSegAVX2) }
+
+func init() {
+	gemmSegBenchImpls = append(gemmSegBenchImpls,
+		gemmSegBenchImpl{"avx512", sgemmSegAVX512, sgemmAVX512, func() bool { return hasAVX512 }},
+		gemmSegBenchImpl{"avx2", sgemmSegAVX2, sgemmAVX2, func() bool { return hasAVX2 }},
+	)
+}
