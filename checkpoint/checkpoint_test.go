@@ -190,6 +190,9 @@ func TestSaveLoadSameProbabilities(t *testing.T) {
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	for _, c := range []struct{ model, opt string }{{"resnet", "adam"}, {tinyModel, "sgd"}} {
 		t.Run(c.model, func(t *testing.T) {
+			if testing.Short() && c.model == "resnet" {
+				t.Skip("trains the ResNet")
+			}
 			straight := newSession(t, c.model, c.opt, 2, 96, 32)
 			if err := straight.Run(context.Background()); err != nil {
 				t.Fatal(err)

@@ -69,6 +69,9 @@ var testAccRE = regexp.MustCompile(`(?m)^Epoch (\d+), .*Test Accuracy: ([0-9.]+)
 // one (identical to the bit), then evaluates best.safetensors and finds
 // the test accuracy training printed for its epoch.
 func TestTrainResumeEval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the ResNet four epochs")
+	}
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	common := []string{"train", "--train-limit", "160", "--test-limit", "100", "--seed", "3"}
