@@ -5,9 +5,17 @@
 // Usage:
 //
 //	resgo train [flags]     train a model (default: the tutorial's ResNet)
+//	resgo eval [flags]      test a saved model
+//	resgo predict [flags] IMAGE...   classify pictures of digits
+//	resgo compare [flags]   train several models and write a report with charts
+//	resgo summary [flags]   a model's layers, parameters and multiply-adds
+//	resgo bench [flags]     training and inference speed, GFLOP/s, memory
+//	resgo version           the version and the kernels this CPU uses
 //	resgo help [command]    explain a command
 //
-// Run "resgo COMMAND --help" for a command's flags.
+// Run "resgo COMMAND --help" for a command's flags. Mistakes in the command
+// line or in input files exit with status 2, an interrupted training run
+// with 130.
 package main
 
 import (
