@@ -75,8 +75,9 @@ func implicitRows(s ConvShape, Wp int) int {
 //	y    [N, OH, OW, Cout]
 //
 // Work is split across workers by (image, block of output rows); each unit
-// runs KH GEMMs into a per-worker tile and copies the OW valid columns of
-// each row out, adding the bias on the way.
+// runs one segmented GEMM (SgemmSeg, one segment per kernel row, so the
+// accumulators stay in registers over all of K) into a per-worker tile and
+// copies the OW valid columns of each row out, adding the bias on the way.
 func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool) {
 	_, Wp := PaddedGeometry(s)
 	RB := implicitRows(s, Wp)
@@ -96,10 +97,9 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 		n, oy0 := u/blocks, (u%blocks)*RB
 		oy1 := min(oy0+RB, s.OH)
 		M := (oy1 - oy0) * Wp
-		for kh := 0; kh < s.KH; kh++ {
-			a := xp[((n*Hp+oy0+kh)*Wp)*C:]
-			Sgemm(M, Co, KW*C, a, C, w[kh*KW*C*Co:], Co, tile, Co, kh > 0)
-		}
+		// One GEMM of depth KH·KW·C: kernel row kh is the segment of A
+		// Wp·C floats further on (the next padded input row).
+		SgemmSeg(M, Co, s.KH, KW*C, xp[((n*Hp+oy0)*Wp)*C:], C, Wp*C, w, Co, tile, Co, false)
 		for oy := oy0; oy < oy1; oy++ {
 			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
 			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
