@@ -138,18 +138,16 @@ func Save(path string, st *State) error {
 		return errf(path, "cannot save: no model")
 	}
 	var ts []Tensor
+	shapes := map[string][]int{}
 	for _, p := range st.Net.Params() {
 		ts = append(ts, Tensor{Name: p.Name, Shape: p.Value.Shape, Data: p.Value.Data})
+		shapes[p.Name] = p.Value.Shape
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Slots)) {
 		v := st.Slots[k]
-		shape := []int{len(v)}
-		if i := strings.LastIndexByte(k, '.'); i > 0 {
-			for _, p := range st.Net.Params() {
-				if p.Name == k[:i] && p.Value.Len() == len(v) {
-					shape = p.Value.Shape
-				}
-			}
+		shape := []int{len(v)} // a slot of no known parameter: Load will refuse it
+		if i := strings.LastIndexByte(k, '.'); i > 0 && shapes[k[:i]] != nil && tensor.Size(shapes[k[:i]]) == len(v) {
+			shape = shapes[k[:i]]
 		}
 		ts = append(ts, Tensor{Name: OptimizerPrefix + k, Shape: shape, Data: v})
 	}

@@ -190,8 +190,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		select {
 		case <-ctx.Done():
 			stop() // a second Ctrl-C ends the process at once
-			bar.clear()
-			fmt.Fprintln(stderr, "Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
+			nl := ""
+			if bar.on {
+				nl = "\n" // below the progress bar
+			}
+			fmt.Fprintln(stderr, nl+"Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
 		case <-runDone:
 		}
 	}()
