@@ -50,11 +50,13 @@ type Error struct {
 	Err     error  // the underlying error, if any
 }
 
+// Error returns "checkpoint FILE: problem".
 func (e *Error) Error() string { return "checkpoint " + e.File + ": " + e.Problem }
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// errf returns an *Error for file with a formatted problem.
 func errf(file, format string, args ...any) *Error {
 	return &Error{File: file, Problem: fmt.Sprintf(format, args...)}
 }
@@ -369,6 +371,7 @@ func Decode(name string, b []byte) (*File, error) {
 	return f, nil
 }
 
+// cmpU compares two offsets.
 func cmpU(a, b uint64) int {
 	switch {
 	case a < b:
