@@ -71,7 +71,7 @@ func ExampleModel_Info() {
 		log.Fatal(err)
 	}
 	info := m.Info()
-	fmt.Printf("%s, %d epoch, %d classes, test accuracy above 97%%: %v\n",
-		info.Model, info.Epoch, info.Classes, info.TestAccuracy > 0.97)
-	// Output: resnet, 1 epoch, 10 classes, test accuracy above 97%: true
+	fmt.Printf("%s, epochs: %d, classes: %d, test accuracy: %.2f%%\n",
+		info.Model, info.Epoch, info.Classes, 100*info.TestAccuracy)
+	// Output: resnet, epochs: 2, classes: 10, test accuracy: 98.82%
 }

@@ -16,22 +16,43 @@ import (
 	"resgo/train"
 )
 
-var update = flag.Bool("update", false, "retrain testdata/mnist-resnet.safetensors (one epoch of MNIST, a few minutes) and rewrite the sample digits")
+var (
+	update = flag.Bool("update", false, "rewrite testdata/mnist-resnet.safetensors (from -from, or by training two epochs of MNIST, several minutes) and the sample digits")
+	from   = flag.String("from", "", "with -update, the checkpoint to copy the weights from")
+)
 
-// testModel is the tutorial's ResNet trained for one epoch on the 60,000
-// MNIST training images (seed 1, batch 32, Adam 1e-3), saved without its
-// optimiser state. Regenerate with: go test -run TestTestdataModel -update
+// testModel is the tutorial's ResNet trained on the 60,000 MNIST training
+// images, saved without its optimiser state (2.3 MB): the best.safetensors
+// of 'resgo train --epochs 3 --checkpoint-dir DIR' (seed 1, batch 32, Adam
+// 1e-3), whose best epoch was the second, at 98.82% test accuracy.
+// Regenerate with
+//
+//	go test -run TestTestdataModel -update -from DIR/best.safetensors
+//
+// or, to train two epochs in the test, without -from. (Kernels that sum
+// in another order give a slightly different model: two epochs gave
+// between 98.3% and 98.8% as the kernels changed.)
 const testModel = "testdata/mnist-resnet.safetensors"
 
-// TestTestdataModel checks the committed model, or with -update retrains
-// it and rewrites the sample images in testdata/digits.
+// TestTestdataModel checks the committed model, or with -update rewrites
+// it and the sample images in testdata/digits.
 func TestTestdataModel(t *testing.T) {
 	tr, te, err := data.LoadMNIST()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		s, err := train.NewSession(train.Config{Model: "resnet", Epochs: 1, Batch: 32, LR: 0.001, Seed: 1,
+	if *update && *from != "" {
+		st, err := checkpoint.Load(*from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Slots = nil // weights only: small, and enough to predict
+		if err := checkpoint.Save(testModel, st); err != nil {
+			t.Fatal(err)
+		}
+		writeDigits(t, te)
+	} else if *update {
+		s, err := train.NewSession(train.Config{Model: "resnet", Epochs: 2, Batch: 32, LR: 0.001, Seed: 1,
 			Train: tr, Test: te, OnEpoch: func(_ *train.Session, r train.EpochResult) error {
 				t.Log(r.Line())
 				return nil
@@ -54,7 +75,7 @@ func TestTestdataModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := m.Info()
-	if info.Model != "resnet" || info.Epoch != 1 || info.Classes != 10 || info.TestAccuracy < 0.97 {
+	if info.Model != "resnet" || info.Epoch != 2 || info.Classes != 10 || info.TestAccuracy < 0.985 {
 		t.Fatalf("info %+v", info)
 	}
 	// The weights are those of the ResNet: 576,282 trainable values.

@@ -72,9 +72,11 @@ func writeDigitPNG(t *testing.T, path string, d *data.Dataset, i int, sx, sy flo
 // TestPredictMatchesTensors writes 100 MNIST test digits as PNG files, in
 // both polarities, enlarged three times, enlarged 45/28 times in a 45×61
 // canvas, and stretched to 45×61, and requires 'resgo predict' to classify
-// at least 98 of each 100 as the model classifies the digits' own tensors
-// (90 for the stretched ones: stretching to 45×61 makes a digit 26%
-// narrower after it is scaled to fit 20×20, a real change of shape).
+// at least 98 of each 100 as the model classifies the digits' own tensors.
+// (Stretching to 45×61 makes a digit 26% narrower once it is scaled to fit
+// 20×20, a real change of shape: the committed model, trained two epochs,
+// still agrees on 100 of these 100 and 987 of the first 1,000; after one
+// epoch it agreed on 95.)
 func TestPredictMatchesTensors(t *testing.T) {
 	_, te, err := data.LoadMNIST()
 	if err != nil {
@@ -105,8 +107,8 @@ func TestPredictMatchesTensors(t *testing.T) {
 		{"x3-black-on-white", 3, 3, 84, 84, true, 98},
 		{"45x61-white-on-black", 45.0 / 28, 45.0 / 28, 45, 61, false, 98},
 		{"45x61-black-on-white", 45.0 / 28, 45.0 / 28, 45, 61, true, 98},
-		{"stretched-45x61-white-on-black", 45.0 / 28, 61.0 / 28, 45, 61, false, 90},
-		{"stretched-45x61-black-on-white", 45.0 / 28, 61.0 / 28, 45, 61, true, 90},
+		{"stretched-45x61-white-on-black", 45.0 / 28, 61.0 / 28, 45, 61, false, 98},
+		{"stretched-45x61-black-on-white", 45.0 / 28, 61.0 / 28, 45, 61, true, 98},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := []string{"predict", "--checkpoint", ckTestModel, "--json"}
