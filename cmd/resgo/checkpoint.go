@@ -53,6 +53,9 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
+	if st.Slots == nil && st.Step > 0 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("checkpoint %s: holds only weights, no optimizer state: it cannot resume training", path)}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	var conflict error
