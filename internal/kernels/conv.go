@@ -181,15 +181,52 @@ func (t *convTask) forward(wk, lo, hi int) {
 	}
 }
 
+// addBiasRows adds bias [c] to every row of y [M, c].
 func addBiasRows(y, bias []float32, c int) {
+	if bias != nil {
+		copyAddBias(y, y, bias, c)
+	}
+}
+
+// ones is a block of 1s for the vector scale-and-shift kernel.
+var ones = func() (o [64]float32) {
+	for i := range o {
+		o[i] = 1
+	}
+	return
+}()
+
+// copyAddBias writes dst = src + bias, row by row (rows of c values; dst
+// and src may be the same slice). With a nil bias it copies.
+func copyAddBias(dst, src, bias []float32, c int) {
 	if bias == nil {
+		copy(dst, src)
 		return
 	}
-	for i := 0; i < len(y); i += c {
-		row := y[i : i+c]
-		for j, b := range bias {
-			row[j] += b
+	done := 0
+	if blocks, L, n := vecSplit(len(src), c); blocks > 0 && L <= len(ones) {
+		var tiled [64]float32
+		tile(tiled[:L], bias)
+		scaleShiftAVX512(ptr(src), ptr(dst), &ones[0], &tiled[0], blocks, L/16, false)
+		done = n
+	}
+	for i := done; i+c <= len(src); i += c {
+		s, d := src[i:i+c], dst[i:i+c]
+		for j, b := range bias[:len(s)] {
+			d[j] = s[j] + b
 		}
+	}
+}
+
+// addRows adds src into dst elementwise.
+func addRows(dst, src []float32) {
+	done := 0
+	if rowsFast {
+		done = len(src) &^ 15
+		addAVX512(ptr(src), ptr(dst), ptr(dst), done)
+	}
+	for i := done; i < len(src); i++ {
+		dst[i] += src[i]
 	}
 }
 

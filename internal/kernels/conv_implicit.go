@@ -104,13 +104,11 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
 			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
 			if acc {
-				for i, v := range src {
-					dst[i] += v
-				}
+				addRows(dst, src)
+				addBiasRows(dst, bias, Co)
 			} else {
-				copy(dst, src)
+				copyAddBias(dst, src, bias, Co)
 			}
-			addBiasRows(dst, bias, Co)
 		}
 	}
 }
