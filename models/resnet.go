@@ -47,11 +47,8 @@ func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut
 // Forward is the unit's call: BN→ReLU→Conv twice, plus the identity path.
 // BN→ReLU runs as one fused op.
 func (u *ResidualUnit) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
-	m := t.Mark() // inference frees each convolution's input once used
 	h := u.conv1.Forward(t, u.bn1.ForwardReLU(t, x, training), training)
-	t.Release(m, h)
 	h = u.conv2.Forward(t, u.bn2.ForwardReLU(t, h, training), training)
-	t.Release(m, h)
 	return t.Add(u.identity.Forward(t, x, training), h)
 }
 
