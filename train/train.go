@@ -122,6 +122,7 @@ type NonFiniteError struct {
 	Loss        float64
 }
 
+// Error says where the loss diverged and what to try.
 func (e *NonFiniteError) Error() string {
 	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (try a lower --lr)", e.Loss, e.Epoch, e.Step)
 }
