@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"resgo/autograd"
+	"resgo/internal/kernels"
 )
 
 // Optimizer updates trainable parameters from their gradients.
@@ -38,9 +39,13 @@ func ZeroGrad(params []*autograd.Param) {
 // parameter name, so a restored state applies to a freshly built model.
 type Adam struct {
 	LR, Beta1, Beta2, Epsilon float64
-	t                         int64
-	slots                     map[string][]float32 // "<name>.m", "<name>.v"
-	keys                      map[string][2]string
+	// Pool runs the update (nil: the default pool); the update is
+	// elementwise, so the result does not depend on the thread count.
+	Pool *kernels.Pool
+
+	t     int64
+	slots map[string][]float32 // "<name>.m", "<name>.v"
+	keys  map[string][2]string
 }
 
 // NewAdam returns Adam with learning rate lr and Keras's other defaults.
@@ -64,8 +69,11 @@ func (a *Adam) Step(params []*autograd.Param) {
 	a.t++
 	b1, b2 := a.Beta1, a.Beta2
 	alpha := float32(a.LR * math.Sqrt(1-math.Pow(b2, float64(a.t))) / (1 - math.Pow(b1, float64(a.t))))
-	eps := float32(a.Epsilon)
-	fb1, fb2 := float32(b1), float32(b2)
+	args := kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2), Alpha: alpha, Epsilon: float32(a.Epsilon)}
+	pool := a.Pool
+	if pool == nil {
+		pool = kernels.Default()
+	}
 	for _, p := range params {
 		if !p.Trainable {
 			continue
@@ -77,13 +85,7 @@ func (a *Adam) Step(params []*autograd.Param) {
 		}
 		m := slot(a.slots, k[0], p.Value.Len())
 		v := slot(a.slots, k[1], p.Value.Len())
-		w, g := p.Value.Data, p.Grad.Data
-		for i := range w {
-			gi := g[i]
-			m[i] = fb1*m[i] + (1-fb1)*gi
-			v[i] = fb2*v[i] + (1-fb2)*gi*gi
-			w[i] -= alpha * m[i] / (float32(math.Sqrt(float64(v[i]))) + eps)
-		}
+		kernels.AdamUpdate(pool, p.Value.Data, p.Grad.Data, m, v, args)
 	}
 }
 

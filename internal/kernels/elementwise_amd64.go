@@ -28,3 +28,6 @@ func init() {
 		rowsFast = true
 	}
 }
+
+//go:noescape
+func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32)

@@ -11,3 +11,5 @@ func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int) { panic("unr
 func reluBackAVX512(y, dy, dx *float32, n int)                      { panic("unreachable") }
 func addAVX512(x, y, z *float32, n int)                             { panic("unreachable") }
 func reluAVX512(x, y *float32, n int)                               { panic("unreachable") }
+
+func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32) { panic("unreachable") }
