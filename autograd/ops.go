@@ -67,7 +67,7 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	}
 	nd := node{kind: OpConvForward, back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
 	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
-	if kernels.Implicit(s) {
+	if kernels.PreferImplicit(s) {
 		// Stride 1: pad once, then an implicit GEMM reads patches in place;
 		// the padded input is kept for the weight gradient.
 		xp := t.arena.Get(kernels.PaddedLen(s))

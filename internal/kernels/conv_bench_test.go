@@ -64,3 +64,12 @@ func BenchmarkConvBackwardWeight(b *testing.B) {
 		ConvBackwardWeightPadded(p, s, v[1], v[4], v[8], nil)
 	})
 }
+
+// BenchmarkConvForward2 is BenchmarkConvForward on two workers; its GFLOP/s
+// against the one-worker figure shows how well the split scales.
+func BenchmarkConvForward2(b *testing.B) {
+	benchConv(b, 2, func(p *Pool, s ConvShape, v [][]float32) {
+		PadInput(p, s, v[0], v[1])
+		ConvForwardPadded(p, s, v[1], v[2], nil, v[3], false)
+	})
+}

@@ -29,6 +29,19 @@ func PaddedGeometry(s ConvShape) (Hp, Wp int) {
 // plain 1×1 (which needs no patches at all).
 func Implicit(s ConvShape) bool { return s.Stride == 1 && !s.pointwise() }
 
+// PreferImplicit reports whether the padded implicit GEMM is the faster way
+// to run s. It computes Wp−OW dropped columns per output row, so on small
+// images (7×7 pads to 9 columns: 29% wasted work) packing patches (im2col,
+// whose copy is about 1/Cout of the multiply's work) wins; measured on the
+// ResNet's shapes, the implicit GEMM wins from 14×14 (14% dropped) up.
+func PreferImplicit(s ConvShape) bool {
+	if !Implicit(s) {
+		return false
+	}
+	_, Wp := PaddedGeometry(s)
+	return 100*(Wp-s.OW) <= 15*s.OW
+}
+
 // PaddedLen returns the length of the padded input buffer for s.
 func PaddedLen(s ConvShape) int {
 	Hp, Wp := PaddedGeometry(s)
