@@ -31,3 +31,9 @@ func init() {
 
 //go:noescape
 func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32)
+
+//go:noescape
+func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)
+
+//go:noescape
+func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int)

@@ -22,6 +22,11 @@ func (t *poolTask) Run(_, lo, hi int) {
 	OH, OW := H/2, W/2
 	for r := lo; r < hi; r++ {
 		n, oy := r/OH, r%OH
+		if rowsFast && C%16 == 0 && OW > 0 {
+			o := (n*OH + oy) * OW * C
+			maxPoolRowAVX512(&x[(n*H+2*oy)*W*C], &y[o], &arg[o], OW, C/16, 4*W*C)
+			continue
+		}
 		for ox := 0; ox < OW; ox++ {
 			base := ((n*H+2*oy)*W + 2*ox) * C
 			i0, i1 := x[base:base+C], x[base+C:base+2*C]
@@ -58,6 +63,11 @@ func (t *poolBackTask) Run(_, lo, hi int) {
 	OH, OW := H/2, W/2
 	for r := lo; r < hi; r++ {
 		n, oy := r/OH, r%OH
+		if rowsFast && C%16 == 0 && OW > 0 {
+			o := (n*OH + oy) * OW * C
+			maxPoolBackRowAVX512(&dy[o], &arg[o], &dx[(n*H+2*oy)*W*C], OW, C/16, 4*W*C)
+			continue
+		}
 		for ox := 0; ox < OW; ox++ {
 			base := ((n*H+2*oy)*W + 2*ox) * C
 			o := ((n*OH+oy)*OW + ox) * C

@@ -81,3 +81,44 @@ func TestRowKernelsMatchPortable(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestMaxPoolVectorMatchesPortable compares the AVX-512 pooling rows with
+// the portable loop, forward (values and argmax, ties included) and
+// backward, on odd sizes and several channel counts.
+func TestMaxPoolVectorMatchesPortable(t *testing.T) {
+	if !hasAVX512 || forcedGeneric() {
+		t.Skip("no AVX-512 row kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	p := NewPool(3)
+	defer p.Close()
+	for _, sh := range [][4]int{{2, 4, 4, 16}, {3, 7, 5, 32}, {1, 28, 28, 16}, {2, 14, 14, 48}, {1, 3, 3, 16}} {
+		N, H, W, C := sh[0], sh[1], sh[2], sh[3]
+		x := randVec(r, N*H*W*C)
+		for i := range x {
+			x[i] = float32(int(x[i] * 2)) // many ties
+		}
+		n := N * (H / 2) * (W / 2) * C
+		dy := randVec(r, n)
+		run := func(fast bool) (y, arg, dx []float32) {
+			y, arg, dx = make([]float32, n), make([]float32, n), make([]float32, len(x))
+			withRowsFast(fast, func() {
+				MaxPool2x2(p, x, N, H, W, C, y, arg)
+				MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx)
+			})
+			return
+		}
+		yf, af, df := run(true)
+		ys, as, ds := run(false)
+		for i := range ys {
+			if yf[i] != ys[i] || af[i] != as[i] {
+				t.Fatalf("%v: output %d: %v (arg %v), want %v (arg %v)", sh, i, yf[i], af[i], ys[i], as[i])
+			}
+		}
+		for i := range ds {
+			if df[i] != ds[i] {
+				t.Fatalf("%v: dx[%d] = %v, want %v", sh, i, df[i], ds[i])
+			}
+		}
+	}
+}
