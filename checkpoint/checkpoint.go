@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,11 +152,27 @@ func Save(path string, st *State) error {
 		}
 		ts = append(ts, Tensor{Name: OptimizerPrefix + k, Shape: shape, Data: v})
 	}
+	for _, t := range ts {
+		if err := allFinite(t); err != nil {
+			return errf(path, "cannot save: %v (a diverged state is never saved; the previous file, if any, is intact)", err)
+		}
+	}
 	meta, err := st.metadata()
 	if err != nil {
 		return &Error{File: path, Problem: "cannot save: " + err.Error(), Err: err}
 	}
 	return WriteFile(path, ts, meta)
+}
+
+// allFinite returns an error naming t and the first NaN or infinite value
+// in it, if any.
+func allFinite(t Tensor) error {
+	for i, v := range t.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("tensor %q holds %v at index %d", t.Name, v, i)
+		}
+	}
+	return nil
 }
 
 // metadata returns the header's metadata for st.
@@ -295,6 +312,13 @@ func (st *State) consistent() error {
 	if st.Loader.NextEpoch != st.Epoch+1 {
 		return fmt.Errorf("epoch is %d, but the loader's next epoch is %d", st.Epoch, st.Loader.NextEpoch)
 	}
+	if !(st.Optimizer.LR > 0) {
+		return fmt.Errorf("the learning rate is %v", st.Optimizer.LR)
+	}
+	if r := st.Run; r.Epochs < 0 || r.EvalBatch < 0 || r.TrainImages < 0 || r.TestImages < 0 ||
+		r.TrainLimit < 0 || r.TestLimit < 0 || r.Threads < 0 {
+		return fmt.Errorf("run settings with a negative count: %+v", r)
+	}
 	if st.Loader.Batch < 1 || st.Loader.Shuffle < 0 || st.Loader.Batches < 0 {
 		return fmt.Errorf("loader batch %d, shuffle %d, batches done %d", st.Loader.Batch, st.Loader.Shuffle, st.Loader.Batches)
 	}
@@ -339,6 +363,12 @@ func (st *State) fill(f *File) error {
 			return fmt.Errorf("tensor %q has shape %v, but model %s needs %v", p.Name, t.Shape, st.Model, p.Value.Shape)
 		}
 		copy(p.Value.Data, t.Data)
+	}
+	// NaN or infinite values: a diverged run's state, never worth loading.
+	for _, t := range f.Tensors {
+		if err := allFinite(t); err != nil {
+			return fmt.Errorf("%v: the run that saved it had diverged", err)
+		}
 	}
 	// Everything else must be an optimiser slot of a trainable parameter.
 	want := slotNames[st.Optimizer.Name]

@@ -31,6 +31,9 @@ type Dataset struct {
 	Images  []uint8 // N×H×W pixels, row-major, 0 (background) to 255
 	Labels  []uint8 // N labels, each below NumClasses
 	N, H, W int     // number of images, rows, columns
+	// ImagesFile names the file the images came from (as given to
+	// NewDataset: a path for LoadDir), for messages.
+	ImagesFile string
 }
 
 // NewDataset reads an IDX image file and an IDX label file and checks that
@@ -53,7 +56,7 @@ func NewDataset(imagesName string, images io.Reader, labelsName string, labels i
 			return nil, formatErr(labelsName, nil, "label %d at index %d is above %d", l, i, NumClasses-1)
 		}
 	}
-	return &Dataset{Images: img, Labels: lab, N: n, H: h, W: w}, nil
+	return &Dataset{Images: img, Labels: lab, N: n, H: h, W: w, ImagesFile: imagesName}, nil
 }
 
 // LoadMNIST returns the MNIST training set (60,000 images) and test set
@@ -140,7 +143,7 @@ func (d *Dataset) Limit(n int) (*Dataset, error) {
 		return nil, fmt.Errorf("data: limit %d is out of range: the dataset has %d images (want 1 to %d)", n, d.N, d.N)
 	}
 	px := n * d.H * d.W
-	return &Dataset{Images: d.Images[:px:px], Labels: d.Labels[:n:n], N: n, H: d.H, W: d.W}, nil
+	return &Dataset{Images: d.Images[:px:px], Labels: d.Labels[:n:n], N: n, H: d.H, W: d.W, ImagesFile: d.ImagesFile}, nil
 }
 
 // Image returns the H×W pixels of image i, row-major, sharing d's memory.

@@ -78,11 +78,30 @@ func Names() []string {
 // Doc returns the one-line description of a registered model.
 func Doc(name string) string { return registry[name].doc }
 
-// New builds the named model.
+// Limits on Options, so that options from a command line or a forged
+// checkpoint cannot ask for a network that does not fit in memory.
+const (
+	// MaxWidth is the largest width multiplier: 1, the papers' widths
+	// (VGG-16 at width 1 has 33.6 M parameters on MNIST).
+	MaxWidth = 1.0
+	// MaxClasses is the largest number of output classes.
+	MaxClasses = 1000
+)
+
+// New builds the named model. It checks the options against the limits
+// above first.
 func New(name string, o Options) (Model, error) {
 	e, ok := registry[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	switch {
+	case !(o.Width >= 0 && o.Width <= MaxWidth):
+		return nil, fmt.Errorf("width %v is out of range: want more than 0 and at most %v (0: the model's default)", o.Width, MaxWidth)
+	case o.Classes < 0 || o.Classes > MaxClasses:
+		return nil, fmt.Errorf("%d classes is out of range: want 1 to %d (0: 10)", o.Classes, MaxClasses)
+	case !(o.BNMomentum >= 0 && o.BNMomentum < 1):
+		return nil, fmt.Errorf("BatchNorm momentum %v is out of range: want 0 to 1 (0: 0.99)", o.BNMomentum)
 	}
 	if o.Classes == 0 {
 		o.Classes = 10

@@ -24,6 +24,9 @@ type Config struct {
 	EvalBatch    int            // batch size for the test pass; 0 = 256
 	Train, Test  *data.Dataset
 	Pool         *kernels.Pool // nil: the default pool
+	// MaxLoss is the largest training batch loss accepted before the run
+	// counts as diverged: 0 means DefaultMaxLoss, +Inf only NaN and Inf.
+	MaxLoss float64
 
 	// OnProgress, if not nil, is called after every training step.
 	OnProgress func(Progress)
@@ -57,6 +60,18 @@ func NewSession(cfg Config) (*Session, error) {
 	if cfg.Epochs < 0 {
 		return nil, fmt.Errorf("train: negative epoch count %d", cfg.Epochs)
 	}
+	if cfg.EvalBatch < 0 || cfg.Shuffle < 0 {
+		return nil, fmt.Errorf("train: negative test batch %d or shuffle buffer %d", cfg.EvalBatch, cfg.Shuffle)
+	}
+	if cfg.Train.N < 1 || cfg.Test.N < 1 {
+		return nil, fmt.Errorf("train: %d training and %d test images: need at least one of each", cfg.Train.N, cfg.Test.N)
+	}
+	if !(cfg.MaxLoss >= 0) {
+		return nil, fmt.Errorf("train: MaxLoss %v is negative", cfg.MaxLoss)
+	}
+	if cfg.MaxLoss == 0 {
+		cfg.MaxLoss = DefaultMaxLoss
+	}
 	if cfg.Shuffle == 0 {
 		cfg.Shuffle = 10000
 	}
@@ -83,15 +98,20 @@ func NewSession(cfg Config) (*Session, error) {
 		return nil, fmt.Errorf("train: unknown optimizer %q (adam or sgd)", cfg.Optimizer)
 	}
 	s := &Session{Config: cfg, Model: m, Opt: opt}
-	s.Trainer = NewTrainer(m, opt, cfg.Pool, cfg.Batch, cfg.Train.H, cfg.Train.W, cfg.Seed)
+	// A batch larger than the training set is one batch of all of it: the
+	// buffers need hold no more.
+	s.Trainer = NewTrainer(m, opt, cfg.Pool, min(cfg.Batch, cfg.Train.N), cfg.Train.H, cfg.Train.W, cfg.Seed)
+	s.Trainer.MaxLoss = cfg.MaxLoss
 	s.Loader = data.NewLoader(cfg.Train, cfg.Batch, cfg.Shuffle, cfg.Seed)
 	return s, nil
 }
 
 // Run trains from the epoch after the last one in History up to
 // Config.Epochs. It returns ctx's error if ctx is cancelled (after finishing
-// the current step), a *NonFiniteError if the loss diverges, or OnEpoch's
-// error.
+// the current step), a *NonFiniteError if the run diverges, or OnEpoch's
+// error. A diverged epoch, whether a training step's loss or the test
+// loss gave it away, is not added to History and OnEpoch is not called
+// for it: a checkpoint saved by OnEpoch is always of a sound state.
 func (s *Session) Run(ctx context.Context) error {
 	cfg := s.Config
 	for epoch := len(s.History) + 1; epoch <= cfg.Epochs; epoch++ {
@@ -102,6 +122,11 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		secs := time.Since(start).Seconds()
 		tl, ta := Evaluate(s.Model, cfg.Pool, cfg.Test, cfg.EvalBatch)
+		if !finite(tl) {
+			// Training losses were finite, but inference is not (the
+			// moving statistics of BatchNorm, say, have overflowed).
+			return &NonFiniteError{Epoch: epoch, Loss: tl, Test: true}
+		}
 		r := EpochResult{Epoch: epoch, Loss: loss, Accuracy: acc, TestLoss: tl, TestAccuracy: ta,
 			Seconds: secs, ImagesPerSec: float64(cfg.Train.N) / secs}
 		s.History = append(s.History, r)

@@ -64,6 +64,11 @@ type Trainer struct {
 	seed     uint64
 	pos      Position  // the epoch in progress (or last finished)
 	resume   *Position // set by SetPosition, used by the next TrainEpoch
+
+	// MaxLoss is the largest batch loss TrainEpoch accepts (see
+	// DefaultMaxLoss, which NewTrainer sets); +Inf stops only on NaN and
+	// infinite losses.
+	MaxLoss float64
 }
 
 // Position is where a Trainer stands within an epoch between two steps:
@@ -93,8 +98,9 @@ func (t *Trainer) Position() Position {
 // afresh.
 func (t *Trainer) SetPosition(p Position) { t.resume = &p }
 
-// NewTrainer prepares to train m with opt on batches of the given size of
-// images h×w×1. seed seeds dropout.
+// NewTrainer prepares to train m with opt on batches of up to batch images
+// h×w×1 (the buffers are sized for batch: give at most the number of
+// images an epoch has). seed seeds dropout.
 func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, h, w int, seed uint64) *Trainer {
 	if pool == nil {
 		pool = kernels.Default()
@@ -110,6 +116,7 @@ func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, 
 		batch:    batch,
 		imgShape: [3]int{h, w, 1},
 		seed:     seed,
+		MaxLoss:  DefaultMaxLoss,
 	}
 }
 
@@ -119,16 +126,42 @@ func (t *Trainer) Steps() int64 { return t.step }
 // SetSteps sets the step counter (when resuming).
 func (t *Trainer) SetSteps(n int64) { t.step = n }
 
-// NonFiniteError reports a loss that became NaN or infinite.
+// DefaultMaxLoss is the largest mean batch loss that training accepts
+// before it declares the run diverged (Config.MaxLoss 0). A mean
+// cross-entropy of 10,000 nats gives the true classes a probability of
+// e^-10000 on average: the network is confidently wrong with logits
+// thousands apart. Runs that healthy lose less than a few hundred nats in
+// their worst step (the ResNet at --lr 0.01 peaks near 400); those that
+// pass 10,000 (--lr 0.1 and above) end at chance or overflow to NaN.
+const DefaultMaxLoss = 1e4
+
+// NonFiniteError reports a diverged run: a training step whose loss is NaN,
+// infinite or above the MaxLoss limit, or a test pass whose loss is NaN or
+// infinite. The run stops before the epoch ends (a training step) or
+// before OnEpoch is called (the test pass), so nothing saves the broken
+// state.
 type NonFiniteError struct {
-	Epoch, Step int
-	Loss        float64
+	Epoch int     // 1-based
+	Step  int     // 1-based within the epoch; 0 for the test pass
+	Loss  float64 // the offending loss
+	Limit float64 // the MaxLoss limit that a finite Loss exceeded, else 0
+	Test  bool    // the test pass at the end of Epoch, not a training step
 }
 
-// Error says where the loss diverged and what to try.
+// Error says where the run diverged and what to try.
 func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (try a lower --lr)", e.Loss, e.Epoch, e.Step)
+	loss := fmt.Sprintf("%v", e.Loss)
+	if e.Limit > 0 {
+		loss = fmt.Sprintf("%.4g, over the limit of %g,", e.Loss, e.Limit)
+	}
+	if e.Test {
+		return fmt.Sprintf("training diverged: the test loss is %s after epoch %d (try a lower --lr)", loss, e.Epoch)
+	}
+	return fmt.Sprintf("training diverged: the loss is %s at epoch %d, step %d (try a lower --lr)", loss, e.Epoch, e.Step)
 }
+
+// finite reports whether x is neither NaN nor infinite.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // dropoutStream offsets the per-step random streams of the tape from the
 // loader's per-epoch streams, which share the seed.
@@ -166,8 +199,9 @@ func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
 // TrainEpoch runs one epoch (1-based) over loader, calling progress (if not
 // nil) after each step. It stops early with ctx's error if ctx is done
 // between steps (Position then tells how far it got), and with a
-// *NonFiniteError if the loss stops being finite. After SetPosition it
-// resumes the epoch where the position says.
+// *NonFiniteError if a step's loss is NaN, infinite or above MaxLoss (the
+// step has then updated the parameters: the model's state is lost). After
+// SetPosition it resumes the epoch where the position says.
 func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader, progress func(Progress)) (loss, acc float64, err error) {
 	t.loss.Reset()
 	t.acc.Reset()
@@ -202,8 +236,11 @@ func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader
 		l := t.TrainStep(x, t.y[:n])
 		t.pos.Batches++
 		images += n
-		if math.IsNaN(l) || math.IsInf(l, 0) {
+		if !finite(l) {
 			return l, t.acc.Result(), &NonFiniteError{Epoch: epoch, Step: step, Loss: l}
+		}
+		if l > t.MaxLoss {
+			return l, t.acc.Result(), &NonFiniteError{Epoch: epoch, Step: step, Loss: l, Limit: t.MaxLoss}
 		}
 		if progress != nil {
 			progress(Progress{Epoch: epoch, Step: step, Steps: steps, Images: images,
@@ -226,8 +263,12 @@ func Evaluate(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) (l
 }
 
 // Predict runs the model in inference mode over d in order and calls fn with
-// each batch's logits [n, K], labels and mean loss.
+// each batch's logits [n, K], labels and mean loss. A batch larger than d
+// (or below 1) is taken as d.N: the same single batch.
 func Predict(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int, fn func(logits []float32, labels []int32, K int, loss float64)) {
+	if batch < 1 || batch > d.N {
+		batch = d.N
+	}
 	tp := autograd.NewTape(pool, 0)
 	tp.NoGrad = true
 	loader := data.NewLoader(d, batch, 0, 0)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"resgo/data"
 	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/train"
@@ -45,21 +46,28 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *batch < 1:
 		return badFlag("bench", "--batch must be at least 1, got %d", *batch)
-	case *threads < 1:
-		return badFlag("bench", "--threads must be at least 1, got %d", *threads)
+	case *threads < 1 || *threads > maxThreads:
+		return badFlag("bench", "--threads must be 1 to %d, got %d", maxThreads, *threads)
 	case *steps < 1:
 		return badFlag("bench", "--steps must be at least 1, got %d", *steps)
 	case *warmup < 0:
 		return badFlag("bench", "--warmup must be 0 or more, got %d", *warmup)
-	case *width < 0:
-		return badFlag("bench", "--width must be positive, got %v", *width)
+	case !(*width >= 0 && *width <= models.MaxWidth):
+		return badFlag("bench", "--width must be more than 0 and at most %v, got %v", models.MaxWidth, *width)
 	}
 	if _, err := models.New(*model, models.Options{Width: *width}); err != nil {
 		return badFlag("bench", "%v", err)
 	}
+	tr, _, err := data.LoadMNIST()
+	if err != nil {
+		return err
+	}
+	if *batch > tr.N {
+		return badFlag("bench", "--batch %d is larger than the %d training images", *batch, tr.N)
+	}
 	kernels.SetThreads(*threads)
 	r, err := train.Bench(train.BenchConfig{Model: *model, Options: models.Options{Seed: 1, Width: *width},
-		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: kernels.Default()})
+		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: kernels.Default(), Data: tr})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ type ckFlags struct {
 	f         *trainFlags
 	data      string  // --data as an absolute path
 	best      float64 // best test accuracy so far
+	saved     string  // the last checkpoint saved or resumed from, if any
+	savedAt   int     // and the epochs it holds
 }
 
 func (c *ckFlags) register(fs *flag.FlagSet) {
@@ -126,13 +128,14 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 		c.data = abs
 	}
 	if c.dir != "" {
-		if err := os.MkdirAll(c.dir, 0o755); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("cannot create the checkpoint folder: %v", err)}
+		if err := checkWritable(c.dir); err != nil {
+			return &exitError{code: 2, err: err}
 		}
 	}
 	if r == nil {
 		return nil
 	}
+	c.saved, c.savedAt = r.path, r.st.Epoch
 	if tr, te := s.Config.Train.N, s.Config.Test.N; tr != r.st.Run.TrainImages || te != r.st.Run.TestImages {
 		return &exitError{code: 2, err: fmt.Errorf("%s was trained on %d images and tested on %d, but the data now has %d and %d",
 			r.path, r.st.Run.TrainImages, r.st.Run.TestImages, tr, te)}
@@ -162,19 +165,60 @@ func (c *ckFlags) epochDone(s *train.Session, r train.EpochResult, stdout io.Wri
 	}
 	last, err := c.save(s, c.dir, lastFile)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%v; training stopped after epoch %d", err, r.Epoch)}
 	}
+	c.saved, c.savedAt = last, r.Epoch
 	if r.TestAccuracy > c.best {
 		c.best = r.TestAccuracy
 		best, err := c.save(s, c.dir, bestFile)
 		if err != nil {
-			return &exitError{code: 1, err: err}
+			return &exitError{code: 1, err: fmt.Errorf("%v; training stopped after epoch %d (%s is saved)", err, r.Epoch, last)}
 		}
 		fmt.Fprintf(stdout, "Saved %s and %s (the best test accuracy so far)\n", last, best)
 		return nil
 	}
 	fmt.Fprintf(stdout, "Saved %s\n", last)
 	return nil
+}
+
+// lastGood says, after training failed, which checkpoint holds the last
+// good state.
+func (c *ckFlags) lastGood() string {
+	switch {
+	case c.saved != "":
+		return fmt.Sprintf("nothing was saved after epoch %d: %s is intact", c.savedAt, c.saved)
+	case c.dir != "":
+		return "no checkpoint was saved"
+	}
+	return "no checkpoint was saved (--checkpoint-dir keeps one per epoch)"
+}
+
+// checkWritable creates dir if need be and checks that a file can be
+// created in it, so that a checkpoint folder that cannot be written is
+// found before training rather than after the first epoch.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create the checkpoint folder %s: %v", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".resgo-write-test-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in the checkpoint folder %s: %v", dir, unwrapPath(err))
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("cannot remove %s from the checkpoint folder: %v", name, unwrapPath(err))
+	}
+	return nil
+}
+
+// unwrapPath drops the operation and path that an *os.PathError repeats.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // interrupted saves the state of a session stopped by a signal and says

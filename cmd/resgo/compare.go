@@ -78,7 +78,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		dir = "compare-" + started.Format("20060102-150405")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("compare: %w", err)}
+		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, unwrapPath(err))}
 	}
 	kernels.SetThreads(f.threads)
 	pool := kernels.Default()
@@ -165,7 +165,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 	cfg := train.Config{
 		Model: name, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed,
-		Train: tr, Test: te, Pool: pool,
+		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()

@@ -72,8 +72,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return badFlag("eval", "--test-limit must be 0 or more, got %d", testLimit)
 	case batch < 0:
 		return badFlag("eval", "--batch must be positive, got %d", batch)
-	case threads < 1:
-		return badFlag("eval", "--threads must be at least 1, got %d", threads)
+	case threads < 1 || threads > maxThreads:
+		return badFlag("eval", "--threads must be 1 to %d, got %d", maxThreads, threads)
 	}
 	st, err := checkpoint.Load(path)
 	if err != nil {

@@ -41,6 +41,11 @@ func parse(fs *flag.FlagSet, args []string) error {
 // allowsArgs lists commands that take positional arguments.
 var allowsArgs = map[string]bool{}
 
+// maxThreads is the most worker threads any command accepts: far more than
+// any machine resgo runs on has cores, and few enough that a mistyped
+// --threads cannot create millions of goroutines.
+const maxThreads = 1024
+
 // errHelp means --help was given and answered.
 var errHelp = &exitError{code: 0, err: errors.New("")}
 

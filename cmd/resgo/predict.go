@@ -67,8 +67,8 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		return badFlag("predict", "no IMAGE to classify")
 	case top < 1:
 		return badFlag("predict", "--top must be at least 1, got %d", top)
-	case threads < 1:
-		return badFlag("predict", "--threads must be at least 1, got %d", threads)
+	case threads < 1 || threads > maxThreads:
+		return badFlag("predict", "--threads must be 1 to %d, got %d", maxThreads, threads)
 	}
 	kernels.SetThreads(threads)
 	m, err := resgo.Load(path)

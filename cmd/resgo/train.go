@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -38,6 +39,7 @@ type trainFlags struct {
 	trainLimit int
 	testLimit  int
 	width      float64
+	maxLoss    float64
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -52,7 +54,8 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
 	fs.IntVar(&f.trainLimit, "train-limit", 0, "use only the first `N` training images (0: all)")
 	fs.IntVar(&f.testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
-	fs.Float64Var(&f.width, "width", 0, "width multiplier for VGG models (0: the model's default, 0.25)")
+	fs.Float64Var(&f.width, "width", 0, fmt.Sprintf("width multiplier for VGG models, at most %v (0: the model's default, 0.25)", models.MaxWidth))
+	fs.Float64Var(&f.maxLoss, "max-loss", train.DefaultMaxLoss, "stop as diverged when a training step's loss exceeds `L`\n(0: stop only when the loss is NaN or infinite)")
 }
 
 // check validates the flag values.
@@ -64,19 +67,33 @@ func (f *trainFlags) check(cmd string) error {
 		return badFlag(cmd, "--batch must be at least 1, got %d", f.batch)
 	case !(f.lr > 0) || f.lr > 1e6:
 		return badFlag(cmd, "--lr must be a positive number, got %v", f.lr)
-	case f.threads < 1:
-		return badFlag(cmd, "--threads must be at least 1, got %d", f.threads)
+	case f.threads < 1 || f.threads > maxThreads:
+		return badFlag(cmd, "--threads must be 1 to %d, got %d", maxThreads, f.threads)
 	case f.trainLimit < 0:
 		return badFlag(cmd, "--train-limit must be 0 or more, got %d", f.trainLimit)
 	case f.testLimit < 0:
 		return badFlag(cmd, "--test-limit must be 0 or more, got %d", f.testLimit)
-	case f.width < 0:
-		return badFlag(cmd, "--width must be positive, got %v", f.width)
+	case !(f.width >= 0 && f.width <= models.MaxWidth):
+		return badFlag(cmd, "--width must be more than 0 and at most %v, got %v", models.MaxWidth, f.width)
+	case !(f.maxLoss >= 0):
+		return badFlag(cmd, "--max-loss must be 0 or more, got %v", f.maxLoss)
 	}
 	return nil
 }
 
-// loadData reads the data set and applies the limits.
+// maxLossLimit is --max-loss as train.Config.MaxLoss wants it.
+func (f *trainFlags) maxLossLimit() float64 {
+	if f.maxLoss == 0 {
+		return math.Inf(1)
+	}
+	return f.maxLoss
+}
+
+// imageSize is the height and width of the images every model takes.
+const imageSize = 28
+
+// loadData reads the data set, checks that its images fit the models and
+// applies the limits.
 func (f *trainFlags) loadData(cmd string) (tr, te *data.Dataset, err error) {
 	if f.dataDir == "" {
 		tr, te, err = data.LoadMNIST()
@@ -85,6 +102,12 @@ func (f *trainFlags) loadData(cmd string) (tr, te *data.Dataset, err error) {
 	}
 	if err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
+	}
+	for _, d := range []*data.Dataset{tr, te} {
+		if d.H != imageSize || d.W != imageSize {
+			return nil, nil, &exitError{code: 2, err: &data.FormatError{File: d.ImagesFile,
+				Problem: fmt.Sprintf("images are %d×%d, but resgo's models take %d×%d", d.H, d.W, imageSize, imageSize)}}
+		}
 	}
 	if f.trainLimit > 0 {
 		if f.trainLimit > tr.N {
@@ -146,7 +169,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := f.check("train"); err != nil {
 		return err
 	}
-	if _, err := models.New(f.model, models.Options{}); err != nil {
+	if _, err := models.New(f.model, models.Options{Width: f.width}); err != nil {
 		return badFlag("train", "%v", err)
 	}
 	tr, te, err := f.loadData("train")
@@ -159,7 +182,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	cfg := train.Config{
 		Model: f.model, ModelOptions: models.Options{Width: f.width, Seed: f.seed},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed,
-		Train: tr, Test: te, Pool: pool,
+		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
@@ -206,7 +229,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	var nf *train.NonFiniteError
 	if errors.As(err, &nf) {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%v; %s", err, ck.lastGood())}
 	}
 	return err
 }
