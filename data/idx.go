@@ -115,8 +115,10 @@ func readIDX(name string, r io.Reader, want uint32) ([]byte, []int, error) {
 		src, gz = zr, true
 	}
 
+	// A gzip reader may return the last bytes of its stream together with
+	// io.EOF, so a read counts as short only if it got fewer bytes.
 	var hdr [4]byte
-	if k, err := readFull(src, hdr[:]); err != nil {
+	if k, err := readFull(src, hdr[:]); k < len(hdr) {
 		if k == 0 && err == io.EOF {
 			return nil, nil, formatErr(name, nil, "empty file: no IDX header")
 		}
@@ -129,11 +131,14 @@ func readIDX(name string, r io.Reader, want uint32) ([]byte, []int, error) {
 			return nil, nil, formatErr(name, nil, "want magic %#x, got %#x: %s, not %d",
 				want, magic, plural(int(magic&0xff), "dimension"), wantDims)
 		}
+		if !gz && strings.HasSuffix(name, ".gz") {
+			return nil, nil, formatErr(name, nil, "not gzip-compressed, and not an IDX file either: want magic %#x, got %#x", want, magic)
+		}
 		return nil, nil, formatErr(name, nil, "want magic %#x, got %#x", want, magic)
 	}
 
 	dimBytes := make([]byte, 4*wantDims)
-	if k, err := readFull(src, dimBytes); err != nil {
+	if k, err := readFull(src, dimBytes); k < len(dimBytes) {
 		return nil, nil, streamErr(name, gz, err, fmt.Sprintf("truncated header: %d of %d dimension bytes", k, len(dimBytes)))
 	}
 	dims := make([]int, wantDims)

@@ -117,6 +117,12 @@ func TestReadMalformed(t *testing.T) {
 		{"zero count", false, idxBytes(MagicImages, []uint32{0, 28, 28}, nil), "dimension 0 of 0×28×28 is zero"},
 		{"zero width", false, idxBytes(MagicImages, []uint32{5, 28, 0}, nil), "dimension 2 of 5×28×0 is zero"},
 		{"zero labels", true, idxBytes(MagicLabels, []uint32{0}, nil), "dimension 0 of 0 is zero"},
+		// gzip's reader returns a stream's last bytes with io.EOF: the
+		// header was whole, and the zero is the problem.
+		{"zero count gzip", false, gzipBytes(idxBytes(MagicImages, []uint32{0, 28, 28}, nil)), "dimension 0 of 0×28×28 is zero"},
+		{"zero labels gzip", true, gzipBytes(idxBytes(MagicLabels, []uint32{0}, nil)), "dimension 0 of 0 is zero"},
+		{"magic only gzip", false, gzipBytes(idxBytes(MagicImages, nil, nil)), "truncated header: 0 of 12 dimension bytes"},
+		{"text named .gz", false, []byte("<html>404</html>"), "not gzip-compressed, and not an IDX file either: want magic 0x803, got 0x3c68746d"},
 		{"huge dims", false, idxBytes(MagicImages, []uint32{0xffffffff, 0xffffffff, 0xffffffff}, nil), "exceed the limit of 2147483648 bytes"},
 		{"huge count", false, idxBytes(MagicImages, []uint32{3000000, 28, 28}, nil), "dimensions 3000000×28×28 exceed the limit"},
 		{"huge labels", true, idxBytes(MagicLabels, []uint32{0xffffffff}, nil), "exceed the limit"},

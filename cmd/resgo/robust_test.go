@@ -1,0 +1,301 @@
+package main
+
+// Tests that bad input, bad flags, numeric faults and disk faults give a
+// clear one-line error and the right exit status, and lose nothing.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"resgo/data"
+)
+
+// The exit statuses that resgo documents (README, "When things go wrong").
+const (
+	exitOK          = 0
+	exitFailed      = 1 // training diverged, a save failed, an internal error
+	exitUsage       = 2 // a mistake in the command line or an input file
+	exitInterrupted = 130
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// resgoBinary builds the resgo command once per test run and returns its
+// path, for black-box tests of the real process (exit status, what reaches
+// stderr, memory).
+func resgoBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "resgo-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "resgo")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// binResult is what a run of the built binary did.
+type binResult struct {
+	code           int
+	stdout, stderr string
+	maxRSSKiB      int64
+}
+
+// runBinary runs the built resgo with args (prefixed by wrap, if any: a
+// command such as prlimit that execs resgo).
+func runBinary(t *testing.T, wrap []string, args ...string) binResult {
+	t.Helper()
+	argv := append(append(append([]string{}, wrap...), resgoBinary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := binResult{stdout: o.String(), stderr: e.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		r.code = ee.ExitCode()
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSSKiB = ru.Maxrss
+	}
+	return r
+}
+
+// checkOneLineError fails unless stderr is exactly one line that starts
+// with "resgo: " and contains every one of want, without a trace of a
+// panic.
+func checkOneLineError(t *testing.T, what, stderr string, want ...string) {
+	t.Helper()
+	if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") || strings.Contains(stderr, "internal error") {
+		t.Errorf("%s: a panic reached stderr:\n%s", what, stderr)
+		return
+	}
+	if !strings.HasPrefix(stderr, "resgo: ") || !strings.HasSuffix(stderr, "\n") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("%s: stderr is not one line starting with \"resgo: \":\n%q", what, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("%s: stderr lacks %q:\n%s", what, w, stderr)
+		}
+	}
+}
+
+// idxFile builds an IDX file: magic, dimensions, payload.
+func idxFile(magic uint32, dims []uint32, payload []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, magic)
+	for _, d := range dims {
+		binary.Write(&b, binary.BigEndian, d)
+	}
+	b.Write(payload)
+	return b.Bytes()
+}
+
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// smallMNIST is a valid --data folder's four files (gzipped): the first
+// 64 training and 32 test images of MNIST.
+func smallMNIST(t *testing.T) map[string][]byte {
+	t.Helper()
+	tr, te, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, s := range []struct {
+		d              *data.Dataset
+		n              int
+		images, labels string
+	}{{tr, 64, data.TrainImagesFile, data.TrainLabelsFile}, {te, 32, data.TestImagesFile, data.TestLabelsFile}} {
+		files[s.images] = gzipped(idxFile(data.MagicImages, []uint32{uint32(s.n), 28, 28}, s.d.Images[:s.n*784]))
+		files[s.labels] = gzipped(idxFile(data.MagicLabels, []uint32{uint32(s.n)}, s.d.Labels[:s.n]))
+	}
+	return files
+}
+
+// writeDir writes files into a new folder, skipping nil contents.
+func writeDir(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, b := range files {
+		if b == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBadDataFiles gives train and eval a --data folder with one file
+// broken in each way an IDX file can be, and checks for exit status 2 and
+// one line that names the file and the problem, with no panic, in-process
+// and (without -short) from the built binary.
+func TestBadDataFiles(t *testing.T) {
+	good := smallMNIST(t)
+	raw := func(name string) []byte { // the file decompressed
+		zr, err := gzip.NewReader(bytes.NewReader(good[name]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(zr)
+		return b.Bytes()
+	}
+	trainImg, trainLab := raw(data.TrainImagesFile), raw(data.TrainLabelsFile)
+	testLab := raw(data.TestLabelsFile)
+	withLabel := func(b []byte, i int, v byte) []byte {
+		b = bytes.Clone(b)
+		b[8+i] = v
+		return b
+	}
+	cases := []struct {
+		name    string
+		file    string // the file replaced (or removed, if content is nil)
+		content []byte
+		want    string
+		also    map[string][]byte // other files replaced
+	}{
+		{"claimed gzip but text", data.TrainImagesFile, []byte("<html>404 Not Found</html>\n"),
+			"not gzip-compressed, and not an IDX file either: want magic 0x803, got 0x3c68746d", nil},
+		{"gzip magic then garbage", data.TrainImagesFile, []byte{0x1f, 0x8b, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42},
+			"bad gzip: invalid header", nil},
+		{"truncated gzip", data.TrainImagesFile, good[data.TrainImagesFile][:len(good[data.TrainImagesFile])/2],
+			"truncated gzip stream", nil},
+		{"corrupt gzip", data.TestLabelsFile, func() []byte {
+			b := bytes.Clone(good[data.TestLabelsFile])
+			b[len(b)-5] ^= 0xff // the CRC-32
+			return b
+		}(), "bad gzip: checksum mismatch", nil},
+		{"wrong magic", data.TrainImagesFile, gzipped(append([]byte{0, 0, 0x0d, 3}, trainImg[4:]...)),
+			"want magic 0x803, got 0xd03", nil},
+		{"labels file for images", data.TestImagesFile, good[data.TestLabelsFile],
+			"want magic 0x803, got 0x801: 1 dimension, not 3", nil},
+		{"four dimensions", data.TrainImagesFile, gzipped(idxFile(0x804, []uint32{64, 28, 28, 1}, trainImg[16:])),
+			"want magic 0x803, got 0x804: 4 dimensions, not 3", nil},
+		{"zero dimension", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{0, 28, 28}, nil)),
+			"dimension 0 of 0×28×28 is zero", nil},
+		{"absurd dimension", data.TrainImagesFile, idxFile(data.MagicImages, []uint32{0xffffffff, 28, 28}, trainImg[16:]),
+			"dimensions 4294967295×28×28 exceed the limit of 2147483648 bytes", nil},
+		{"forged dimension under the limit", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{2700000, 28, 28}, trainImg[16:])),
+			"truncated data: dimensions 2700000×28×28 need 2116800000 bytes, got 50176", nil},
+		{"fewer bytes than the header says", data.TrainImagesFile, trainImg[:len(trainImg)-784-100],
+			"truncated data: dimensions 64×28×28 need 50176 bytes, got 49292", nil},
+		{"trailing bytes", data.TrainLabelsFile, append(bytes.Clone(trainLab), 7),
+			"trailing data after the 64 bytes of dimensions 64", nil},
+		{"empty file", data.TestImagesFile, []byte{}, "empty file: no IDX header", nil},
+		{"label above 9", data.TestLabelsFile, withLabel(testLab, 5, 10), "label 10 at index 5 is above 9", nil},
+		{"label 255", data.TrainLabelsFile, gzipped(withLabel(trainLab, 63, 255)), "label 255 at index 63 is above 9", nil},
+		{"count mismatch", data.TrainLabelsFile, gzipped(idxFile(data.MagicLabels, []uint32{63}, trainLab[8:8+63])),
+			"63 labels, but ", nil},
+		{"test images of another size", data.TestImagesFile, gzipped(idxFile(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32))),
+			"images are 32×32, but the training images are 28×28", nil},
+		{"images of another size", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{64, 32, 32}, make([]byte, 64*32*32))),
+			"images are 32×32, but resgo's models take 28×28",
+			map[string][]byte{data.TestImagesFile: gzipped(idxFile(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32)))}},
+		{"missing file", data.TestLabelsFile, nil, "missing file (nor is there t10k-labels-idx1-ubyte)", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string][]byte{}
+			for k, v := range good {
+				files[k] = v
+			}
+			files[c.file] = c.content
+			for k, v := range c.also {
+				files[k] = v
+			}
+			dir := writeDir(t, files)
+			path := filepath.Join(dir, c.file)
+			for _, args := range [][]string{
+				{"train", "--data", dir, "--epochs", "1", "--train-limit", "16", "--test-limit", "8"},
+				{"eval", "--data", dir, "--checkpoint", ckTestModel},
+			} {
+				code, stdout, stderr := ckRun(args...)
+				if code != exitUsage {
+					t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], code, exitUsage, stdout, stderr)
+				}
+				checkOneLineError(t, args[0], stderr, "idx: "+path+": ", c.want)
+				if testing.Short() {
+					continue
+				}
+				r := runBinary(t, nil, args...)
+				if r.code != exitUsage {
+					t.Errorf("binary %s: exit %d, want %d\nstderr: %s", args[0], r.code, exitUsage, r.stderr)
+				}
+				checkOneLineError(t, "binary "+args[0], r.stderr, "idx: "+path+": ", c.want)
+				// A forged header must not make resgo allocate what it claims
+				// (2 GB): the reader grows its buffer as data arrives.
+				t.Logf("binary %s: peak RSS %d MiB", args[0], r.maxRSSKiB>>10)
+				if r.maxRSSKiB > 200<<10 {
+					t.Errorf("binary %s: peak RSS %d MiB", args[0], r.maxRSSKiB>>10)
+				}
+			}
+		})
+	}
+}
+
+// TestBadDataDir checks a --data that does not exist or is a file.
+func TestBadDataDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, c := range []struct {
+		dir, want string
+	}{
+		{filepath.Join(dir, "none"), "idx: " + filepath.Join(dir, "none", data.TrainImagesFile) + ": missing file"},
+		{file, "idx: " + filepath.Join(file, data.TrainImagesFile) + ": cannot open: "},
+	} {
+		for _, cmd := range []string{"train", "eval"} {
+			args := []string{cmd, "--data", c.dir}
+			if cmd == "eval" {
+				args = append(args, "--checkpoint", ckTestModel)
+			}
+			code, _, stderr := ckRun(args...)
+			if code != exitUsage {
+				t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+			}
+			checkOneLineError(t, strings.Join(args, " "), stderr, c.want)
+		}
+	}
+}
