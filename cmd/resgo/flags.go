@@ -22,12 +22,17 @@ func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; --help prints the usage (through fs.Usage, called by
-// fs.Parse) and returns errHelp.
+// parse parses args; --help prints the usage and returns errHelp. A
+// mistake gives a one-line usageError and prints nothing: fs.Parse would
+// call fs.Usage for it too, so Usage is silenced while it runs.
 func parse(fs *flag.FlagSet, args []string) error {
+	printUsage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = printUsage
 	if errors.Is(err, flag.ErrHelp) {
-		return errHelp // fs.Parse has printed the usage
+		printUsage()
+		return errHelp
 	}
 	if err != nil {
 		return &usageError{fmt.Sprintf("%s: %v (see 'resgo %s --help')", fs.Name(), err, fs.Name())}

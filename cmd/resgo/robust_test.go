@@ -299,3 +299,76 @@ func TestBadDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagErrors gives every command invalid flags and arguments and checks
+// for exit status 2, nothing on stdout and one line on stderr that says what
+// is wrong and points to the command's --help.
+func TestFlagErrors(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "digit.png")
+	tr, _, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeDigitPNG(t, img, tr, 0, 1, 1, 28, 28, false)
+	ck := []string{"--checkpoint", ckTestModel}
+	cases := map[string][][]string{
+		"train": {
+			{"--batch", "0"}, {"--batch", "-3"}, {"--epochs", "-1"}, {"--model", "nope"},
+			{"--train-limit", "60001"}, {"--test-limit", "10001"}, {"--train-limit", "-1"},
+			{"--threads", "0"}, {"--threads", "100000"}, {"--lr", "0"}, {"--lr", "-1"}, {"--lr", "NaN"}, {"--lr", "Inf"},
+			{"--width", "-1"}, {"--width", "NaN"}, {"--model", "vgg16", "--width", "64"}, {"--max-loss", "-1"},
+			{"--nope"}, {"--batch", "x"}, {"--epochs", "1.5"}, {"--seed", "-1"}, {"--lr", "fast"}, {"extra"},
+			{"--epochs", "1", "extra"},
+		},
+		"eval": {
+			{}, append([]string{"--test-limit", "-1"}, ck...), append([]string{"--test-limit", "10001"}, ck...),
+			append([]string{"--batch", "-1"}, ck...), append([]string{"--threads", "0"}, ck...),
+			append([]string{"--nope"}, ck...), append([]string{"--batch", "x"}, ck...), append([]string{"extra"}, ck...),
+		},
+		"predict": {
+			{img}, ck, append([]string{"--top", "0", img}, ck...), append([]string{"--threads", "0", img}, ck...),
+			append([]string{"--nope", img}, ck...), append([]string{"--top", "x", img}, ck...),
+		},
+		"compare": {
+			{"--models", "nope"}, {"--models", ","}, {"--models", "resnet,resnet"}, {"--epochs", "-1"}, {"--batch", "0"},
+			{"--threads", "0"}, {"--train-limit", "70000"}, {"--bn-momentum", "1"}, {"--width", "5"},
+			{"--nope"}, {"--lr", "x"}, {"extra"},
+		},
+		"bench": {
+			{"--batch", "0"}, {"--batch", "60001"}, {"--steps", "0"}, {"--warmup", "-1"}, {"--threads", "0"},
+			{"--model", "nope"}, {"--width", "5"}, {"--nope"}, {"--steps", "x"}, {"extra"},
+		},
+		"summary": {
+			{"--model", "nope"}, {"--width", "-1"}, {"--model", "vgg16", "--width", "2"}, {"--nope"}, {"--width", "x"}, {"extra"},
+		},
+	}
+	for cmd, list := range cases {
+		for _, args := range list {
+			argv := append([]string{cmd}, args...)
+			code, stdout, stderr := ckRun(argv...)
+			what := strings.Join(argv, " ")
+			if code != exitUsage {
+				t.Errorf("%s: exit %d, want %d (stderr %q)", what, code, exitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("%s: stdout %q, want nothing", what, stdout)
+			}
+			checkOneLineError(t, what, stderr, "(see 'resgo "+cmd+" --help')")
+		}
+	}
+	// --help (-h, help COMMAND) is no mistake: the usage once, status 0.
+	for cmd := range cases {
+		for _, argv := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {"help", cmd}} {
+			code, stdout, stderr := ckRun(argv...)
+			if code != exitOK || stderr != "" || strings.Count(stdout, "Usage: resgo "+cmd) != 1 {
+				t.Errorf("%v: exit %d, stderr %q, usage printed %d times", argv, code, stderr, strings.Count(stdout, "Usage: resgo "+cmd))
+			}
+		}
+	}
+	// An unknown command points to resgo --help.
+	code, _, stderr := ckRun("nope")
+	if code != exitUsage {
+		t.Errorf("resgo nope: exit %d", code)
+	}
+	checkOneLineError(t, "resgo nope", stderr, `unknown command "nope"`, "resgo --help")
+}
