@@ -14,7 +14,7 @@ func PeakRSS() int64 {
 		return 0
 	}
 	if runtime.GOOS == "darwin" {
-		return ru.Maxrss // bytes on macOS
+		return int64(ru.Maxrss) // bytes on macOS
 	}
-	return ru.Maxrss * 1024 // kilobytes elsewhere
+	return int64(ru.Maxrss) * 1024 // kilobytes elsewhere
 }
