@@ -121,6 +121,9 @@ func (s *Session) Run(ctx context.Context) error {
 			return err
 		}
 		secs := time.Since(start).Seconds()
+		if err := checkParams(s.Model, epoch); err != nil {
+			return err
+		}
 		tl, ta := Evaluate(s.Model, cfg.Pool, cfg.Test, cfg.EvalBatch)
 		if !finite(tl) {
 			// Training losses were finite, but inference is not (the
@@ -133,6 +136,20 @@ func (s *Session) Run(ctx context.Context) error {
 		if cfg.OnEpoch != nil {
 			if err := cfg.OnEpoch(s, r); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkParams returns a *NonFiniteError for the first parameter of m that
+// holds NaN or an infinity. A loss can stay finite while a weight is not:
+// a ReLU may turn the NaN it produces into 0.
+func checkParams(m models.Model, epoch int) error {
+	for _, p := range m.Params() {
+		for _, v := range p.Value.Data {
+			if x := float64(v); !finite(x) {
+				return &NonFiniteError{Epoch: epoch, Loss: x, Param: p.Name}
 			}
 		}
 	}

@@ -35,6 +35,9 @@ func newStepper(t *testing.T, pool *kernels.Pool, seed uint64) (*Trainer, *tenso
 // backward, Adam) allocates nothing: activations and gradients come from
 // the tape's arena, parallel loops from pooled tasks.
 func TestTrainStepAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on synchronisation")
+	}
 	pool := kernels.NewPool(2)
 	defer pool.Close()
 	tt, x, y, _ := newStepper(t, pool, 1)

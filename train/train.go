@@ -136,16 +136,19 @@ func (t *Trainer) SetSteps(n int64) { t.step = n }
 const DefaultMaxLoss = 1e4
 
 // NonFiniteError reports a diverged run: a training step whose loss is NaN,
-// infinite or above the MaxLoss limit, or a test pass whose loss is NaN or
-// infinite. The run stops before the epoch ends (a training step) or
-// before OnEpoch is called (the test pass), so nothing saves the broken
-// state.
+// infinite or above the MaxLoss limit, a parameter that holds NaN or an
+// infinity at the end of an epoch (Loss is then that value), or a test
+// pass whose loss is NaN or infinite. The run stops at once, before
+// OnEpoch is called for the epoch, so nothing saves the broken state.
 type NonFiniteError struct {
 	Epoch int     // 1-based
 	Step  int     // 1-based within the epoch; 0 for the test pass
 	Loss  float64 // the offending loss
 	Limit float64 // the MaxLoss limit that a finite Loss exceeded, else 0
 	Test  bool    // the test pass at the end of Epoch, not a training step
+	// Param names a parameter found NaN or infinite at the end of Epoch
+	// although the losses were finite (a ReLU can hide a NaN from them).
+	Param string
 }
 
 // Error says where the run diverged and what to try.
@@ -154,7 +157,10 @@ func (e *NonFiniteError) Error() string {
 	if e.Limit > 0 {
 		loss = fmt.Sprintf("%.4g, over the limit of %g,", e.Loss, e.Limit)
 	}
-	if e.Test {
+	switch {
+	case e.Param != "":
+		return fmt.Sprintf("training diverged: parameter %s holds %v after epoch %d (try a lower --lr)", e.Param, e.Loss, e.Epoch)
+	case e.Test:
 		return fmt.Sprintf("training diverged: the test loss is %s after epoch %d (try a lower --lr)", loss, e.Epoch)
 	}
 	return fmt.Sprintf("training diverged: the loss is %s at epoch %d, step %d (try a lower --lr)", loss, e.Epoch, e.Step)
