@@ -159,6 +159,11 @@ func Encode(w io.Writer, tensors []Tensor, meta map[string]string) error {
 // createTemp is os.CreateTemp; tests replace it to make writes fail.
 var createTemp = os.CreateTemp
 
+// tempWriter returns what WriteFile writes the temporary file through: f
+// itself; tests replace it with a writer that fails part-way, as a full
+// disk does.
+var tempWriter = func(f *os.File) io.Writer { return f }
+
 // WriteFile writes tensors and metadata to path atomically: to a temporary
 // file in the same folder, synced to disk, then renamed over path, and the
 // folder synced. If anything fails, path is left as it was and the
@@ -178,7 +183,7 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 		os.Remove(tmp)
 		return &Error{File: path, Problem: fmt.Sprintf("%s %s: %v (the previous file, if any, is intact)", what, tmp, unwrapPath(e)), Err: e}
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(tempWriter(f), 1<<20)
 	if err := Encode(bw, tensors, meta); err != nil {
 		return fail("cannot write", err)
 	}

@@ -194,8 +194,9 @@ func (c *ckFlags) lastGood() string {
 }
 
 // checkWritable creates dir if need be and checks that a file can be
-// created in it, so that a checkpoint folder that cannot be written is
-// found before training rather than after the first epoch.
+// created in it and that nothing but a file holds the checkpoints' names,
+// so that a checkpoint folder that cannot be written is found before
+// training rather than after the first epoch.
 func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create the checkpoint folder %s: %v", dir, unwrapPath(err))
@@ -208,6 +209,11 @@ func checkWritable(dir string) error {
 	f.Close()
 	if err := os.Remove(name); err != nil {
 		return fmt.Errorf("cannot remove %s from the checkpoint folder: %v", name, unwrapPath(err))
+	}
+	for _, n := range []string{lastFile, bestFile} {
+		if fi, err := os.Stat(filepath.Join(dir, n)); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("cannot save checkpoints in %s: %s is not a regular file", dir, filepath.Join(dir, n))
+		}
 	}
 	return nil
 }
