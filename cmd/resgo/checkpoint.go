@@ -165,7 +165,11 @@ func (c *ckFlags) epochDone(s *train.Session, r train.EpochResult, stdout io.Wri
 	}
 	last, err := c.save(s, c.dir, lastFile)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("%v; training stopped after epoch %d", err, r.Epoch)}
+		msg := fmt.Sprintf("%v; training stopped after epoch %d", err, r.Epoch)
+		if c.saved != "" {
+			msg += fmt.Sprintf(": once the disk is fixed, resume from epoch %d with: %s train --resume %s", c.savedAt, progName(), shellQuote(filepath.Dir(c.saved)))
+		}
+		return &exitError{code: 1, err: errors.New(msg)}
 	}
 	c.saved, c.savedAt = last, r.Epoch
 	if r.TestAccuracy > c.best {
