@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -232,6 +233,28 @@ func TestNewDatasetChecks(t *testing.T) {
 	}
 }
 
+// sameAsGzipped checks that reading file and reading it gzip-compressed
+// agree: the same result, or the same error (unless file is itself gzip).
+// It caught a whole gzipped header reported as truncated because the
+// decompressor returned its last bytes with io.EOF.
+func sameAsGzipped(t *testing.T, file []byte, read func(r io.Reader) ([]byte, []int, error)) {
+	if len(file) >= 2 && file[0] == 0x1f && file[1] == 0x8b {
+		return
+	}
+	a, adims, aerr := read(bytes.NewReader(file))
+	b, bdims, berr := read(bytes.NewReader(gzipBytes(file)))
+	switch {
+	case (aerr == nil) != (berr == nil):
+		t.Fatalf("raw: %v; gzipped: %v", aerr, berr)
+	case aerr != nil:
+		if aerr.Error() != berr.Error() {
+			t.Fatalf("raw and gzipped files fail differently:\n%v\n%v", aerr, berr)
+		}
+	case !bytes.Equal(a, b) || fmt.Sprint(adims) != fmt.Sprint(bdims):
+		t.Fatalf("raw and gzipped files read differently: %v vs %v", adims, bdims)
+	}
+}
+
 func FuzzReadImages(f *testing.F) {
 	f.Add(okImages)
 	f.Add(gzipBytes(okImages))
@@ -245,11 +268,13 @@ func FuzzReadImages(f *testing.F) {
 			if !errors.Is(err, ErrFormat) || !strings.HasPrefix(err.Error(), "idx: fuzz: ") {
 				t.Fatalf("bad error %q", err)
 			}
-			return
-		}
-		if n < 1 || h < 1 || w < 1 || len(img) != n*h*w {
+		} else if n < 1 || h < 1 || w < 1 || len(img) != n*h*w {
 			t.Fatalf("n,h,w = %d,%d,%d with %d pixels", n, h, w, len(img))
 		}
+		sameAsGzipped(t, file, func(r io.Reader) ([]byte, []int, error) {
+			img, n, h, w, err := ReadImages("fuzz", r)
+			return img, []int{n, h, w}, err
+		})
 	})
 }
 
@@ -265,10 +290,12 @@ func FuzzReadLabels(f *testing.F) {
 			if !errors.Is(err, ErrFormat) || !strings.HasPrefix(err.Error(), "idx: fuzz: ") {
 				t.Fatalf("bad error %q", err)
 			}
-			return
-		}
-		if len(lab) < 1 {
+		} else if len(lab) < 1 {
 			t.Fatal("no labels and no error")
 		}
+		sameAsGzipped(t, file, func(r io.Reader) ([]byte, []int, error) {
+			lab, err := ReadLabels("fuzz", r)
+			return lab, nil, err
+		})
 	})
 }
