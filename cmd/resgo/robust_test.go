@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,4 +372,59 @@ func TestFlagErrors(t *testing.T) {
 		t.Errorf("resgo nope: exit %d", code)
 	}
 	checkOneLineError(t, "resgo nope", stderr, `unknown command "nope"`, "resgo --help")
+}
+
+// TestBadImages gives predict pictures it cannot use and eval and predict
+// checkpoints that are not files, and checks for exit status 2 and one
+// line naming the file and the problem.
+func TestBadImages(t *testing.T) {
+	dir := t.TempDir()
+	tr, _, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.png")
+	writeDigitPNG(t, good, tr, 0, 1, 1, 28, 28, false)
+	png, _ := os.ReadFile(good)
+	// A PNG whose header claims 100000×100000 pixels (a decompression
+	// bomb): its IHDR chunk's width and height, and the chunk's CRC.
+	bomb := bytes.Clone(png)
+	binary.BigEndian.PutUint32(bomb[16:], 100000)
+	binary.BigEndian.PutUint32(bomb[20:], 100000)
+	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
+	blank := filepath.Join(dir, "blank.png")
+	writeDigitPNG(t, blank, &data.Dataset{Images: make([]byte, 784), Labels: []byte{0}, N: 1, H: 28, W: 28}, 0, 1, 1, 28, 28, false)
+	files := map[string][]byte{"text.png": []byte("not a picture"), "truncated.png": png[:len(png)/2], "bomb.png": bomb, "empty.png": nil}
+	for name, b := range files {
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	for _, c := range []struct {
+		file, want string
+	}{
+		{"none.png", "no such file or directory"},
+		{"text.png", "not a PNG, JPEG or GIF image"},
+		{"empty.png", "not a PNG, JPEG or GIF image"},
+		{"truncated.png", "bad png image: "},
+		{"bomb.png", "the png image is 100000×100000, larger than 50000000 pixels"},
+		{"blank.png", "blank"},
+		{".", "is a directory"},
+	} {
+		path := filepath.Join(dir, c.file)
+		code, stdout, stderr := ckRun("predict", "--checkpoint", ckTestModel, good, path)
+		if code != exitUsage || stdout != "" {
+			t.Errorf("predict %s: exit %d, stdout %q; want %d and nothing", c.file, code, stdout, exitUsage)
+		}
+		checkOneLineError(t, "predict "+c.file, stderr, path, c.want)
+	}
+	for _, args := range [][]string{
+		{"eval", "--checkpoint", dir, "--test-limit", "10"},
+		{"predict", "--checkpoint", dir, good},
+		{"eval", "--checkpoint", good, "--test-limit", "10"},
+	} {
+		code, _, stderr := ckRun(args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+		checkOneLineError(t, strings.Join(args, " "), stderr, "checkpoint "+args[2]+": ")
+	}
 }
