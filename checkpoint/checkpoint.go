@@ -18,6 +18,7 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -133,10 +134,20 @@ func FromSession(s *train.Session) *State {
 }
 
 // Save writes st to path atomically (see WriteFile): the model's
-// parameters in its order, then the optimiser's slots sorted by name.
+// parameters in its order, then the optimiser's slots sorted by name. It
+// refuses a state that holds NaN or an infinity.
 func Save(path string, st *State) error {
+	ts, meta, err := st.parts()
+	if err != nil {
+		return &Error{File: path, Problem: "cannot save: " + err.Error(), Err: err}
+	}
+	return WriteFile(path, ts, meta)
+}
+
+// parts returns the tensors and metadata that Save writes for st.
+func (st *State) parts() ([]Tensor, map[string]string, error) {
 	if st.Net == nil {
-		return errf(path, "cannot save: no model")
+		return nil, nil, errors.New("no model")
 	}
 	var ts []Tensor
 	shapes := map[string][]int{}
@@ -154,14 +165,14 @@ func Save(path string, st *State) error {
 	}
 	for _, t := range ts {
 		if err := allFinite(t); err != nil {
-			return errf(path, "cannot save: %v (a diverged state is never saved; the previous file, if any, is intact)", err)
+			return nil, nil, fmt.Errorf("%v (a diverged state is never saved; the previous file, if any, is intact)", err)
 		}
 	}
 	meta, err := st.metadata()
 	if err != nil {
-		return &Error{File: path, Problem: "cannot save: " + err.Error(), Err: err}
+		return nil, nil, err
 	}
-	return WriteFile(path, ts, meta)
+	return ts, meta, nil
 }
 
 // allFinite returns an error naming t and the first NaN or infinite value
