@@ -185,9 +185,9 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 	}
 }
 
-// TestNonFiniteCheckpointRefused checks that a checkpoint holding NaN is
-// refused by eval and --resume with one line naming the file and the
-// tensor.
+// TestNonFiniteCheckpointRefused checks that a checkpoint holding an
+// infinity is refused by eval, predict and --resume with one line naming
+// the file and the tensor.
 func TestNonFiniteCheckpointRefused(t *testing.T) {
 	dir := t.TempDir()
 	good, err := os.ReadFile(ckTestModel)
@@ -205,6 +205,7 @@ func TestNonFiniteCheckpointRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"eval", "--checkpoint", path},
 		{"predict", "--checkpoint", path, "x.png"},
+		{"train", "--resume", dir},
 	} {
 		code, _, stderr := ckRun(args...)
 		if code != exitUsage {
