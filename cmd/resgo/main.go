@@ -13,9 +13,11 @@
 //	resgo version           the version and the kernels this CPU uses
 //	resgo help [command]    explain a command
 //
-// Run "resgo COMMAND --help" for a command's flags. Mistakes in the command
-// line or in input files exit with status 2, an interrupted training run
-// with 130.
+// Run "resgo COMMAND --help" for a command's flags. Every error is one line
+// on stderr. Mistakes in the command line or in input files (data,
+// checkpoints, pictures, folders) exit with status 2; a run that fails
+// (training diverged, a checkpoint could not be saved, an internal error)
+// with 1; an interrupted training run with 130.
 package main
 
 import (

@@ -148,7 +148,12 @@ describes the format). --resume DIR continues the run saved in
 DIR/last.safetensors with its model, settings and seed, bit for bit as if it
 had never stopped; --epochs may extend it. Ctrl-C (or SIGTERM) finishes the
 current step, saves DIR/last.safetensors (or ` + interruptDir + `/ without
---checkpoint-dir), prints the command that resumes and exits with status 130.`
+--checkpoint-dir), prints the command that resumes and exits with status 130.
+
+A run that diverges — a step's loss NaN, infinite or above --max-loss, a
+weight NaN or the test loss NaN at an epoch's end — stops at once with
+status 1, saving nothing: the checkpoints keep the last sound epoch. So does
+a save that fails (a full disk), leaving the previous checkpoint intact.`
 
 // interruptDir is where Ctrl-C saves when no --checkpoint-dir is given.
 const interruptDir = "resgo-checkpoints"
