@@ -31,7 +31,7 @@ ssvec:
 	VFMADD213PS (R9)(BX*1), Z1, Z0
 	TESTQ       R10, R10
 	JZ          ssstore
-	VMAXPS      Z31, Z0, Z0
+	VMAXPS      Z0, Z31, Z0
 
 ssstore:
 	VMOVUPS Z0, (DI)(BX*1)

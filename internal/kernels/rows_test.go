@@ -122,3 +122,36 @@ func TestMaxPoolVectorMatchesPortable(t *testing.T) {
 		}
 	}
 }
+
+// TestRowKernelsPropagateNaN checks that the vector kernels, like the
+// portable loops, keep a NaN a NaN through BatchNorm+ReLU and ReLU rather
+// than clamping it to 0, so a diverged model is seen as diverged on every
+// kernel set.
+func TestRowKernelsPropagateNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	p := NewPool(1)
+	defer p.Close()
+	for _, fast := range []bool{false, true} {
+		if fast && (!hasAVX512 || forcedGeneric()) {
+			continue
+		}
+		withRowsFast(fast, func() {
+			C, M := 16, 4
+			x := make([]float32, M*C)
+			x[5], x[40] = nan, -1
+			ones, zeros := make([]float32, C), make([]float32, C)
+			for i := range ones {
+				ones[i] = 1
+			}
+			y := make([]float32, M*C)
+			BNApply(p, x, M, C, zeros, ones, ones, zeros, y, true, make([]float32, BNScratch(C)))
+			r := make([]float32, M*C)
+			ReLU(p, x, r)
+			for name, out := range map[string][]float32{"BN+ReLU": y, "ReLU": r} {
+				if !math.IsNaN(float64(out[5])) || out[40] != 0 {
+					t.Errorf("fast=%v %s: got %v and %v, want NaN and 0", fast, name, out[5], out[40])
+				}
+			}
+		})
+	}
+}
