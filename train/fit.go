@@ -21,7 +21,7 @@ type Config struct {
 	Optimizer    string         // "adam" (default) or "sgd" (momentum 0.9)
 	Seed         uint64         // seeds initialisation, shuffling and dropout
 	Shuffle      int            // shuffle buffer (tf.data's 10,000); 0 = 10,000
-	EvalBatch    int            // batch size for the test pass; 0 = 256
+	EvalBatch    int            // batch size for the test pass; 0 = 32, the tutorial's
 	Train, Test  *data.Dataset
 	Pool         *kernels.Pool // nil: the default pool
 	// MaxLoss is the largest training batch loss accepted before the run
@@ -76,7 +76,7 @@ func NewSession(cfg Config) (*Session, error) {
 		cfg.Shuffle = 10000
 	}
 	if cfg.EvalBatch == 0 {
-		cfg.EvalBatch = 256
+		cfg.EvalBatch = 32
 	}
 	if cfg.Pool == nil {
 		cfg.Pool = kernels.Default()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"resgo/autograd"
@@ -256,6 +257,9 @@ func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader
 	return t.loss.Result(), t.acc.Result(), nil
 }
 
+// evalTapes holds inference tapes between passes.
+var evalTapes sync.Pool
+
 // Evaluate returns the mean loss and the accuracy of the model in inference
 // mode over every image of d, in batches of batch.
 func Evaluate(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) (loss, acc float64) {
@@ -275,8 +279,15 @@ func Predict(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int, fn 
 	if batch < 1 || batch > d.N {
 		batch = d.N
 	}
-	tp := autograd.NewTape(pool, 0)
-	tp.NoGrad = true
+	// Reuse an inference tape (and its arena) from an earlier pass, so that
+	// evaluating after every epoch does not leave a dead arena behind each
+	// time for the garbage collector.
+	tp, _ := evalTapes.Get().(*autograd.Tape)
+	if tp == nil || tp.Pool() != pool {
+		tp = autograd.NewTape(pool, 0)
+		tp.NoGrad = true
+	}
+	defer evalTapes.Put(tp)
 	loader := data.NewLoader(d, batch, 0, 0)
 	loader.Start(0)
 	x := tensor.New(batch, d.H, d.W, 1)
