@@ -38,16 +38,6 @@ func moments(p *Pool, x []float32, M, C int, center, out []float32) {
 	}
 }
 
-// sumRows adds the rows of part [rows, C] into out, in order.
-func sumRows(part []float32, rows, C int, out []float32) {
-	clear(out)
-	for w := 0; w < rows; w++ {
-		for c, v := range part[w*C : (w+1)*C] {
-			out[c] += v
-		}
-	}
-}
-
 // InvStd writes 1/sqrt(variance+eps) per channel.
 func InvStd(variance []float32, eps float32, invstd []float32) {
 	for c, v := range variance {

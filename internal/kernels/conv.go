@@ -300,16 +300,7 @@ func ConvBackwardWeight(p *Pool, s ConvShape, x, dy, dw, db []float32) {
 	stride := K*Co + Co
 	part := p.Partials(stride)
 	parallel(p, &convTasks, M, R, convTask{op: convBwdWeight, p: p, s: s, x: x, dy: dy, part: part, db: db != nil})
-	for wk := 0; wk < p.n; wk++ {
-		for i, v := range part[wk*stride : wk*stride+K*Co] {
-			dw[i] += v
-		}
-		if db != nil {
-			for i, v := range part[wk*stride+K*Co : (wk+1)*stride] {
-				db[i] += v
-			}
-		}
-	}
+	addWeightPartials(part, p.n, K*Co, Co, dw, db)
 }
 
 // backwardWeight sums the weight (and bias) gradient of positions [lo, hi)
@@ -338,6 +329,24 @@ func (t *convTask) backwardWeight(wk, lo, hi int) {
 		SgemmTA(K, Co, r1-r0, a, K, dy[r0*Co:], Co, pd, Co, true)
 		if t.db {
 			SumRows(dy[r0*Co:r1*Co], r1-r0, Co, pb)
+		}
+	}
+}
+
+// addWeightPartials adds the per-worker partial gradients in part (rows of
+// K·Cout kernel values then Cout bias values, one row per worker) into dw
+// and, if db is not nil, db, in worker order so the sum is deterministic.
+func addWeightPartials(part []float32, workers, kco, co int, dw, db []float32) {
+	stride := kco + co
+	for wk := 0; wk < workers; wk++ {
+		row := part[wk*stride : (wk+1)*stride]
+		for i, v := range row[:kco] {
+			dw[i] += v
+		}
+		if db != nil {
+			for i, v := range row[kco:] {
+				db[i] += v
+			}
 		}
 	}
 }

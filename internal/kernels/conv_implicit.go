@@ -157,16 +157,7 @@ func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
 	stride := K*Co + Co
 	part := p.Partials(stride)
 	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy, part: part, db: db != nil})
-	for wk := 0; wk < p.n; wk++ {
-		for i, v := range part[wk*stride : wk*stride+K*Co] {
-			dw[i] += v
-		}
-		if db != nil {
-			for i, v := range part[wk*stride+K*Co : (wk+1)*stride] {
-				db[i] += v
-			}
-		}
-	}
+	addWeightPartials(part, p.n, K*Co, Co, dw, db)
 }
 
 // backwardWeightPadded sums the weight (and bias) gradient of work units

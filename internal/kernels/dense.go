@@ -8,8 +8,8 @@ func DenseForward(p *Pool, x, w, bias, y []float32, B, In, Out int) {
 }
 
 type denseTask struct {
-	x, w, bias, y, dy, dw, wt []float32
-	B, In, Out                int
+	x, w, bias, y, dy, dw []float32
+	B, In, Out            int
 }
 
 var denseTasks taskPool[denseTask]
@@ -37,13 +37,7 @@ func (t *denseTask) Run(_, lo, hi int) {
 //
 // Each product is split across workers along In, so no reduction is needed.
 func DenseBackward(p *Pool, x, w, dy, dx, dw, db []float32, B, In, Out int) {
-	var wt []float32
-	if dx != nil {
-		// dx = dy·wᵀ as a plain GEMM against wᵀ [Out, In], transposed once.
-		wt = p.Scratch(0, In*Out)
-		transposeF32(wt, In, w, Out, In, Out)
-	}
-	parallel(p, &denseBackTasks, In, 16, denseBackTask{denseTask{x: x, dy: dy, y: dx, dw: dw, wt: wt, B: B, In: In, Out: Out}})
+	parallel(p, &denseBackTasks, In, 16, denseBackTask{denseTask{x: x, w: w, dy: dy, y: dx, dw: dw, B: B, In: In, Out: Out}})
 	if db != nil {
 		SumRows(dy, B, Out, db)
 	}
@@ -55,7 +49,7 @@ type denseBackTask struct{ denseTask }
 func (t *denseBackTask) Run(_, lo, hi int) {
 	B, In, Out := t.B, t.In, t.Out
 	if t.y != nil {
-		Sgemm(B, hi-lo, Out, t.dy, Out, t.wt[lo:], In, t.y[lo:], In, true)
+		SgemmTB(B, hi-lo, Out, t.dy, Out, t.w[lo*Out:], Out, t.y[lo:], In, true)
 	}
 	SgemmTA(hi-lo, Out, B, t.x[lo:], In, t.dy, Out, t.dw[lo*Out:], Out, true)
 }

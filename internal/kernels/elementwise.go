@@ -70,22 +70,12 @@ func (t *addTask) Run(_, lo, hi int) {
 	}
 }
 
-// AddBiasRows adds bias [C] to every row of y [M, C].
-func AddBiasRows(y, bias []float32, C int) { addBiasRows(y, bias, C) }
-
 // SumRows adds the column sums of x [M, C] to out [C].
 func SumRows(x []float32, M, C int, out []float32) {
 	for r := 0; r < M; r++ {
 		for c, v := range x[r*C : (r+1)*C] {
 			out[c] += v
 		}
-	}
-}
-
-// Mul writes z = x·y elementwise.
-func Mul(x, y, z []float32) {
-	for i := range z {
-		z[i] = x[i] * y[i]
 	}
 }
 

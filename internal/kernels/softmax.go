@@ -12,21 +12,7 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, B, K int, prob, losse
 	var total float64
 	for b := 0; b < B; b++ {
 		row := logits[b*K : (b+1)*K]
-		pr := prob[b*K : (b+1)*K]
-		m := row[0]
-		for _, v := range row {
-			m = max(m, v)
-		}
-		var s float64
-		for k, v := range row {
-			e := math.Exp(float64(v - m))
-			pr[k] = float32(e)
-			s += e
-		}
-		inv := 1 / s
-		for k := range pr {
-			pr[k] = float32(float64(pr[k]) * inv)
-		}
+		m, s := softmaxRow(row, prob[b*K:(b+1)*K])
 		l := -(float64(row[labels[b]]-m) - math.Log(s))
 		if losses != nil {
 			losses[b] = float32(l)
@@ -56,20 +42,26 @@ func SoftmaxCrossEntropyBackward(prob []float32, labels []int32, B, K int, scale
 // Softmax writes softmax(x) for each row of x [B, K] into y.
 func Softmax(x []float32, B, K int, y []float32) {
 	for b := 0; b < B; b++ {
-		row, out := x[b*K:(b+1)*K], y[b*K:(b+1)*K]
-		m := row[0]
-		for _, v := range row {
-			m = max(m, v)
-		}
-		var s float64
-		for k, v := range row {
-			e := math.Exp(float64(v - m))
-			out[k] = float32(e)
-			s += e
-		}
-		inv := 1 / s
-		for k := range out {
-			out[k] = float32(float64(out[k]) * inv)
-		}
+		softmaxRow(x[b*K:(b+1)*K], y[b*K:(b+1)*K])
 	}
+}
+
+// softmaxRow writes softmax(row) into out, subtracting the row's maximum m
+// first, and returns m and s = Σ exp(row − m), from which the
+// log-probability of class k is row[k] − m − log s.
+func softmaxRow(row, out []float32) (m float32, s float64) {
+	m = row[0]
+	for _, v := range row {
+		m = max(m, v)
+	}
+	for k, v := range row {
+		e := math.Exp(float64(v - m))
+		out[k] = float32(e)
+		s += e
+	}
+	inv := 1 / s
+	for k := range out {
+		out[k] = float32(float64(out[k]) * inv)
+	}
+	return m, s
 }
