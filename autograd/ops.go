@@ -192,19 +192,18 @@ func batchNormBack(t *Tape, n *node) {
 	C := gamma.Value.Len()
 	M := x.Value.Len() / C
 	mean, invstd := n.saved[0].Data, n.saved[1].Data
-	dgamma := t.arena.GetZeroed(C).Data
-	dbeta := t.arena.GetZeroed(C).Data
-	if gamma.needsGrad {
-		dgamma = t.grad(gamma).Data
+	// Parameter gradients nobody wants go to scratch; the input gradient is
+	// skipped altogether (dx nil) when the input needs none.
+	paramGrad := func(v *Var) []float32 {
+		if v.needsGrad {
+			return t.grad(v).Data
+		}
+		return t.arena.GetZeroed(C).Data
 	}
-	if beta.needsGrad {
-		dbeta = t.grad(beta).Data
-	}
+	dgamma, dbeta := paramGrad(gamma), paramGrad(beta)
 	var dx []float32
 	if x.needsGrad {
 		dx = t.grad(x).Data
-	} else {
-		dx = t.arena.GetZeroed(x.Value.Len()).Data
 	}
 	var y []float32
 	if n.ints[1] == 1 {

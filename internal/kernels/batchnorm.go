@@ -93,7 +93,8 @@ func ScaleShiftRows(x, y, scale, shift []float32, relu bool) {
 //
 // mean and invstd are the values the forward pass used. If y is not nil, the
 // forward output was passed through ReLU (fused) and y is that output: dy is
-// taken as zero where y <= 0. scratch must hold BNScratch(C) floats.
+// taken as zero where y <= 0. dx may be nil when only dgamma and dbeta are
+// wanted. scratch must hold BNScratch(C) floats.
 //
 // The first pass sums g and g·x per channel (Σ g·xhat = invstd·(Σ g·x −
 // mean·Σ g)); the second writes dx = a·g + b·x + d with per-channel a, b, d.
@@ -113,6 +114,9 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 		sg[c] = invstd[c] * (sg[c] - mean[c]*sb[c])
 		dgamma[c] += sg[c]
 		dbeta[c] += sb[c]
+	}
+	if dx == nil {
+		return
 	}
 	a, b, d := scratch[2*L:3*L], scratch[3*L:4*L], scratch[4*L:5*L]
 	invM := 1 / float32(M)
@@ -185,12 +189,15 @@ func bnGradRows(x, dy, y, dx, a, b, d []float32) {
 }
 
 // BNBackwardInference is the gradient of y = BN(x) with fixed (moving)
-// statistics: dx += dy·gamma·invstd, dgamma += Σ dy·xhat, dbeta += Σ dy.
+// statistics: dx += dy·gamma·invstd (unless dx is nil), dgamma += Σ dy·xhat,
+// dbeta += Σ dy.
 func BNBackwardInference(x, dy []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32) {
 	for r := 0; r < M; r++ {
 		for c := 0; c < C; c++ {
 			g := dy[r*C+c]
-			dx[r*C+c] += g * gamma[c] * invstd[c]
+			if dx != nil {
+				dx[r*C+c] += g * gamma[c] * invstd[c]
+			}
 			dgamma[c] += g * (x[r*C+c] - mean[c]) * invstd[c]
 			dbeta[c] += g
 		}
