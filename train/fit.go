@@ -131,7 +131,7 @@ func (s *Session) Run(ctx context.Context) error {
 			return &NonFiniteError{Epoch: epoch, Loss: tl, Test: true}
 		}
 		r := EpochResult{Epoch: epoch, Loss: loss, Accuracy: acc, TestLoss: tl, TestAccuracy: ta,
-			Seconds: secs, ImagesPerSec: float64(cfg.Train.N) / secs}
+			Seconds: secs, ImagesPerSec: float64(s.Trainer.epochImages) / secs}
 		s.History = append(s.History, r)
 		if cfg.OnEpoch != nil {
 			if err := cfg.OnEpoch(s, r); err != nil {

@@ -54,17 +54,20 @@ type Trainer struct {
 	// tape's ops are timed with the tape's own SetProfile).
 	Profile *autograd.Profile
 
-	tape     *autograd.Tape
-	x        *tensor.Tensor
-	y        []int32
-	loss     Mean
-	acc      SparseCategoricalAccuracy
-	batch    int
-	imgShape [3]int
-	step     int64
-	seed     uint64
-	pos      Position  // the epoch in progress (or last finished)
-	resume   *Position // set by SetPosition, used by the next TrainEpoch
+	tape  *autograd.Tape
+	x     *tensor.Tensor
+	y     []int32
+	loss  Mean
+	acc   SparseCategoricalAccuracy
+	batch int
+	// epochImages counts the images trained in the current (or last) epoch
+	// by this process: fewer than the epoch's when it resumed mid-way.
+	epochImages int
+	imgShape    [3]int
+	step        int64
+	seed        uint64
+	pos         Position  // the epoch in progress (or last finished)
+	resume      *Position // set by SetPosition, used by the next TrainEpoch
 
 	// MaxLoss is the largest batch loss TrainEpoch accepts (see
 	// DefaultMaxLoss, which NewTrainer sets); +Inf stops only on NaN and
@@ -228,6 +231,7 @@ func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader
 	start := time.Now()
 	steps := loader.Batches()
 	images := 0
+	t.epochImages = 0
 	for step := t.pos.Batches + 1; ; step++ {
 		if err := ctx.Err(); err != nil {
 			return t.loss.Result(), t.acc.Result(), err
@@ -243,6 +247,7 @@ func (t *Trainer) TrainEpoch(ctx context.Context, epoch int, loader *data.Loader
 		l := t.TrainStep(x, t.y[:n])
 		t.pos.Batches++
 		images += n
+		t.epochImages = images
 		if !finite(l) {
 			return l, t.acc.Result(), &NonFiniteError{Epoch: epoch, Step: step, Loss: l}
 		}

@@ -74,3 +74,27 @@ func TestResNetLearnsMNISTSubset(t *testing.T) {
 		t.Fatalf("%d steps, want 63 (2,000/32 with the last partial batch kept)", s.Trainer.Steps())
 	}
 }
+
+// TestResumedEpochCountsItsOwnImages resumes an epoch after 3 of its
+// batches and checks that its images/s is taken over the images this run
+// trained, not over the whole epoch.
+func TestResumedEpochCountsItsOwnImages(t *testing.T) {
+	tr, te, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ = tr.Limit(320)
+	te, _ = te.Limit(64)
+	s, err := NewSession(Config{Model: "vgg16-reduced", Epochs: 1, Batch: 32, LR: 1e-3, Seed: 1, Train: tr, Test: te})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Trainer.SetPosition(Position{Epoch: 1, Batches: 3})
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := s.History[0]
+	if got := r.ImagesPerSec * r.Seconds; math.Abs(got-(320-3*32)) > 1e-6 {
+		t.Fatalf("images/s × seconds = %v, want the %d images trained after resuming", got, 320-3*32)
+	}
+}
