@@ -38,6 +38,14 @@ type Options struct {
 	BNMomentum float32
 }
 
+// classes returns o.Classes, or 10 (the digits) when it is 0.
+func (o Options) classes() int {
+	if o.Classes == 0 {
+		return 10
+	}
+	return o.Classes
+}
+
 // batchNorm returns a BatchNorm with the options' momentum.
 func (o Options) batchNorm(name string, c int) *nn.BatchNorm {
 	b := nn.NewBatchNorm(name, c)
@@ -103,9 +111,7 @@ func New(name string, o Options) (Model, error) {
 	case !(o.BNMomentum >= 0 && o.BNMomentum < 1):
 		return nil, fmt.Errorf("BatchNorm momentum %v is out of range: want 0 to 1 (0: 0.99)", o.BNMomentum)
 	}
-	if o.Classes == 0 {
-		o.Classes = 10
-	}
+	o.Classes = o.classes()
 	return e.build(o)
 }
 

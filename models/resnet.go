@@ -91,10 +91,7 @@ type ResNet struct {
 // NewResNet builds the ResNet with Keras initialisation seeded by o.Seed.
 func NewResNet(o Options) *ResNet {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5e5))
-	classes := o.Classes
-	if classes == 0 {
-		classes = 10
-	}
+	classes := o.classes()
 	return &ResNet{
 		conv1:  nn.NewConv2D(rng, "conv1", 1, 8, 3, autograd.Same, nn.ReLU),
 		res1:   NewResnetLayer(rng, o, "res1", 8, []int{16, 16}, 3),

@@ -127,10 +127,7 @@ func NewVGG16(o Options, bn bool) (*VGG, error) {
 	if err != nil {
 		return nil, err
 	}
-	classes := o.Classes
-	if classes == 0 {
-		classes = 10
-	}
+	classes := o.classes()
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7661))
 	v := &VGG{Pad: 2}
 	in, size := 1, 32
@@ -181,10 +178,7 @@ func NewVGG16Reduced(o Options) (*VGG, error) {
 	if err != nil {
 		return nil, err
 	}
-	classes := o.Classes
-	if classes == 0 {
-		classes = 10
-	}
+	classes := o.classes()
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7672))
 	c1, c2, c3 := scaleWidth(64, w), scaleWidth(128, w), scaleWidth(256, w)
 	conv := func(name string, in, out int) *nn.Conv2D {
