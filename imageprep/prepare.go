@@ -25,7 +25,8 @@
 //     field, chosen so that the centre of mass falls nearest pixel
 //     (14, 14), as in MNIST (whose test digits' centres average 14.0 and
 //     14.0), in the same resampling pass. An MNIST digit, or one enlarged
-//     by a whole factor, comes back as it was.
+//     by a whole factor, comes back within 0.001 of it per pixel on
+//     average (TestMNISTDigits).
 //  6. The brightest output pixel is raised to 1 (thin strokes in large
 //     images average to grey when shrunk).
 package imageprep
