@@ -65,7 +65,7 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	if b != nil {
 		bias = b.Value.Data
 	}
-	nd := node{kind: OpConvForward, back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
+	nd := node{kind: OpConvForward, op: "Conv2D", back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
 	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
 	if kernels.PreferImplicit(s) {
 		// Stride 1: pad once, then an implicit GEMM reads patches in place;
@@ -126,7 +126,7 @@ func (t *Tape) Dense(x, w, b *Var) *Var {
 	}
 	kernels.DenseForward(t.pool, x.Value.Data, w.Value.Data, bias, y.Value.Data, B, In, Out)
 	t.flops += 2 * float64(B) * float64(In) * float64(Out)
-	t.record(node{kind: OpDense, back: denseBack, in: [3]*Var{x, w, b}, out: y})
+	t.record(node{kind: OpDense, op: "Dense", back: denseBack, in: [3]*Var{x, w, b}, out: y})
 	return y
 }
 
@@ -175,7 +175,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, mome
 		kernels.InvStd(movingVar.Value.Data, eps, invstd.Data)
 	}
 	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu, t.arena.Get(kernels.BNScratch(C)).Data)
-	nd := node{kind: OpBatchNorm, back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
+	nd := node{kind: OpBatchNorm, op: "BatchNorm", back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
 	if training {
 		nd.ints[0] = 1
 	}
@@ -233,7 +233,7 @@ func (t *Tape) ReLU(x *Var) *Var {
 	defer t.since(OpElementwise, t.now())
 	y := t.newVar(x.needsGrad, x.Value.Shape...)
 	kernels.ReLU(t.pool, x.Value.Data, y.Value.Data)
-	t.record(node{kind: OpElementwise, back: reluBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, op: "ReLU", back: reluBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -249,7 +249,7 @@ func (t *Tape) Add(x, y *Var) *Var {
 	}
 	z := t.newVar(x.needsGrad || y.needsGrad, x.Value.Shape...)
 	kernels.Add(t.pool, x.Value.Data, y.Value.Data, z.Value.Data)
-	t.record(node{kind: OpElementwise, back: addBack, in: [3]*Var{x, y}, out: z})
+	t.record(node{kind: OpElementwise, op: "Add", back: addBack, in: [3]*Var{x, y}, out: z})
 	return z
 }
 
@@ -275,7 +275,7 @@ func (t *Tape) MaxPool2D(x *Var) *Var {
 	y := t.newVar(x.needsGrad, N, H/2, W/2, C)
 	arg := t.arena.Get(N, H/2, W/2, C)
 	kernels.MaxPool2x2(t.pool, x.Value.Data, N, H, W, C, y.Value.Data, arg.Data)
-	t.record(node{kind: OpPooling, back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
+	t.record(node{kind: OpPooling, op: "MaxPool2D", back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
 	return y
 }
 
@@ -288,7 +288,7 @@ func maxPoolBack(t *Tape, n *node) {
 func (t *Tape) Flatten(x *Var) *Var {
 	N := x.Value.Shape[0]
 	y := t.view(x, N, x.Value.Len()/N)
-	t.record(node{kind: OpElementwise, back: reshapeBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, op: "Reshape", back: reshapeBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -298,7 +298,7 @@ func (t *Tape) Reshape(x *Var, shape ...int) *Var {
 		panic(fmt.Sprintf("reshape: %v to %v changes the size", x.Value.Shape, shape))
 	}
 	y := t.view(x, shape...)
-	t.record(node{kind: OpElementwise, back: reshapeBack, in: [3]*Var{x}, out: y})
+	t.record(node{kind: OpElementwise, op: "Reshape", back: reshapeBack, in: [3]*Var{x}, out: y})
 	return y
 }
 
@@ -321,7 +321,7 @@ func (t *Tape) Pad2D(x *Var, top, bottom, left, right int) *Var {
 			copy(y.Value.Data[((n*OH+i+top)*OW+left)*C:], src)
 		}
 	}
-	t.record(node{kind: OpElementwise, back: pad2DBack, in: [3]*Var{x}, out: y, ints: [4]int{top, left}})
+	t.record(node{kind: OpElementwise, op: "Pad2D", back: pad2DBack, in: [3]*Var{x}, out: y, ints: [4]int{top, left}})
 	return y
 }
 
@@ -361,7 +361,7 @@ func (t *Tape) Dropout(x *Var, rate float32, training bool) *Var {
 		}
 		y.Value.Data[i] = v * mask.Data[i]
 	}
-	t.record(node{kind: OpElementwise, back: dropoutBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{mask}})
+	t.record(node{kind: OpElementwise, op: "Dropout", back: dropoutBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{mask}})
 	return y
 }
 
@@ -382,7 +382,7 @@ func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Ten
 	if prob != nil {
 		copy(prob.Data, p.Data)
 	}
-	t.record(node{kind: OpLoss, back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
+	t.record(node{kind: OpLoss, op: "SoftmaxCrossEntropy", back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
 	return loss
 }
 

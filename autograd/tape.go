@@ -56,6 +56,7 @@ func (v *Var) Shape() []int { return v.Value.Shape }
 
 // node is one recorded op: its backward function and what it saved.
 type node struct {
+	op     string // the op's name, for Trace
 	kind   OpKind
 	back   func(t *Tape, n *node)
 	in     [3]*Var

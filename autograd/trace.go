@@ -1,10 +1,6 @@
 package autograd
 
-import (
-	"reflect"
-
-	"resgo/tensor"
-)
+import "resgo/tensor"
 
 // This file lets a caller see what a forward pass did, for model summaries
 // (resgo summary): TraceInput starts a pass whose every op is recorded, and
@@ -14,7 +10,7 @@ import (
 type OpInfo struct {
 	// Op names the op: "Conv2D", "Dense", "BatchNorm", "ReLU", "Add",
 	// "MaxPool2D", "Flatten", "Reshape", "Pad2D", "Dropout",
-	// "SoftmaxCrossEntropy", or "Op" for one this file does not know.
+	// "SoftmaxCrossEntropy": the name each op records.
 	Op string
 	// Inputs are the values the op read, in the order of its arguments
 	// (for Conv2D and Dense: x, kernel, bias; for BatchNorm: x, gamma,
@@ -43,22 +39,6 @@ func (t *Tape) TraceInput(x *tensor.Tensor) *Var {
 	return v
 }
 
-// opNames maps each op's backward function to the op's name.
-var opNames = map[uintptr]string{
-	funcPtr(conv2DBack):    "Conv2D",
-	funcPtr(denseBack):     "Dense",
-	funcPtr(batchNormBack): "BatchNorm",
-	funcPtr(reluBack):      "ReLU",
-	funcPtr(addBack):       "Add",
-	funcPtr(maxPoolBack):   "MaxPool2D",
-	funcPtr(reshapeBack):   "Reshape",
-	funcPtr(pad2DBack):     "Pad2D",
-	funcPtr(dropoutBack):   "Dropout",
-	funcPtr(softmaxCEBack): "SoftmaxCrossEntropy",
-}
-
-func funcPtr(f func(*Tape, *node)) uintptr { return reflect.ValueOf(f).Pointer() }
-
 // Trace describes the ops recorded since the last Reset, in the order they
 // ran. Only recorded ops appear: run the pass with NoGrad unset, in
 // training mode if dropout should show, from an input given by
@@ -68,10 +48,7 @@ func (t *Tape) Trace() []OpInfo {
 	ops := make([]OpInfo, 0, len(t.nodes))
 	for i := range t.nodes {
 		n := &t.nodes[i]
-		op := OpInfo{Op: opNames[funcPtr(n.back)], Output: n.out.Value}
-		if op.Op == "" {
-			op.Op = "Op"
-		}
+		op := OpInfo{Op: n.op, Output: n.out.Value}
 		for _, v := range n.in {
 			if v != nil {
 				op.Inputs = append(op.Inputs, v.Value)
