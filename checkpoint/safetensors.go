@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"resgo/internal/oserr"
 )
 
 // MaxHeader is the largest header this package reads: 100 MB, the limit
@@ -175,13 +177,13 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 	dir := filepath.Dir(path)
 	f, err := createTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return &Error{File: path, Problem: fmt.Sprintf("cannot create a temporary file in %s: %v", dir, unwrapPath(err)), Err: err}
+		return &Error{File: path, Problem: fmt.Sprintf("cannot create a temporary file in %s: %v", dir, oserr.Cause(err)), Err: err}
 	}
 	tmp := f.Name()
 	fail := func(what string, e error) error {
 		f.Close()
 		os.Remove(tmp)
-		return &Error{File: path, Problem: fmt.Sprintf("%s %s: %v (the previous file, if any, is intact)", what, tmp, unwrapPath(e)), Err: e}
+		return &Error{File: path, Problem: fmt.Sprintf("%s %s: %v (the previous file, if any, is intact)", what, tmp, oserr.Cause(e)), Err: e}
 	}
 	bw := bufio.NewWriterSize(tempWriter(f), 1<<20)
 	if err := Encode(bw, tensors, meta); err != nil {
@@ -201,7 +203,7 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return &Error{File: path, Problem: fmt.Sprintf("cannot rename %s to it: %v", tmp, unwrapPath(err)), Err: err}
+		return &Error{File: path, Problem: fmt.Sprintf("cannot rename %s to it: %v", tmp, oserr.Cause(err)), Err: err}
 	}
 	if d, err := os.Open(dir); err == nil {
 		err = d.Sync()
@@ -213,20 +215,11 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 	return nil
 }
 
-// unwrapPath drops the path an *os.PathError repeats.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // ReadFile reads and validates the safetensors file at path (see Decode).
 func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{File: path, Problem: fmt.Sprintf("cannot read: %v", unwrapPath(err)), Err: err}
+		return nil, &Error{File: path, Problem: fmt.Sprintf("cannot read: %v", oserr.Cause(err)), Err: err}
 	}
 	return Decode(path, b)
 }

@@ -42,6 +42,8 @@ import (
 	"os"
 	"slices"
 
+	"resgo/internal/oserr"
+
 	// Register the decoders Decode accepts.
 	_ "image/gif"
 	_ "image/jpeg"
@@ -101,11 +103,7 @@ func Decode(r io.Reader) (image.Image, error) {
 func DecodeFile(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", path, oserr.Cause(err))
 	}
 	defer f.Close()
 	img, err := Decode(f)

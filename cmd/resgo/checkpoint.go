@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"resgo/checkpoint"
+	"resgo/internal/oserr"
 	"resgo/train"
 )
 
@@ -203,16 +204,16 @@ func (c *ckFlags) lastGood() string {
 // training rather than after the first epoch.
 func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create the checkpoint folder %s: %v", dir, unwrapPath(err))
+		return fmt.Errorf("cannot create the checkpoint folder %s: %v", dir, oserr.Cause(err))
 	}
 	f, err := os.CreateTemp(dir, ".resgo-write-test-*")
 	if err != nil {
-		return fmt.Errorf("cannot write in the checkpoint folder %s: %v", dir, unwrapPath(err))
+		return fmt.Errorf("cannot write in the checkpoint folder %s: %v", dir, oserr.Cause(err))
 	}
 	name := f.Name()
 	f.Close()
 	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("cannot remove %s from the checkpoint folder: %v", name, unwrapPath(err))
+		return fmt.Errorf("cannot remove %s from the checkpoint folder: %v", name, oserr.Cause(err))
 	}
 	for _, n := range []string{lastFile, bestFile} {
 		if fi, err := os.Stat(filepath.Join(dir, n)); err == nil && !fi.Mode().IsRegular() {
@@ -220,15 +221,6 @@ func checkWritable(dir string) error {
 		}
 	}
 	return nil
-}
-
-// unwrapPath drops the operation and path that an *os.PathError repeats.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // interrupted saves the state of a session stopped by a signal and says

@@ -15,6 +15,7 @@ import (
 
 	"resgo/data"
 	"resgo/internal/kernels"
+	"resgo/internal/oserr"
 	"resgo/models"
 	"resgo/report"
 	"resgo/train"
@@ -78,7 +79,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		dir = "compare-" + started.Format("20060102-150405")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, unwrapPath(err))}
+		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, oserr.Cause(err))}
 	}
 	kernels.SetThreads(f.threads)
 	pool := kernels.Default()
