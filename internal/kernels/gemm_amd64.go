@@ -148,7 +148,7 @@ func sgemmTBAsm(ks *gemmKernels, m, n, k int, a []float32, lda int, b []float32,
 			*buf = make([]float32, need)
 		}
 		bt := (*buf)[:need]
-		transposeF32(bt, np, b, ldb, n, k)
+		transposeF32(bt, np, b, ldb, n, k, false)
 		sgemmAsm(ks, false, m, n, k, a, lda, bt, np, c, ldc, acc)
 	} else {
 		mp := (m + vec - 1) / vec * vec
@@ -157,13 +157,9 @@ func sgemmTBAsm(ks *gemmKernels, m, n, k int, a []float32, lda int, b []float32,
 			*buf = make([]float32, need)
 		}
 		at, ct := (*buf)[:k*mp], (*buf)[k*mp:need]
-		transposeF32(at, mp, a, lda, m, k)
+		transposeF32(at, mp, a, lda, m, k, false)
 		sgemmAsm(ks, false, n, m, k, b, ldb, at, mp, ct, m, false)
-		if acc {
-			transposeAddF32(c, ldc, ct, m, n, m)
-		} else {
-			transposeF32(c, ldc, ct, m, n, m)
-		}
+		transposeF32(c, ldc, ct, m, n, m, acc)
 	}
 	gemmPackPool.Put(buf)
 }
