@@ -6,34 +6,45 @@ import "math"
 // channels (NHWC), normalising each channel over the M positions.
 
 // BNStats computes the per-channel batch mean and the biased variance
-// (divided by M, as tf.nn.moments does) of x [M, C], in two passes for
-// accuracy. Positions are split across workers and the partial sums added
-// in worker order.
+// (divided by M, as tf.nn.moments does) of x [M, C] in one pass over x: Σ x
+// and Σ x² are accumulated in float64, as PyTorch's CPU kernels do, so that
+// neither the sums of thousands of positions nor Σ x²/M − mean² lose the
+// float32 precision of the result. Positions are split across workers and
+// the partial sums added in worker order.
 func BNStats(p *Pool, x []float32, M, C int, mean, variance []float32) {
-	moments(p, x, M, C, nil, mean)
-	inv := 1 / float32(M)
-	for c := range mean {
-		mean[c] *= inv
-	}
-	moments(p, x, M, C, mean, variance)
-	for c := range variance {
-		variance[c] *= inv
+	L := max(tileLen(C), C)
+	part := p.Partials64(2 * L) // per worker: Σ x, Σ x², tiled
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnMoments, x: x, C: C, L: L, part: part})
+	s1, s2 := reduce64(part, p.n, L, C)
+	for c := 0; c < C; c++ {
+		mu := s1[c] / float64(M)
+		mean[c] = float32(mu)
+		variance[c] = float32(max(s2[c]/float64(M)-mu*mu, 0))
 	}
 }
 
-// moments writes Σ (x−center)² per channel into out, or Σ x when center is
-// nil, with positions split across workers and the partials added in worker
-// order.
-func moments(p *Pool, x []float32, M, C int, center, out []float32) {
-	L := max(tileLen(C), C)
-	part := p.Partials(3 * L) // per worker: s1, s2, tiled center
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnMoments, x: x, C: C, L: L, a: center, part: part})
-	clear(out)
-	for w := 0; w < p.n; w++ {
-		if center == nil {
-			fold(out, part[w*3*L:w*3*L+L])
-		} else {
-			fold(out, part[w*3*L+L:w*3*L+2*L])
+// reduce64 sums the workers' rows of part (each two sums tiled to L floats)
+// in worker order into row 0, folds the tiles, and returns the two
+// per-channel sums, which live in part.
+func reduce64(part []float64, workers, L, C int) (a, b []float64) {
+	row := part[:2*L]
+	for w := 1; w < workers; w++ {
+		for i, v := range part[w*2*L : (w+1)*2*L] {
+			row[i] += v
+		}
+	}
+	a, b = row[:C], row[L:L+C]
+	fold64(a, row[C:L])
+	fold64(b, row[L+C:])
+	return a, b
+}
+
+// fold64 adds the C-long segments of src into dst (C = len(dst)).
+func fold64(dst, src []float64) {
+	C := len(dst)
+	for i := 0; i < len(src); i += C {
+		for c, v := range src[i : i+C] {
+			dst[c] += v
 		}
 	}
 }
@@ -46,39 +57,41 @@ func InvStd(variance []float32, eps float32, invstd []float32) {
 }
 
 // BNApply computes y = (x-mean)·invstd·gamma + beta for x, y [M, C], and
-// then y = max(y, 0) when relu is set (the fused BatchNorm+ReLU). scratch
-// must hold BNScratch(C) floats; it receives the per-channel scale and shift.
+// then y = max(y, 0) when relu is set (the fused BatchNorm+ReLU). x is
+// centred before it is scaled, so the result keeps float32's precision
+// however large the mean is beside the spread. scratch must hold
+// BNScratch(C) floats; it receives the per-channel centre, scale and shift.
 func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32, y []float32, relu bool, scratch []float32) {
 	L := max(tileLen(C), C)
-	scale, shift := scratch[:L], scratch[L:2*L]
+	center, scale, shift := scratch[:L], scratch[L:2*L], scratch[2*L:3*L]
 	for c := 0; c < C; c++ {
 		scale[c] = invstd[c] * gamma[c]
-		shift[c] = beta[c] - mean[c]*scale[c]
 	}
+	tile(center, mean[:C])
 	tile(scale, scale[:C])
-	tile(shift, shift[:C])
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnScaleShift, x: x, y: y, C: C, L: L, a: scale, b: shift, relu: relu})
+	tile(shift, beta[:C])
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnScaleShift, x: x, y: y, C: C, L: L, center: center, a: scale, b: shift, relu: relu})
 }
 
 // BNScratch returns how many scratch floats BNApply and BNBackward need
 // for C channels.
-func BNScratch(C int) int { return 5 * max(tileLen(C), C) }
+func BNScratch(C int) int { return 6 * max(tileLen(C), C) }
 
-// ScaleShiftRows computes y = x·scale + shift over rows of len(scale)
-// channels, then max(y, 0) if relu.
-func ScaleShiftRows(x, y, scale, shift []float32, relu bool) {
+// scaleShiftRows computes y = (x − center)·scale + shift over rows of
+// len(scale) channels, then max(y, 0) if relu.
+func scaleShiftRows(x, y, center, scale, shift []float32, relu bool) {
 	C := len(scale)
-	shift = shift[:C]
+	center, shift = center[:C], shift[:C]
 	for i := 0; i+C <= len(x); i += C {
 		xr := x[i : i+C]
 		yr := y[i : i+C]
 		if relu {
 			for c, v := range xr {
-				yr[c] = max(v*scale[c]+shift[c], 0)
+				yr[c] = max((v-center[c])*scale[c]+shift[c], 0)
 			}
 		} else {
 			for c, v := range xr {
-				yr[c] = v*scale[c] + shift[c]
+				yr[c] = (v-center[c])*scale[c] + shift[c]
 			}
 		}
 	}
@@ -96,22 +109,22 @@ func ScaleShiftRows(x, y, scale, shift []float32, relu bool) {
 // taken as zero where y <= 0. dx may be nil when only dgamma and dbeta are
 // wanted. scratch must hold BNScratch(C) floats.
 //
-// The first pass sums g and g·x per channel (Σ g·xhat = invstd·(Σ g·x −
-// mean·Σ g)); the second writes dx = a·g + b·x + d with per-channel a, b, d.
+// The first pass sums g and g·(x − mean) per channel (Σ g·xhat is invstd
+// times the second); the second pass writes dx = a·g + b·(x − mean) + d
+// with per-channel a, b, d. Both centre x before multiplying: expanding
+// Σ g·(x − mean) into Σ g·x − mean·Σ g would cancel catastrophically in
+// float32 for a channel whose mean is large beside its spread.
 func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32, scratch []float32) {
 	L := max(tileLen(C), C)
 	sg, sb := scratch[:C], scratch[C:2*C]
-	part := p.Partials(2 * L)
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, part: part})
-	clear(sg)
-	clear(sb)
-	for w := 0; w < p.n; w++ {
-		fold(sb, part[w*2*L:w*2*L+L])
-		fold(sg, part[w*2*L+L:(w+1)*2*L])
-	}
-	// sb = Σ g, sg = Σ g·x so far; turn sg into Σ g·xhat.
+	center := scratch[5*L : 6*L]
+	tile(center, mean[:C])
+	part := p.Partials64(2 * L) // per worker: Σ g, Σ g·(x − mean), tiled
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, center: center, part: part})
+	sumG, sumGX := reduce64(part, p.n, L, C)
 	for c := 0; c < C; c++ {
-		sg[c] = invstd[c] * (sg[c] - mean[c]*sb[c])
+		sb[c] = float32(sumG[c])
+		sg[c] = float32(sumGX[c] * float64(invstd[c])) // Σ g·xhat
 		dgamma[c] += sg[c]
 		dbeta[c] += sb[c]
 	}
@@ -123,12 +136,12 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	for c := 0; c < C; c++ {
 		a[c] = gamma[c] * invstd[c]
 		b[c] = -a[c] * invstd[c] * sg[c] * invM
-		d[c] = -a[c]*sb[c]*invM - b[c]*mean[c]
+		d[c] = -a[c] * sb[c] * invM
 	}
 	tile(a, a[:C])
 	tile(b, b[:C])
 	tile(d, d[:C])
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, a: a, b: b, d: d})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, a: a, b: b, d: d})
 }
 
 func ysub(y []float32, lo, hi int) []float32 {
@@ -138,11 +151,11 @@ func ysub(y []float32, lo, hi int) []float32 {
 	return y[lo:hi]
 }
 
-// bnSums adds Σ g and Σ g·x per channel over rows, where g = dy masked by
-// y > 0 when y is not nil.
-func bnSums(x, dy, y, sumG, sumGX []float32) {
+// bnSums adds Σ g and Σ g·(x − center) per channel over rows, in float64,
+// where g = dy masked by y > 0 when y is not nil.
+func bnSums(x, center, dy, y []float32, sumG, sumGX []float64) {
 	C := len(sumG)
-	sumGX = sumGX[:C]
+	center, sumGX = center[:C], sumGX[:C]
 	for i := 0; i+C <= len(x); i += C {
 		xr := x[i : i+C]
 		dr := dy[i : i+C]
@@ -150,24 +163,24 @@ func bnSums(x, dy, y, sumG, sumGX []float32) {
 			yr := y[i : i+C]
 			for c, g := range dr {
 				if yr[c] > 0 {
-					sumG[c] += g
-					sumGX[c] += g * xr[c]
+					sumG[c] += float64(g)
+					sumGX[c] += float64(g) * float64(xr[c]-center[c])
 				}
 			}
 			continue
 		}
 		for c, g := range dr {
-			sumG[c] += g
-			sumGX[c] += g * xr[c]
+			sumG[c] += float64(g)
+			sumGX[c] += float64(g) * float64(xr[c]-center[c])
 		}
 	}
 }
 
-// bnGradRows adds a·g + b·x + d to dx per channel, g = dy masked by y > 0
-// when y is not nil.
-func bnGradRows(x, dy, y, dx, a, b, d []float32) {
+// bnGradRows adds a·g + b·(x − center) + d to dx per channel, g = dy
+// masked by y > 0 when y is not nil.
+func bnGradRows(x, center, dy, y, dx, a, b, d []float32) {
 	C := len(a)
-	b, d = b[:C], d[:C]
+	center, b, d = center[:C], b[:C], d[:C]
 	for i := 0; i+C <= len(x); i += C {
 		xr := x[i : i+C]
 		dr := dy[i : i+C]
@@ -178,12 +191,12 @@ func bnGradRows(x, dy, y, dx, a, b, d []float32) {
 				if yr[c] <= 0 {
 					g = 0
 				}
-				out[c] += a[c]*g + b[c]*xr[c] + d[c]
+				out[c] += a[c]*g + b[c]*(xr[c]-center[c]) + d[c]
 			}
 			continue
 		}
 		for c, g := range dr {
-			out[c] += a[c]*g + b[c]*xr[c] + d[c]
+			out[c] += a[c]*g + b[c]*(xr[c]-center[c]) + d[c]
 		}
 	}
 }
@@ -217,8 +230,9 @@ const (
 type bnTask struct {
 	op           bnOp
 	x, y, dy, dx []float32
+	center       []float32 // per-channel centre (the mean), tiled to L
 	a, b, d      []float32 // per-channel coefficients, tiled to L
-	part         []float32 // per-worker partial sums
+	part         []float64 // per-worker partial sums
 	C, L         int
 	relu         bool
 }
@@ -230,41 +244,35 @@ func (t *bnTask) Run(w, lo, hi int) {
 	xs := t.x[lo*C : hi*C]
 	blocks, bl, done := vecSplit(len(xs), C)
 	switch t.op {
-	case bnMoments: // a: center or nil; part: s1, s2, tiled center per worker
-		s1 := t.part[w*3*L : w*3*L+L]
-		s2 := t.part[w*3*L+L : w*3*L+2*L]
-		ct := t.part[w*3*L+2*L : (w+1)*3*L]
-		if t.a != nil {
-			tile(ct, t.a)
-		}
+	case bnMoments: // part: Σ x, Σ x² per worker, in float64
+		s1, s2 := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
 		if blocks > 0 {
-			momentsAVX512(ptr(xs), ptr(ct), ptr(s1), ptr(s2), blocks, bl/16)
+			momentsAVX512(ptr(xs), &s1[0], &s2[0], blocks, bl/16)
 		}
 		for i := done; i+C <= len(xs); i += C {
 			for c, v := range xs[i : i+C] {
-				d := v - ct[c]
-				s1[c] += d
-				s2[c] += d * d
+				s1[c] += float64(v)
+				s2[c] += float64(v) * float64(v)
 			}
 		}
 	case bnScaleShift: // a: scale, b: shift
 		ys := t.y[lo*C : hi*C]
 		if blocks > 0 {
-			scaleShiftAVX512(ptr(xs), ptr(ys), ptr(t.a), ptr(t.b), blocks, bl/16, t.relu)
+			scaleShiftAVX512(ptr(xs), ptr(t.center), ptr(ys), ptr(t.a), ptr(t.b), blocks, bl/16, t.relu)
 		}
-		ScaleShiftRows(xs[done:], ys[done:], t.a[:C], t.b[:C], t.relu)
-	case bnGradSums: // part: Σg, Σg·x per worker
+		scaleShiftRows(xs[done:], ys[done:], t.center[:C], t.a[:C], t.b[:C], t.relu)
+	case bnGradSums: // part: Σ g, Σ g·(x − center) per worker, in float64
 		ds, ys := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C)
 		pg, pgx := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
 		if blocks > 0 {
-			bnSumsAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(pg), ptr(pgx), blocks, bl/16)
+			bnSumsAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), &pg[0], &pgx[0], blocks, bl/16)
 		}
-		bnSums(xs[done:], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
-	case bnGrad: // dx += a·g + b·x + d
+		bnSums(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
+	case bnGrad: // dx += a·g + b·(x − center) + d
 		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
 		if blocks > 0 {
-			bnGradAVX512(ptr(xs), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16)
+			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16)
 		}
-		bnGradRows(xs[done:], ds[done:], ysub(ys, done, len(xs)), dxs[done:], t.a[:C], t.b[:C], t.d[:C])
+		bnGradRows(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), dxs[done:], t.a[:C], t.b[:C], t.d[:C])
 	}
 }

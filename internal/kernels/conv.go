@@ -188,13 +188,17 @@ func addBiasRows(y, bias []float32, c int) {
 	}
 }
 
-// ones is a block of 1s for the vector scale-and-shift kernel.
-var ones = func() (o [64]float32) {
-	for i := range o {
-		o[i] = 1
-	}
-	return
-}()
+// ones and zeros are blocks of 1s and 0s for the vector scale-and-shift
+// kernel.
+var (
+	ones = func() (o [64]float32) {
+		for i := range o {
+			o[i] = 1
+		}
+		return
+	}()
+	zeros [64]float32
+)
 
 // copyAddBias writes dst = src + bias, row by row (rows of c values; dst
 // and src may be the same slice). With a nil bias it copies.
@@ -207,7 +211,7 @@ func copyAddBias(dst, src, bias []float32, c int) {
 	if blocks, L, n := vecSplit(len(src), c); blocks > 0 && L <= len(ones) {
 		var tiled [64]float32
 		tile(tiled[:L], bias)
-		scaleShiftAVX512(ptr(src), ptr(dst), &ones[0], &tiled[0], blocks, L/16, false)
+		scaleShiftAVX512(ptr(src), &zeros[0], ptr(dst), &ones[0], &tiled[0], blocks, L/16, false)
 		done = n
 	}
 	for i := done; i+c <= len(src); i += c {

@@ -3,16 +3,16 @@
 package kernels
 
 //go:noescape
-func scaleShiftAVX512(x, y, scale, shift *float32, blocks, vecs int, relu bool)
+func scaleShiftAVX512(x, center, y, scale, shift *float32, blocks, vecs int, relu bool)
 
 //go:noescape
-func momentsAVX512(x, center, s1, s2 *float32, blocks, vecs int)
+func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int)
 
 //go:noescape
-func bnSumsAVX512(x, dy, y, sumG, sumGX *float32, blocks, vecs int)
+func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
 
 //go:noescape
-func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int)
+func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int)
 
 //go:noescape
 func reluBackAVX512(y, dy, dx *float32, n int)

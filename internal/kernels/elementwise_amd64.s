@@ -7,16 +7,18 @@
 // vectors; per-channel coefficient arrays hold one block (vecs·16 floats),
 // channel patterns tiled to a whole number of vectors by the Go caller.
 
-// func scaleShiftAVX512(x, y, scale, shift *float32, blocks, vecs int, relu bool)
-// y = x·scale + shift, then max(y, 0) if relu.
-TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-49
+// func scaleShiftAVX512(x, center, y, scale, shift *float32, blocks, vecs int, relu bool)
+// y = (x − center)·scale + shift, then max(y, 0) if relu. Centring first
+// keeps BatchNorm exact when a channel's mean is large beside its spread.
+TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-57
 	MOVQ    x+0(FP), SI
-	MOVQ    y+8(FP), DI
-	MOVQ    scale+16(FP), R8
-	MOVQ    shift+24(FP), R9
-	MOVQ    blocks+32(FP), CX
-	MOVQ    vecs+40(FP), DX
-	MOVBLZX relu+48(FP), R10
+	MOVQ    center+8(FP), R12
+	MOVQ    y+16(FP), DI
+	MOVQ    scale+24(FP), R8
+	MOVQ    shift+32(FP), R9
+	MOVQ    blocks+40(FP), CX
+	MOVQ    vecs+48(FP), DX
+	MOVBLZX relu+56(FP), R10
 	VXORPS  Z31, Z31, Z31
 	TESTQ   CX, CX
 	JZ      ssdone
@@ -27,6 +29,7 @@ ssblock:
 
 ssvec:
 	VMOVUPS     (SI)(BX*1), Z0
+	VSUBPS      (R12)(BX*1), Z0, Z0
 	VMOVUPS     (R8)(BX*1), Z1
 	VFMADD213PS (R9)(BX*1), Z1, Z0
 	TESTQ       R10, R10
@@ -47,15 +50,16 @@ ssdone:
 	VZEROUPPER
 	RET
 
-// func momentsAVX512(x, center, s1, s2 *float32, blocks, vecs int)
-// s1 += x − center, s2 += (x − center)² per lane of the block.
-TEXT ·momentsAVX512(SB), NOSPLIT, $0-48
+// func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int)
+// s1 += x, s2 += x² per lane of the block, in float64: each vector of 16
+// floats is widened into two vectors of 8 doubles, so s1 and s2 hold one
+// block of vecs·16 doubles.
+TEXT ·momentsAVX512(SB), NOSPLIT, $0-40
 	MOVQ  x+0(FP), SI
-	MOVQ  center+8(FP), R8
-	MOVQ  s1+16(FP), R9
-	MOVQ  s2+24(FP), R10
-	MOVQ  blocks+32(FP), CX
-	MOVQ  vecs+40(FP), DX
+	MOVQ  s1+8(FP), R9
+	MOVQ  s2+16(FP), R10
+	MOVQ  blocks+24(FP), CX
+	MOVQ  vecs+32(FP), DX
 	TESTQ CX, CX
 	JZ    mdone
 
@@ -64,34 +68,44 @@ mblock:
 	MOVQ DX, R11
 
 mvec:
-	VMOVUPS     (SI)(BX*1), Z0
-	VSUBPS      (R8)(BX*1), Z0, Z0
-	VADDPS      (R9)(BX*1), Z0, Z1
-	VMOVUPS     Z1, (R9)(BX*1)
-	VMOVUPS     (R10)(BX*1), Z2
-	VFMADD231PS Z0, Z0, Z2
-	VMOVUPS     Z2, (R10)(BX*1)
-	ADDQ        $64, BX
-	DECQ        R11
-	JNZ         mvec
-	ADDQ        BX, SI
-	DECQ        CX
-	JNZ         mblock
+	VMOVUPS       (SI)(BX*1), Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF64X4 $1, Z0, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        (R9)(BX*2), Z1, Z3
+	VMOVUPD       Z3, (R9)(BX*2)
+	VADDPD        64(R9)(BX*2), Z2, Z4
+	VMOVUPD       Z4, 64(R9)(BX*2)
+	VMOVUPD       (R10)(BX*2), Z5
+	VFMADD231PD   Z1, Z1, Z5
+	VMOVUPD       Z5, (R10)(BX*2)
+	VMOVUPD       64(R10)(BX*2), Z6
+	VFMADD231PD   Z2, Z2, Z6
+	VMOVUPD       Z6, 64(R10)(BX*2)
+	ADDQ          $64, BX
+	DECQ          R11
+	JNZ           mvec
+	ADDQ          BX, SI
+	DECQ          CX
+	JNZ           mblock
 
 mdone:
 	VZEROUPPER
 	RET
 
-// func bnSumsAVX512(x, dy, y, sumG, sumGX *float32, blocks, vecs int)
-// g = dy, or dy where y > 0 if y is not nil; sumG += g, sumGX += g·x.
-TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-56
+// func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
+// g = dy, or dy where y > 0 if y is not nil; sumG += g,
+// sumGX += g·(x − center), in float64 (two vectors of 8 doubles per 16
+// floats, as in momentsAVX512).
+TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-64
 	MOVQ   x+0(FP), SI
-	MOVQ   dy+8(FP), DI
-	MOVQ   y+16(FP), R12
-	MOVQ   sumG+24(FP), R8
-	MOVQ   sumGX+32(FP), R9
-	MOVQ   blocks+40(FP), CX
-	MOVQ   vecs+48(FP), DX
+	MOVQ   center+8(FP), R13
+	MOVQ   dy+16(FP), DI
+	MOVQ   y+24(FP), R12
+	MOVQ   sumG+32(FP), R8
+	MOVQ   sumGX+40(FP), R9
+	MOVQ   blocks+48(FP), CX
+	MOVQ   vecs+56(FP), DX
 	VXORPS Z31, Z31, Z31
 	KXNORW K1, K1, K1
 	TESTQ  CX, CX
@@ -107,21 +121,33 @@ bsvec:
 	VCMPPS $1, (R12)(BX*1), Z31, K1
 
 bsload:
-	VMOVUPS.Z   (DI)(BX*1), K1, Z0
-	VMOVUPS     (SI)(BX*1), Z1
-	VADDPS      (R8)(BX*1), Z0, Z2
-	VMOVUPS     Z2, (R8)(BX*1)
-	VMOVUPS     (R9)(BX*1), Z3
-	VFMADD231PS Z1, Z0, Z3
-	VMOVUPS     Z3, (R9)(BX*1)
-	ADDQ        $64, BX
-	DECQ        R11
-	JNZ         bsvec
-	ADDQ        BX, SI
-	ADDQ        BX, DI
-	TESTQ       R12, R12
-	JZ          bsnext
-	ADDQ        BX, R12
+	VMOVUPS.Z     (DI)(BX*1), K1, Z0
+	VMOVUPS       (SI)(BX*1), Z1
+	VSUBPS        (R13)(BX*1), Z1, Z1
+	VCVTPS2PD     Y0, Z2
+	VEXTRACTF64X4 $1, Z0, Y3
+	VCVTPS2PD     Y3, Z3
+	VCVTPS2PD     Y1, Z4
+	VEXTRACTF64X4 $1, Z1, Y5
+	VCVTPS2PD     Y5, Z5
+	VADDPD        (R8)(BX*2), Z2, Z6
+	VMOVUPD       Z6, (R8)(BX*2)
+	VADDPD        64(R8)(BX*2), Z3, Z7
+	VMOVUPD       Z7, 64(R8)(BX*2)
+	VMOVUPD       (R9)(BX*2), Z8
+	VFMADD231PD   Z4, Z2, Z8
+	VMOVUPD       Z8, (R9)(BX*2)
+	VMOVUPD       64(R9)(BX*2), Z9
+	VFMADD231PD   Z5, Z3, Z9
+	VMOVUPD       Z9, 64(R9)(BX*2)
+	ADDQ          $64, BX
+	DECQ          R11
+	JNZ           bsvec
+	ADDQ          BX, SI
+	ADDQ          BX, DI
+	TESTQ         R12, R12
+	JZ            bsnext
+	ADDQ          BX, R12
 
 bsnext:
 	DECQ CX
@@ -131,18 +157,20 @@ bsdone:
 	VZEROUPPER
 	RET
 
-// func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int)
-// g = dy, or dy where y > 0 if y is not nil; dx += a·g + b·x + d.
-TEXT ·bnGradAVX512(SB), NOSPLIT, $0-72
+// func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int)
+// g = dy, or dy where y > 0 if y is not nil;
+// dx += a·g + b·(x − center) + d.
+TEXT ·bnGradAVX512(SB), NOSPLIT, $0-80
 	MOVQ   x+0(FP), SI
-	MOVQ   dy+8(FP), DI
-	MOVQ   y+16(FP), R12
-	MOVQ   dx+24(FP), R13
-	MOVQ   a+32(FP), R8
-	MOVQ   b+40(FP), R9
-	MOVQ   d+48(FP), R10
-	MOVQ   blocks+56(FP), CX
-	MOVQ   vecs+64(FP), DX
+	MOVQ   center+8(FP), AX
+	MOVQ   dy+16(FP), DI
+	MOVQ   y+24(FP), R12
+	MOVQ   dx+32(FP), R13
+	MOVQ   a+40(FP), R8
+	MOVQ   b+48(FP), R9
+	MOVQ   d+56(FP), R10
+	MOVQ   blocks+64(FP), CX
+	MOVQ   vecs+72(FP), DX
 	VXORPS Z31, Z31, Z31
 	KXNORW K1, K1, K1
 	TESTQ  CX, CX
@@ -160,6 +188,7 @@ bgvec:
 bgload:
 	VMOVUPS.Z   (DI)(BX*1), K1, Z0
 	VMOVUPS     (SI)(BX*1), Z1
+	VSUBPS      (AX)(BX*1), Z1, Z1
 	VMOVUPS     (R10)(BX*1), Z2
 	VFMADD231PS (R9)(BX*1), Z1, Z2
 	VFMADD231PS (R8)(BX*1), Z0, Z2

@@ -2,15 +2,19 @@
 
 package kernels
 
-func scaleShiftAVX512(x, y, scale, shift *float32, blocks, vecs int, relu bool) {
+func scaleShiftAVX512(x, center, y, scale, shift *float32, blocks, vecs int, relu bool) {
 	panic("unreachable")
 }
-func momentsAVX512(x, center, s1, s2 *float32, blocks, vecs int)    { panic("unreachable") }
-func bnSumsAVX512(x, dy, y, sumG, sumGX *float32, blocks, vecs int) { panic("unreachable") }
-func bnGradAVX512(x, dy, y, dx, a, b, d *float32, blocks, vecs int) { panic("unreachable") }
-func reluBackAVX512(y, dy, dx *float32, n int)                      { panic("unreachable") }
-func addAVX512(x, y, z *float32, n int)                             { panic("unreachable") }
-func reluAVX512(x, y *float32, n int)                               { panic("unreachable") }
+func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int) { panic("unreachable") }
+func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int) {
+	panic("unreachable")
+}
+func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int) {
+	panic("unreachable")
+}
+func reluBackAVX512(y, dy, dx *float32, n int) { panic("unreachable") }
+func addAVX512(x, y, z *float32, n int)        { panic("unreachable") }
+func reluAVX512(x, y *float32, n int)          { panic("unreachable") }
 
 func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32) { panic("unreachable") }
 

@@ -30,6 +30,7 @@ type Pool struct {
 
 	scratch [][]float32 // per-worker scratch space, grown on demand
 	partial []float32   // per-worker partial sums for reductions
+	part64  []float64   // the same in float64, for BatchNorm's sums
 }
 
 type job struct {
@@ -166,6 +167,17 @@ func (p *Pool) Partials(n int) []float32 {
 		p.partial = make([]float32, p.n*n)
 	}
 	s := p.partial[:p.n*n]
+	clear(s)
+	return s
+}
+
+// Partials64 is Partials in float64, for sums that float32 would round
+// too coarsely.
+func (p *Pool) Partials64(n int) []float64 {
+	if cap(p.part64) < p.n*n {
+		p.part64 = make([]float64, p.n*n)
+	}
+	s := p.part64[:p.n*n]
 	clear(s)
 	return s
 }
