@@ -103,6 +103,12 @@ type BatchNorm struct {
 	Momentum, Epsilon     float32
 }
 
+// Keras's BatchNormalization defaults.
+const (
+	DefaultBNMomentum = 0.99
+	DefaultBNEpsilon  = 1e-3
+)
+
 // NewBatchNorm returns a BatchNorm over c channels.
 func NewBatchNorm(name string, c int) *BatchNorm {
 	b := &BatchNorm{
@@ -110,8 +116,8 @@ func NewBatchNorm(name string, c int) *BatchNorm {
 		Beta:       autograd.NewParam(name+".beta", true, c),
 		MovingMean: autograd.NewParam(name+".moving_mean", false, c),
 		MovingVar:  autograd.NewParam(name+".moving_variance", false, c),
-		Momentum:   0.99,
-		Epsilon:    1e-3,
+		Momentum:   DefaultBNMomentum,
+		Epsilon:    DefaultBNEpsilon,
 	}
 	for i := range b.Gamma.Value.Data {
 		b.Gamma.Value.Data[i] = 1

@@ -12,6 +12,7 @@ import (
 
 	"resgo/checkpoint"
 	"resgo/internal/oserr"
+	"resgo/nn"
 	"resgo/train"
 )
 
@@ -74,6 +75,11 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 	keep("lr", f.lr, st.Optimizer.LR, func() { f.lr = st.Optimizer.LR })
 	keep("seed", f.seed, st.Seed, func() { f.seed = st.Seed })
 	keep("width", f.width, st.Options.Width, func() { f.width = st.Options.Width })
+	savedMomentum := st.Options.BNMomentum
+	if savedMomentum == 0 {
+		savedMomentum = nn.DefaultBNMomentum
+	}
+	keep("bn-momentum", float32(f.bnMomentum), savedMomentum, func() { f.bnMomentum = float64(savedMomentum) })
 	keep("train-limit", f.trainLimit, st.Run.TrainLimit, func() { f.trainLimit = st.Run.TrainLimit })
 	keep("test-limit", f.testLimit, st.Run.TestLimit, func() { f.testLimit = st.Run.TestLimit })
 	if conflict != nil {

@@ -151,6 +151,15 @@ func TestTrainResumeEval(t *testing.T) {
 		!strings.Contains(stderr, "--batch 64 differs from the 32 that "+filepath.Join(b, "last.safetensors")+" was trained with") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	if code, _, stderr := ckRun("train", "--resume", b, "--epochs", "3", "--bn-momentum", "0.9"); code != 2 ||
+		!strings.Contains(stderr, "--bn-momentum 0.9 differs from the 0.99 that") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The momentum the run was trained with, given again, is no conflict
+	// (nothing to do: it has trained its epochs).
+	if code, out, stderr := ckRun("train", "--resume", b, "--bn-momentum", "0.99"); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("exit %d: %s%s", code, out, stderr)
+	}
 }
 
 // TestBadCheckpointsCLI checks that damaged or missing checkpoints and
@@ -260,4 +269,39 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	sameTensors(t, filepath.Join(straight, "last.safetensors"), last)
+}
+
+// TestTrainBNMomentum checks that train's --bn-momentum reaches the model:
+// the checkpoint records it, and one step moves each moving variance from
+// its initial 1 halfway to the batch's variance (which is small for
+// conv1's output), not the 1% that Keras's 0.99 would move it.
+func TestTrainBNMomentum(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := ckRun("train", "--train-limit", "32", "--test-limit", "32", "--epochs", "1",
+		"--bn-momentum", "0.5", "--checkpoint-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	st, err := checkpoint.Load(filepath.Join(dir, "last.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Options.BNMomentum != 0.5 {
+		t.Fatalf("the checkpoint's BatchNorm momentum is %v, want 0.5", st.Options.BNMomentum)
+	}
+	found := false
+	for _, p := range st.Net.Params() {
+		if p.Name != "res1.0.bn1.moving_variance" {
+			continue
+		}
+		found = true
+		for c, v := range p.Value.Data {
+			if !(v >= 0.5 && v < 0.6) {
+				t.Errorf("res1.0.bn1.moving_variance[%d] = %v after one step with momentum 0.5, want (1 + batch variance)/2", c, v)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the model has no res1.0.bn1.moving_variance")
+	}
 }

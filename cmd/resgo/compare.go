@@ -44,9 +44,8 @@ the current step and still writes what was measured.`
 // compareFlags are compare's flags beyond the training ones.
 type compareFlags struct {
 	trainFlags
-	models     string
-	out        string
-	bnMomentum float64
+	models string
+	out    string
 }
 
 func runCompare(args []string, stdout, stderr io.Writer) error {
@@ -55,15 +54,11 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	f.register(fs, false)
 	fs.StringVar(&f.models, "models", "resnet,vgg16,vgg16-reduced", "comma-separated `list` of models to compare: "+strings.Join(models.Names(), ", "))
 	fs.StringVar(&f.out, "out", "", "write the report into `DIR` (default ./compare-YYYYMMDD-HHMMSS)")
-	fs.Float64Var(&f.bnMomentum, "bn-momentum", 0.99, "BatchNorm momentum of the moving statistics (Keras's 0.99; 0.9 suits runs of a few hundred steps)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := f.check("compare"); err != nil {
 		return err
-	}
-	if !(f.bnMomentum > 0 && f.bnMomentum < 1) {
-		return badFlag("compare", "--bn-momentum must be between 0 and 1, got %v", f.bnMomentum)
 	}
 	names, err := f.modelList()
 	if err != nil {

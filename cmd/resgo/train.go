@@ -40,6 +40,7 @@ type trainFlags struct {
 	testLimit  int
 	width      float64
 	maxLoss    float64
+	bnMomentum float64
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -56,6 +57,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.IntVar(&f.testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
 	fs.Float64Var(&f.width, "width", 0, fmt.Sprintf("width multiplier for VGG models, at most %v (0: the model's default, 0.25)", models.MaxWidth))
 	fs.Float64Var(&f.maxLoss, "max-loss", train.DefaultMaxLoss, "stop as diverged when a training step's loss exceeds `L`\n(0: stop only when the loss is NaN or infinite)")
+	fs.Float64Var(&f.bnMomentum, "bn-momentum", 0.99, "BatchNorm momentum of the moving statistics (Keras's 0.99; 0.9 suits runs of a few hundred steps)")
 }
 
 // check validates the flag values.
@@ -77,6 +79,8 @@ func (f *trainFlags) check(cmd string) error {
 		return badFlag(cmd, "--width must be more than 0 and at most %v, got %v", models.MaxWidth, f.width)
 	case !(f.maxLoss >= 0):
 		return badFlag(cmd, "--max-loss must be 0 or more, got %v", f.maxLoss)
+	case !(f.bnMomentum > 0 && f.bnMomentum < 1):
+		return badFlag(cmd, "--bn-momentum must be between 0 and 1, got %v", f.bnMomentum)
 	}
 	return nil
 }
@@ -185,7 +189,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	pool := kernels.Default()
 	bar := newProgressBar(stdout)
 	cfg := train.Config{
-		Model: f.model, ModelOptions: models.Options{Width: f.width, Seed: f.seed},
+		Model: f.model, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
