@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"resgo/internal/testutil"
 )
 
 var mnistOnce struct {
@@ -150,8 +152,8 @@ func TestLoadDir(t *testing.T) {
 func TestLoadDirErrors(t *testing.T) {
 	// Small, valid stand-ins for the four files.
 	files := map[string][]byte{
-		TrainImagesFile: gzipBytes(okImages),
-		TrainLabelsFile: gzipBytes(okLabels),
+		TrainImagesFile: testutil.Gzip(okImages),
+		TrainLabelsFile: testutil.Gzip(okLabels),
 		TestImagesFile:  okImages,
 		TestLabelsFile:  okLabels,
 	}
@@ -188,12 +190,12 @@ func TestLoadDirErrors(t *testing.T) {
 		})
 	}
 	t.Run("broken labels", func(t *testing.T) {
-		dir := write(t, "", map[string][]byte{TestLabelsFile: idxBytes(MagicLabels, []uint32{2}, []byte{1, 10})})
+		dir := write(t, "", map[string][]byte{TestLabelsFile: testutil.IDX(MagicLabels, []uint32{2}, []byte{1, 10})})
 		_, _, err := LoadDir(dir)
 		checkErr(t, err, filepath.Join(dir, TestLabelsFile), "label 10 at index 1 is above 9")
 	})
 	t.Run("image sizes differ", func(t *testing.T) {
-		dir := write(t, "", map[string][]byte{TestImagesFile: idxBytes(MagicImages, []uint32{2, 4, 3}, seq(24))})
+		dir := write(t, "", map[string][]byte{TestImagesFile: testutil.IDX(MagicImages, []uint32{2, 4, 3}, seq(24))})
 		_, _, err := LoadDir(dir)
 		checkErr(t, err, filepath.Join(dir, TestImagesFile), "images are 4×3, but the training images are 3×4")
 	})

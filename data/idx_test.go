@@ -2,35 +2,15 @@ package data
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"strings"
 	"testing"
+
+	"resgo/internal/testutil"
 )
-
-// idxBytes builds a raw IDX file: magic, dimensions, then payload.
-func idxBytes(magic uint32, dims []uint32, payload []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, magic)
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, d)
-	}
-	b.Write(payload)
-	return b.Bytes()
-}
-
-// gzipBytes compresses b.
-func gzipBytes(b []byte) []byte {
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	zw.Write(b)
-	zw.Close()
-	return out.Bytes()
-}
 
 func seq(n int) []byte {
 	b := make([]byte, n)
@@ -42,8 +22,8 @@ func seq(n int) []byte {
 
 // Valid files for the happy paths and as material for broken ones.
 var (
-	okImages = idxBytes(MagicImages, []uint32{2, 3, 4}, seq(24))
-	okLabels = idxBytes(MagicLabels, []uint32{2}, []byte{3, 9})
+	okImages = testutil.IDX(MagicImages, []uint32{2, 3, 4}, seq(24))
+	okLabels = testutil.IDX(MagicLabels, []uint32{2}, []byte{3, 9})
 )
 
 func TestReadValid(t *testing.T) {
@@ -52,7 +32,7 @@ func TestReadValid(t *testing.T) {
 		file []byte
 	}{
 		{"raw", okImages},
-		{"gzip", gzipBytes(okImages)},
+		{"gzip", testutil.Gzip(okImages)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img, n, h, w, err := ReadImages("img", bytes.NewReader(tc.file))
@@ -64,7 +44,7 @@ func TestReadValid(t *testing.T) {
 			}
 		})
 	}
-	for _, file := range [][]byte{okLabels, gzipBytes(okLabels)} {
+	for _, file := range [][]byte{okLabels, testutil.Gzip(okLabels)} {
 		lab, err := ReadLabels("lab", bytes.NewReader(file))
 		if err != nil || !bytes.Equal(lab, []byte{3, 9}) {
 			t.Fatalf("ReadLabels = %v, %v", lab, err)
@@ -84,7 +64,7 @@ func (e *errReader) Read(p []byte) (int, error) {
 }
 
 func TestReadMalformed(t *testing.T) {
-	gzImages := gzipBytes(okImages)
+	gzImages := testutil.Gzip(okImages)
 	badCRC := bytes.Clone(gzImages)
 	badCRC[len(badCRC)-8] ^= 0xff // the CRC-32 in the gzip trailer
 	corrupt := bytes.Clone(gzImages)
@@ -100,7 +80,7 @@ func TestReadMalformed(t *testing.T) {
 	}{
 		{"empty", false, nil, "empty file"},
 		{"short magic", false, []byte{0, 0, 8}, "truncated header: 3 of 4 magic bytes"},
-		{"short dims", false, idxBytes(MagicImages, []uint32{2, 3}, nil), "truncated header: 8 of 12 dimension bytes"},
+		{"short dims", false, testutil.IDX(MagicImages, []uint32{2, 3}, nil), "truncated header: 8 of 12 dimension bytes"},
 		{"gzip magic only", false, []byte{0x1f, 0x8b}, "reading the gzip header: truncated gzip stream"},
 		{"bad gzip header", false, []byte{0x1f, 0x8b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "reading the gzip header: bad gzip: invalid header"},
 		{"truncated gzip", false, gzImages[:len(gzImages)/2], "bytes (dimensions 2×3×4): truncated gzip stream"},
@@ -111,27 +91,27 @@ func TestReadMalformed(t *testing.T) {
 		{"two gzip members", false, append(bytes.Clone(gzImages), gzImages...), "trailing bytes after the gzip stream"},
 		{"labels as images", false, okLabels, "want magic 0x803, got 0x801: 1 dimension, not 3"},
 		{"images as labels", true, okImages, "want magic 0x801, got 0x803"},
-		{"foreign magic", false, idxBytes(0x12345678, nil, nil), "want magic 0x803, got 0x12345678"},
-		{"float idx", false, idxBytes(0x00000d03, []uint32{1, 1, 1}, make([]byte, 4)), "want magic 0x803, got 0xd03"},
-		{"two dims", false, idxBytes(0x00000802, []uint32{2, 12}, seq(24)), "want magic 0x803, got 0x802: 2 dimensions, not 3"},
-		{"four dims", false, idxBytes(0x00000804, []uint32{2, 3, 4, 1}, seq(24)), "got 0x804: 4 dimensions, not 3"},
-		{"zero count", false, idxBytes(MagicImages, []uint32{0, 28, 28}, nil), "dimension 0 of 0×28×28 is zero"},
-		{"zero width", false, idxBytes(MagicImages, []uint32{5, 28, 0}, nil), "dimension 2 of 5×28×0 is zero"},
-		{"zero labels", true, idxBytes(MagicLabels, []uint32{0}, nil), "dimension 0 of 0 is zero"},
+		{"foreign magic", false, testutil.IDX(0x12345678, nil, nil), "want magic 0x803, got 0x12345678"},
+		{"float idx", false, testutil.IDX(0x00000d03, []uint32{1, 1, 1}, make([]byte, 4)), "want magic 0x803, got 0xd03"},
+		{"two dims", false, testutil.IDX(0x00000802, []uint32{2, 12}, seq(24)), "want magic 0x803, got 0x802: 2 dimensions, not 3"},
+		{"four dims", false, testutil.IDX(0x00000804, []uint32{2, 3, 4, 1}, seq(24)), "got 0x804: 4 dimensions, not 3"},
+		{"zero count", false, testutil.IDX(MagicImages, []uint32{0, 28, 28}, nil), "dimension 0 of 0×28×28 is zero"},
+		{"zero width", false, testutil.IDX(MagicImages, []uint32{5, 28, 0}, nil), "dimension 2 of 5×28×0 is zero"},
+		{"zero labels", true, testutil.IDX(MagicLabels, []uint32{0}, nil), "dimension 0 of 0 is zero"},
 		// gzip's reader returns a stream's last bytes with io.EOF: the
 		// header was whole, and the zero is the problem.
-		{"zero count gzip", false, gzipBytes(idxBytes(MagicImages, []uint32{0, 28, 28}, nil)), "dimension 0 of 0×28×28 is zero"},
-		{"zero labels gzip", true, gzipBytes(idxBytes(MagicLabels, []uint32{0}, nil)), "dimension 0 of 0 is zero"},
-		{"magic only gzip", false, gzipBytes(idxBytes(MagicImages, nil, nil)), "truncated header: 0 of 12 dimension bytes"},
+		{"zero count gzip", false, testutil.Gzip(testutil.IDX(MagicImages, []uint32{0, 28, 28}, nil)), "dimension 0 of 0×28×28 is zero"},
+		{"zero labels gzip", true, testutil.Gzip(testutil.IDX(MagicLabels, []uint32{0}, nil)), "dimension 0 of 0 is zero"},
+		{"magic only gzip", false, testutil.Gzip(testutil.IDX(MagicImages, nil, nil)), "truncated header: 0 of 12 dimension bytes"},
 		{"text named .gz", false, []byte("<html>404</html>"), "not gzip-compressed, and not an IDX file either: want magic 0x803, got 0x3c68746d"},
-		{"huge dims", false, idxBytes(MagicImages, []uint32{0xffffffff, 0xffffffff, 0xffffffff}, nil), "exceed the limit of 2147483648 bytes"},
-		{"huge count", false, idxBytes(MagicImages, []uint32{3000000, 28, 28}, nil), "dimensions 3000000×28×28 exceed the limit"},
-		{"huge labels", true, idxBytes(MagicLabels, []uint32{0xffffffff}, nil), "exceed the limit"},
-		{"short data", false, idxBytes(MagicImages, []uint32{2, 3, 4}, seq(23)), "truncated data: dimensions 2×3×4 need 24 bytes, got 23"},
-		{"short data gzip", false, gzipBytes(idxBytes(MagicImages, []uint32{2, 3, 4}, seq(5))), "need 24 bytes, got 5"},
-		{"short labels", true, idxBytes(MagicLabels, []uint32{3}, []byte{1}), "need 3 bytes, got 1"},
+		{"huge dims", false, testutil.IDX(MagicImages, []uint32{0xffffffff, 0xffffffff, 0xffffffff}, nil), "exceed the limit of 2147483648 bytes"},
+		{"huge count", false, testutil.IDX(MagicImages, []uint32{3000000, 28, 28}, nil), "dimensions 3000000×28×28 exceed the limit"},
+		{"huge labels", true, testutil.IDX(MagicLabels, []uint32{0xffffffff}, nil), "exceed the limit"},
+		{"short data", false, testutil.IDX(MagicImages, []uint32{2, 3, 4}, seq(23)), "truncated data: dimensions 2×3×4 need 24 bytes, got 23"},
+		{"short data gzip", false, testutil.Gzip(testutil.IDX(MagicImages, []uint32{2, 3, 4}, seq(5))), "need 24 bytes, got 5"},
+		{"short labels", true, testutil.IDX(MagicLabels, []uint32{3}, []byte{1}), "need 3 bytes, got 1"},
 		{"trailing", false, append(bytes.Clone(okImages), 0), "trailing data after the 24 bytes"},
-		{"trailing gzip", false, gzipBytes(append(bytes.Clone(okImages), 1, 2)), "trailing data"},
+		{"trailing gzip", false, testutil.Gzip(append(bytes.Clone(okImages), 1, 2)), "trailing data"},
 		{"trailing labels", true, append(bytes.Clone(okLabels), 5), "trailing data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,9 +166,9 @@ func TestReadIOError(t *testing.T) {
 // without allocating anything like 2 GB.
 func TestForgedHeaderDoesNotAllocate(t *testing.T) {
 	for _, gz := range []bool{false, true} {
-		file := idxBytes(MagicImages, []uint32{2700000, 28, 28}, seq(1000)) // 2.1e9 bytes claimed
+		file := testutil.IDX(MagicImages, []uint32{2700000, 28, 28}, seq(1000)) // 2.1e9 bytes claimed
 		if gz {
-			file = gzipBytes(file)
+			file = testutil.Gzip(file)
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -210,9 +190,9 @@ func TestNewDatasetChecks(t *testing.T) {
 		file    string
 		problem string
 	}{
-		{"count mismatch", okImages, idxBytes(MagicLabels, []uint32{3}, []byte{1, 2, 3}), lname, "3 labels, but imgs.gz has 2 images"},
-		{"label above 9", okImages, idxBytes(MagicLabels, []uint32{2}, []byte{1, 12}), lname, "label 12 at index 1 is above 9"},
-		{"label 255", okImages, gzipBytes(idxBytes(MagicLabels, []uint32{2}, []byte{255, 0})), lname, "label 255 at index 0"},
+		{"count mismatch", okImages, testutil.IDX(MagicLabels, []uint32{3}, []byte{1, 2, 3}), lname, "3 labels, but imgs.gz has 2 images"},
+		{"label above 9", okImages, testutil.IDX(MagicLabels, []uint32{2}, []byte{1, 12}), lname, "label 12 at index 1 is above 9"},
+		{"label 255", okImages, testutil.Gzip(testutil.IDX(MagicLabels, []uint32{2}, []byte{255, 0})), lname, "label 255 at index 0"},
 		{"bad images", okLabels, okLabels, iname, "want magic 0x803, got 0x801"},
 		{"bad labels", okImages, okImages, lname, "want magic 0x801, got 0x803"},
 	} {
@@ -242,7 +222,7 @@ func sameAsGzipped(t *testing.T, file []byte, read func(r io.Reader) ([]byte, []
 		return
 	}
 	a, adims, aerr := read(bytes.NewReader(file))
-	b, bdims, berr := read(bytes.NewReader(gzipBytes(file)))
+	b, bdims, berr := read(bytes.NewReader(testutil.Gzip(file)))
 	switch {
 	case (aerr == nil) != (berr == nil):
 		t.Fatalf("raw: %v; gzipped: %v", aerr, berr)
@@ -257,10 +237,10 @@ func sameAsGzipped(t *testing.T, file []byte, read func(r io.Reader) ([]byte, []
 
 func FuzzReadImages(f *testing.F) {
 	f.Add(okImages)
-	f.Add(gzipBytes(okImages))
+	f.Add(testutil.Gzip(okImages))
 	f.Add(okImages[:17])
-	f.Add(idxBytes(MagicImages, []uint32{0xffffffff, 1, 1}, nil))
-	f.Add(idxBytes(MagicImages, []uint32{1, 1, 1}, []byte{1, 2}))
+	f.Add(testutil.IDX(MagicImages, []uint32{0xffffffff, 1, 1}, nil))
+	f.Add(testutil.IDX(MagicImages, []uint32{1, 1, 1}, []byte{1, 2}))
 	f.Add([]byte{0x1f, 0x8b, 8, 0})
 	f.Fuzz(func(t *testing.T, file []byte) {
 		img, n, h, w, err := ReadImages("fuzz", bytes.NewReader(file))
@@ -280,9 +260,9 @@ func FuzzReadImages(f *testing.F) {
 
 func FuzzReadLabels(f *testing.F) {
 	f.Add(okLabels)
-	f.Add(gzipBytes(okLabels))
+	f.Add(testutil.Gzip(okLabels))
 	f.Add(okLabels[:6])
-	f.Add(idxBytes(MagicLabels, []uint32{0}, nil))
+	f.Add(testutil.IDX(MagicLabels, []uint32{0}, nil))
 	f.Add(append(bytes.Clone(okLabels), 0))
 	f.Fuzz(func(t *testing.T, file []byte) {
 		lab, err := ReadLabels("fuzz", bytes.NewReader(file))

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"resgo/data"
+	"resgo/internal/testutil"
 )
 
 // The exit statuses that resgo documents (README, "When things go wrong").
@@ -110,25 +111,6 @@ func checkOneLineError(t *testing.T, what, stderr string, want ...string) {
 	}
 }
 
-// idxFile builds an IDX file: magic, dimensions, payload.
-func idxFile(magic uint32, dims []uint32, payload []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, magic)
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, d)
-	}
-	b.Write(payload)
-	return b.Bytes()
-}
-
-func gzipped(b []byte) []byte {
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	zw.Write(b)
-	zw.Close()
-	return out.Bytes()
-}
-
 // smallMNIST is a valid --data folder's four files (gzipped): the first
 // 64 training and 32 test images of MNIST.
 func smallMNIST(t *testing.T) map[string][]byte {
@@ -143,8 +125,8 @@ func smallMNIST(t *testing.T) map[string][]byte {
 		n              int
 		images, labels string
 	}{{tr, 64, data.TrainImagesFile, data.TrainLabelsFile}, {te, 32, data.TestImagesFile, data.TestLabelsFile}} {
-		files[s.images] = gzipped(idxFile(data.MagicImages, []uint32{uint32(s.n), 28, 28}, s.d.Images[:s.n*784]))
-		files[s.labels] = gzipped(idxFile(data.MagicLabels, []uint32{uint32(s.n)}, s.d.Labels[:s.n]))
+		files[s.images] = testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{uint32(s.n), 28, 28}, s.d.Images[:s.n*784]))
+		files[s.labels] = testutil.Gzip(testutil.IDX(data.MagicLabels, []uint32{uint32(s.n)}, s.d.Labels[:s.n]))
 	}
 	return files
 }
@@ -214,17 +196,17 @@ func TestBadDataFiles(t *testing.T) {
 			b[len(b)-5] ^= 0xff // the CRC-32
 			return b
 		}(), "bad gzip: checksum mismatch", nil},
-		{"wrong magic", data.TrainImagesFile, gzipped(append([]byte{0, 0, 0x0d, 3}, trainImg[4:]...)),
+		{"wrong magic", data.TrainImagesFile, testutil.Gzip(append([]byte{0, 0, 0x0d, 3}, trainImg[4:]...)),
 			"want magic 0x803, got 0xd03", nil},
 		{"labels file for images", data.TestImagesFile, good[data.TestLabelsFile],
 			"want magic 0x803, got 0x801: 1 dimension, not 3", nil},
-		{"four dimensions", data.TrainImagesFile, gzipped(idxFile(0x804, []uint32{64, 28, 28, 1}, trainImg[16:])),
+		{"four dimensions", data.TrainImagesFile, testutil.Gzip(testutil.IDX(0x804, []uint32{64, 28, 28, 1}, trainImg[16:])),
 			"want magic 0x803, got 0x804: 4 dimensions, not 3", nil},
-		{"zero dimension", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{0, 28, 28}, nil)),
+		{"zero dimension", data.TrainImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{0, 28, 28}, nil)),
 			"dimension 0 of 0×28×28 is zero", nil},
-		{"absurd dimension", data.TrainImagesFile, idxFile(data.MagicImages, []uint32{0xffffffff, 28, 28}, trainImg[16:]),
+		{"absurd dimension", data.TrainImagesFile, testutil.IDX(data.MagicImages, []uint32{0xffffffff, 28, 28}, trainImg[16:]),
 			"dimensions 4294967295×28×28 exceed the limit of 2147483648 bytes", nil},
-		{"forged dimension under the limit", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{2700000, 28, 28}, trainImg[16:])),
+		{"forged dimension under the limit", data.TrainImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{2700000, 28, 28}, trainImg[16:])),
 			"truncated data: dimensions 2700000×28×28 need 2116800000 bytes, got 50176", nil},
 		{"fewer bytes than the header says", data.TrainImagesFile, trainImg[:len(trainImg)-784-100],
 			"truncated data: dimensions 64×28×28 need 50176 bytes, got 49292", nil},
@@ -232,14 +214,14 @@ func TestBadDataFiles(t *testing.T) {
 			"trailing data after the 64 bytes of dimensions 64", nil},
 		{"empty file", data.TestImagesFile, []byte{}, "empty file: no IDX header", nil},
 		{"label above 9", data.TestLabelsFile, withLabel(testLab, 5, 10), "label 10 at index 5 is above 9", nil},
-		{"label 255", data.TrainLabelsFile, gzipped(withLabel(trainLab, 63, 255)), "label 255 at index 63 is above 9", nil},
-		{"count mismatch", data.TrainLabelsFile, gzipped(idxFile(data.MagicLabels, []uint32{63}, trainLab[8:8+63])),
+		{"label 255", data.TrainLabelsFile, testutil.Gzip(withLabel(trainLab, 63, 255)), "label 255 at index 63 is above 9", nil},
+		{"count mismatch", data.TrainLabelsFile, testutil.Gzip(testutil.IDX(data.MagicLabels, []uint32{63}, trainLab[8:8+63])),
 			"63 labels, but ", nil},
-		{"test images of another size", data.TestImagesFile, gzipped(idxFile(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32))),
+		{"test images of another size", data.TestImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32))),
 			"images are 32×32, but the training images are 28×28", nil},
-		{"images of another size", data.TrainImagesFile, gzipped(idxFile(data.MagicImages, []uint32{64, 32, 32}, make([]byte, 64*32*32))),
+		{"images of another size", data.TrainImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{64, 32, 32}, make([]byte, 64*32*32))),
 			"images are 32×32, but resgo's models take 28×28",
-			map[string][]byte{data.TestImagesFile: gzipped(idxFile(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32)))}},
+			map[string][]byte{data.TestImagesFile: testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32)))}},
 		{"missing file", data.TestLabelsFile, nil, "missing file (nor is there t10k-labels-idx1-ubyte)", nil},
 	}
 	for _, c := range cases {
