@@ -3,10 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/xml"
 	"errors"
-	"image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"resgo/internal/testutil"
 	"resgo/train"
 )
 
@@ -106,34 +104,10 @@ func CheckFiles(t *testing.T, dir string, c *Comparison) {
 		pngs[ConfusionFile(r.Model)] = [2]int{ConfusionSize.X, ConfusionSize.Y}
 	}
 	for name, size := range pngs {
-		img, err := png.Decode(bytes.NewReader(read(name)))
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if b := img.Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
-			t.Errorf("%s is %dx%d, want %dx%d", name, b.Dx(), b.Dy(), size[0], size[1])
-		}
+		testutil.CheckPNG(t, name, read(name), size[0], size[1])
 	}
 	for _, name := range []string{"accuracy.svg", "loss.svg"} {
-		d := xml.NewDecoder(bytes.NewReader(read(name)))
-		elements := 0
-		for {
-			tok, err := d.Token()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-				break
-			}
-			if _, ok := tok.(xml.StartElement); ok {
-				elements++
-			}
-		}
-		if elements < 10 {
-			t.Errorf("%s has only %d elements", name, elements)
-		}
+		testutil.CheckSVG(t, name, read(name), 10)
 	}
 }
 

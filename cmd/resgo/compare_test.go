@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/xml"
-	"errors"
-	"image/png"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"resgo/internal/testutil"
 	"resgo/report"
 )
 
@@ -87,34 +84,10 @@ func TestCompareWritesEverything(t *testing.T) {
 		pngs["confusion-"+m+".png"] = [2]int{report.ConfusionSize.X, report.ConfusionSize.Y}
 	}
 	for name, size := range pngs {
-		img, err := png.Decode(bytes.NewReader(read(name)))
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if b := img.Bounds(); b.Dx() != size[0] || b.Dy() != size[1] {
-			t.Errorf("%s is %dx%d, want %dx%d", name, b.Dx(), b.Dy(), size[0], size[1])
-		}
+		testutil.CheckPNG(t, name, read(name), size[0], size[1])
 	}
-
 	for _, name := range []string{"accuracy.svg", "loss.svg"} {
-		d := xml.NewDecoder(bytes.NewReader(read(name)))
-		var root string
-		for {
-			tok, err := d.Token()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if se, ok := tok.(xml.StartElement); ok && root == "" {
-				root = se.Name.Local
-			}
-		}
-		if root != "svg" {
-			t.Errorf("%s: root element %q, want svg", name, root)
-		}
+		testutil.CheckSVG(t, name, read(name), 10)
 	}
 }
 
