@@ -20,6 +20,12 @@ type Optimizer interface {
 	SetState(slots map[string][]float32, step int64)
 }
 
+// PoolUser is implemented by optimisers whose update runs on a worker pool;
+// a trainer gives them the pool its steps run on (train.NewTrainer does).
+type PoolUser interface {
+	UsePool(p *kernels.Pool)
+}
+
 // ZeroGrad sets every trainable parameter's gradient to zero.
 func ZeroGrad(params []*autograd.Param) {
 	for _, p := range params {
@@ -47,6 +53,9 @@ type Adam struct {
 	slots map[string][]float32 // "<name>.m", "<name>.v"
 	keys  map[string][2]string
 }
+
+// UsePool makes the update run on p (see PoolUser).
+func (a *Adam) UsePool(p *kernels.Pool) { a.Pool = p }
 
 // NewAdam returns Adam with learning rate lr and Keras's other defaults.
 func NewAdam(lr float64) *Adam {

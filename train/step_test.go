@@ -77,3 +77,20 @@ func TestTrainingIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainerGivesAdamItsPool checks that Adam's update runs on the pool
+// the trainer's steps run on (optim.PoolUser), not on the default pool,
+// which would start a second set of workers.
+func TestTrainerGivesAdamItsPool(t *testing.T) {
+	pool := kernels.NewPool(1)
+	defer pool.Close()
+	m, err := models.New("vgg16-reduced", models.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := optim.NewAdam(1e-3)
+	NewTrainer(m, a, pool, 4, 28, 28, 1)
+	if a.Pool != pool {
+		t.Fatalf("Adam runs on pool %p, want the trainer's %p", a.Pool, pool)
+	}
+}

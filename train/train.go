@@ -109,8 +109,8 @@ func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, 
 	if pool == nil {
 		pool = kernels.Default()
 	}
-	if a, ok := opt.(*optim.Adam); ok && a.Pool == nil {
-		a.Pool = pool
+	if u, ok := opt.(optim.PoolUser); ok {
+		u.UsePool(pool)
 	}
 	return &Trainer{
 		Model: m, Opt: opt, Params: m.Params(), Pool: pool,
