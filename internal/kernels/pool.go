@@ -162,22 +162,19 @@ func (p *Pool) Scratch(w, n int) []float32 {
 // Partials returns a zeroed slice of Workers()*n floats, one row of n per
 // worker, for reductions that each worker computes separately and the
 // caller then sums in worker order (which keeps results deterministic).
-func (p *Pool) Partials(n int) []float32 {
-	if cap(p.partial) < p.n*n {
-		p.partial = make([]float32, p.n*n)
-	}
-	s := p.partial[:p.n*n]
-	clear(s)
-	return s
-}
+func (p *Pool) Partials(n int) []float32 { return zeroed(&p.partial, p.n*n) }
 
 // Partials64 is Partials in float64, for sums that float32 would round
 // too coarsely.
-func (p *Pool) Partials64(n int) []float64 {
-	if cap(p.part64) < p.n*n {
-		p.part64 = make([]float64, p.n*n)
+func (p *Pool) Partials64(n int) []float64 { return zeroed(&p.part64, p.n*n) }
+
+// zeroed returns the first n elements of *buf, zeroed, growing it first if
+// needed.
+func zeroed[T float32 | float64](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
 	}
-	s := p.part64[:p.n*n]
+	s := (*buf)[:n]
 	clear(s)
 	return s
 }
