@@ -80,6 +80,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 		savedMomentum = nn.DefaultBNMomentum
 	}
 	keep("bn-momentum", float32(f.bnMomentum), savedMomentum, func() { f.bnMomentum = float64(savedMomentum) })
+	keep("shuffle-buffer", f.shuffle, st.Loader.Shuffle, func() { f.shuffle = st.Loader.Shuffle })
 	keep("train-limit", f.trainLimit, st.Run.TrainLimit, func() { f.trainLimit = st.Run.TrainLimit })
 	keep("test-limit", f.testLimit, st.Run.TestLimit, func() { f.testLimit = st.Run.TestLimit })
 	if conflict != nil {

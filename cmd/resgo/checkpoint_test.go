@@ -151,6 +151,10 @@ func TestTrainResumeEval(t *testing.T) {
 		!strings.Contains(stderr, "--batch 64 differs from the 32 that "+filepath.Join(b, "last.safetensors")+" was trained with") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	if code, _, stderr := ckRun("train", "--resume", b, "--epochs", "3", "--shuffle-buffer", "100"); code != 2 ||
+		!strings.Contains(stderr, "--shuffle-buffer 100 differs from the 10000 that") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
 	if code, _, stderr := ckRun("train", "--resume", b, "--epochs", "3", "--bn-momentum", "0.9"); code != 2 ||
 		!strings.Contains(stderr, "--bn-momentum 0.9 differs from the 0.99 that") {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -271,14 +275,15 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 	sameTensors(t, filepath.Join(straight, "last.safetensors"), last)
 }
 
-// TestTrainBNMomentum checks that train's --bn-momentum reaches the model:
-// the checkpoint records it, and one step moves each moving variance from
-// its initial 1 halfway to the batch's variance (which is small for
-// conv1's output), not the 1% that Keras's 0.99 would move it.
-func TestTrainBNMomentum(t *testing.T) {
+// TestTrainBNMomentumAndShuffle checks that train's --bn-momentum and
+// --shuffle-buffer reach the run: the checkpoint records both, and one step
+// moves each moving variance from its initial 1 halfway to the batch's
+// variance (which is small for conv1's output), not the 1% that Keras's
+// 0.99 would move it.
+func TestTrainBNMomentumAndShuffle(t *testing.T) {
 	dir := t.TempDir()
 	code, _, stderr := ckRun("train", "--train-limit", "32", "--test-limit", "32", "--epochs", "1",
-		"--bn-momentum", "0.5", "--checkpoint-dir", dir)
+		"--bn-momentum", "0.5", "--shuffle-buffer", "7", "--checkpoint-dir", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -288,6 +293,9 @@ func TestTrainBNMomentum(t *testing.T) {
 	}
 	if st.Options.BNMomentum != 0.5 {
 		t.Fatalf("the checkpoint's BatchNorm momentum is %v, want 0.5", st.Options.BNMomentum)
+	}
+	if st.Loader.Shuffle != 7 {
+		t.Fatalf("the checkpoint's shuffle buffer is %d, want 7", st.Loader.Shuffle)
 	}
 	found := false
 	for _, p := range st.Net.Params() {

@@ -160,7 +160,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 	bar := newProgressBar(stdout)
 	cfg := train.Config{
 		Model: name, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
-		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed,
+		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {

@@ -311,7 +311,7 @@ func TestFlagErrors(t *testing.T) {
 			{"--train-limit", "60001"}, {"--test-limit", "10001"}, {"--train-limit", "-1"},
 			{"--threads", "0"}, {"--threads", "100000"}, {"--lr", "0"}, {"--lr", "-1"}, {"--lr", "NaN"}, {"--lr", "Inf"},
 			{"--width", "-1"}, {"--width", "NaN"}, {"--model", "vgg16", "--width", "64"}, {"--max-loss", "-1"},
-			{"--bn-momentum", "0"}, {"--bn-momentum", "1"}, {"--bn-momentum", "NaN"},
+			{"--bn-momentum", "0"}, {"--bn-momentum", "1"}, {"--bn-momentum", "NaN"}, {"--shuffle-buffer", "0"},
 			{"--nope"}, {"--batch", "x"}, {"--epochs", "1.5"}, {"--seed", "-1"}, {"--lr", "fast"}, {"extra"},
 			{"--epochs", "1", "extra"},
 		},

@@ -41,6 +41,7 @@ type trainFlags struct {
 	width      float64
 	maxLoss    float64
 	bnMomentum float64
+	shuffle    int
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -57,6 +58,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.IntVar(&f.testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
 	fs.Float64Var(&f.width, "width", 0, fmt.Sprintf("width multiplier for VGG models, at most %v (0: the model's default, 0.25)", models.MaxWidth))
 	fs.Float64Var(&f.maxLoss, "max-loss", train.DefaultMaxLoss, "stop as diverged when a training step's loss exceeds `L`\n(0: stop only when the loss is NaN or infinite)")
+	fs.IntVar(&f.shuffle, "shuffle-buffer", 10000, "shuffle with a buffer of `N` images, as tf.data's shuffle(N)\n(the tutorial's 10,000; the number of training images or more shuffles fully)")
 	fs.Float64Var(&f.bnMomentum, "bn-momentum", 0.99, "BatchNorm momentum of the moving statistics (Keras's 0.99; 0.9 suits runs of a few hundred steps)")
 }
 
@@ -79,6 +81,8 @@ func (f *trainFlags) check(cmd string) error {
 		return badFlag(cmd, "--width must be more than 0 and at most %v, got %v", models.MaxWidth, f.width)
 	case !(f.maxLoss >= 0):
 		return badFlag(cmd, "--max-loss must be 0 or more, got %v", f.maxLoss)
+	case f.shuffle < 1:
+		return badFlag(cmd, "--shuffle-buffer must be at least 1, got %d", f.shuffle)
 	case !(f.bnMomentum > 0 && f.bnMomentum < 1):
 		return badFlag(cmd, "--bn-momentum must be between 0 and 1, got %v", f.bnMomentum)
 	}
@@ -190,7 +194,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	bar := newProgressBar(stdout)
 	cfg := train.Config{
 		Model: f.model, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
-		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed,
+		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
