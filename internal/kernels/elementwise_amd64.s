@@ -50,10 +50,29 @@ ssdone:
 	VZEROUPPER
 	RET
 
+// The BatchNorm sums accumulate in float64: a vector of 16 floats is
+// widened into two vectors of 8 doubles (lo, hi), and a block's sums hold
+// vecs·16 doubles, lane k of the floats at double k. BX is the byte offset
+// of the float vector in the block, so the doubles are at 2·BX and 2·BX+64.
+
+// WIDEN(z, y, lo, hi, tmpY) widens float vector z (y is its lower half)
+// into the double vectors lo and hi.
+#define WIDEN(z, y, lo, hi, tmpY) \
+	VCVTPS2PD y, lo; VEXTRACTF64X4 $1, z, tmpY; VCVTPS2PD tmpY, hi
+
+// ACCPD(lo, hi, base, t0, t1) adds lo and hi into the doubles at base.
+#define ACCPD(lo, hi, base, t0, t1) \
+	VADDPD (base)(BX*2), lo, t0; VMOVUPD t0, (base)(BX*2); \
+	VADDPD 64(base)(BX*2), hi, t1; VMOVUPD t1, 64(base)(BX*2)
+
+// FMAPD(alo, blo, ahi, bhi, base, t0, t1) adds alo·blo and ahi·bhi into the
+// doubles at base.
+#define FMAPD(alo, blo, ahi, bhi, base, t0, t1) \
+	VMOVUPD (base)(BX*2), t0; VFMADD231PD alo, blo, t0; VMOVUPD t0, (base)(BX*2); \
+	VMOVUPD 64(base)(BX*2), t1; VFMADD231PD ahi, bhi, t1; VMOVUPD t1, 64(base)(BX*2)
+
 // func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int)
-// s1 += x, s2 += x² per lane of the block, in float64: each vector of 16
-// floats is widened into two vectors of 8 doubles, so s1 and s2 hold one
-// block of vecs·16 doubles.
+// s1 += x, s2 += x² per lane of the block, in float64.
 TEXT ·momentsAVX512(SB), NOSPLIT, $0-40
 	MOVQ  x+0(FP), SI
 	MOVQ  s1+8(FP), R9
@@ -68,21 +87,11 @@ mblock:
 	MOVQ DX, R11
 
 mvec:
-	VMOVUPS       (SI)(BX*1), Z0
-	VCVTPS2PD     Y0, Z1
-	VEXTRACTF64X4 $1, Z0, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        (R9)(BX*2), Z1, Z3
-	VMOVUPD       Z3, (R9)(BX*2)
-	VADDPD        64(R9)(BX*2), Z2, Z4
-	VMOVUPD       Z4, 64(R9)(BX*2)
-	VMOVUPD       (R10)(BX*2), Z5
-	VFMADD231PD   Z1, Z1, Z5
-	VMOVUPD       Z5, (R10)(BX*2)
-	VMOVUPD       64(R10)(BX*2), Z6
-	VFMADD231PD   Z2, Z2, Z6
-	VMOVUPD       Z6, 64(R10)(BX*2)
-	ADDQ          $64, BX
+	VMOVUPS (SI)(BX*1), Z0
+	WIDEN(Z0, Y0, Z1, Z2, Y2)
+	ACCPD(Z1, Z2, R9, Z3, Z4)
+	FMAPD(Z1, Z1, Z2, Z2, R10, Z5, Z6)
+	ADDQ    $64, BX
 	DECQ          R11
 	JNZ           mvec
 	ADDQ          BX, SI
@@ -95,8 +104,7 @@ mdone:
 
 // func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
 // g = dy, or dy where y > 0 if y is not nil; sumG += g,
-// sumGX += g·(x − center), in float64 (two vectors of 8 doubles per 16
-// floats, as in momentsAVX512).
+// sumGX += g·(x − center), in float64.
 TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-64
 	MOVQ   x+0(FP), SI
 	MOVQ   center+8(FP), R13
@@ -121,26 +129,14 @@ bsvec:
 	VCMPPS $1, (R12)(BX*1), Z31, K1
 
 bsload:
-	VMOVUPS.Z     (DI)(BX*1), K1, Z0
-	VMOVUPS       (SI)(BX*1), Z1
-	VSUBPS        (R13)(BX*1), Z1, Z1
-	VCVTPS2PD     Y0, Z2
-	VEXTRACTF64X4 $1, Z0, Y3
-	VCVTPS2PD     Y3, Z3
-	VCVTPS2PD     Y1, Z4
-	VEXTRACTF64X4 $1, Z1, Y5
-	VCVTPS2PD     Y5, Z5
-	VADDPD        (R8)(BX*2), Z2, Z6
-	VMOVUPD       Z6, (R8)(BX*2)
-	VADDPD        64(R8)(BX*2), Z3, Z7
-	VMOVUPD       Z7, 64(R8)(BX*2)
-	VMOVUPD       (R9)(BX*2), Z8
-	VFMADD231PD   Z4, Z2, Z8
-	VMOVUPD       Z8, (R9)(BX*2)
-	VMOVUPD       64(R9)(BX*2), Z9
-	VFMADD231PD   Z5, Z3, Z9
-	VMOVUPD       Z9, 64(R9)(BX*2)
-	ADDQ          $64, BX
+	VMOVUPS.Z (DI)(BX*1), K1, Z0
+	VMOVUPS   (SI)(BX*1), Z1
+	VSUBPS    (R13)(BX*1), Z1, Z1
+	WIDEN(Z0, Y0, Z2, Z3, Y3)
+	WIDEN(Z1, Y1, Z4, Z5, Y5)
+	ACCPD(Z2, Z3, R8, Z6, Z7)
+	FMAPD(Z4, Z2, Z5, Z3, R9, Z8, Z9)
+	ADDQ      $64, BX
 	DECQ          R11
 	JNZ           bsvec
 	ADDQ          BX, SI
