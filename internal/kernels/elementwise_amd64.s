@@ -92,11 +92,11 @@ mvec:
 	ACCPD(Z1, Z2, R9, Z3, Z4)
 	FMAPD(Z1, Z1, Z2, Z2, R10, Z5, Z6)
 	ADDQ    $64, BX
-	DECQ          R11
-	JNZ           mvec
-	ADDQ          BX, SI
-	DECQ          CX
-	JNZ           mblock
+	DECQ    R11
+	JNZ     mvec
+	ADDQ    BX, SI
+	DECQ    CX
+	JNZ     mblock
 
 mdone:
 	VZEROUPPER
@@ -137,13 +137,13 @@ bsload:
 	ACCPD(Z2, Z3, R8, Z6, Z7)
 	FMAPD(Z4, Z2, Z5, Z3, R9, Z8, Z9)
 	ADDQ      $64, BX
-	DECQ          R11
-	JNZ           bsvec
-	ADDQ          BX, SI
-	ADDQ          BX, DI
-	TESTQ         R12, R12
-	JZ            bsnext
-	ADDQ          BX, R12
+	DECQ      R11
+	JNZ       bsvec
+	ADDQ      BX, SI
+	ADDQ      BX, DI
+	TESTQ     R12, R12
+	JZ        bsnext
+	ADDQ      BX, R12
 
 bsnext:
 	DECQ CX
