@@ -17,10 +17,16 @@ go build -o "$out/resgo" ./cmd/resgo
 [ $# -gt 0 ] || set -- 1 2 3
 for seed in "$@"; do
 	# Runs whose output is already in OUT are kept, so an interrupted
-	# comparison continues where it stopped.
-	[ -s "$out/resgo-$seed.txt" ] || "$out/resgo" train --seed "$seed" > "$out/resgo-$seed.txt"
-	[ -s "$out/torch-$seed.json" ] ||
-		sh "$torch" --model resnet --mode epoch --epochs 10 --seed "$seed" > "$out/torch-$seed.json" 2>/dev/null
+	# comparison continues where it stopped; a run's output appears there
+	# only once the run has finished.
+	if [ ! -s "$out/resgo-$seed.txt" ]; then
+		"$out/resgo" train --seed "$seed" > "$out/resgo-$seed.part"
+		mv "$out/resgo-$seed.part" "$out/resgo-$seed.txt"
+	fi
+	if [ ! -s "$out/torch-$seed.json" ]; then
+		sh "$torch" --model resnet --mode epoch --epochs 10 --seed "$seed" > "$out/torch-$seed.part" 2>/dev/null
+		mv "$out/torch-$seed.part" "$out/torch-$seed.json"
+	fi
 done
 python3 - "$out" "$@" <<'PY'
 import json, re, statistics, sys
