@@ -46,12 +46,19 @@ func (o Options) classes() int {
 	return o.Classes
 }
 
+// Momentum returns the BatchNorm momentum the options give: BNMomentum,
+// or Keras's 0.99 when it is 0.
+func (o Options) Momentum() float32 {
+	if o.BNMomentum == 0 {
+		return nn.DefaultBNMomentum
+	}
+	return o.BNMomentum
+}
+
 // batchNorm returns a BatchNorm with the options' momentum.
 func (o Options) batchNorm(name string, c int) *nn.BatchNorm {
 	b := nn.NewBatchNorm(name, c)
-	if o.BNMomentum != 0 {
-		b.Momentum = o.BNMomentum
-	}
+	b.Momentum = o.Momentum()
 	return b
 }
 

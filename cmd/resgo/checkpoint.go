@@ -12,7 +12,6 @@ import (
 
 	"resgo/checkpoint"
 	"resgo/internal/oserr"
-	"resgo/nn"
 	"resgo/train"
 )
 
@@ -75,11 +74,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 	keep("lr", f.lr, st.Optimizer.LR, func() { f.lr = st.Optimizer.LR })
 	keep("seed", f.seed, st.Seed, func() { f.seed = st.Seed })
 	keep("width", f.width, st.Options.Width, func() { f.width = st.Options.Width })
-	savedMomentum := st.Options.BNMomentum
-	if savedMomentum == 0 {
-		savedMomentum = nn.DefaultBNMomentum
-	}
-	keep("bn-momentum", float32(f.bnMomentum), savedMomentum, func() { f.bnMomentum = float64(savedMomentum) })
+	keep("bn-momentum", float32(f.bnMomentum), st.Options.Momentum(), func() { f.bnMomentum = float64(st.Options.Momentum()) })
 	keep("shuffle-buffer", f.shuffle, st.Loader.Shuffle, func() { f.shuffle = st.Loader.Shuffle })
 	keep("train-limit", f.trainLimit, st.Run.TrainLimit, func() { f.trainLimit = st.Run.TrainLimit })
 	keep("test-limit", f.testLimit, st.Run.TestLimit, func() { f.testLimit = st.Run.TestLimit })
