@@ -45,15 +45,7 @@ func bigTensors() []Tensor {
 // and that the previous file is untouched, byte for byte, with no
 // temporary file left behind.
 func TestWriteFileFailsPartWay(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "last.safetensors")
-	if err := WriteFile(path, sampleTensors(), map[string]string{"v": "1"}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path, before := writeSample(t)
 	size := len(encode(t, bigTensors(), map[string]string{"v": "2"}))
 	defer func() { tempWriter = func(f *os.File) io.Writer { return f } }()
 	for _, n := range []int{0, 1, 7, 8, 100, 1 << 20, 1<<20 + 1, 2 << 20, size - 1} {

@@ -154,9 +154,13 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "last.safetensors")
+// writeSample writes sampleTensors to last.safetensors in a new temporary
+// folder and returns the folder, the file's path and its bytes, for tests
+// that check a failed write leaves them as they were.
+func writeSample(t *testing.T) (dir, path string, before []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "last.safetensors")
 	if err := WriteFile(path, sampleTensors(), map[string]string{"v": "1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +168,11 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, path, before
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir, path, before := writeSample(t)
 	// A write that fails half-way (as on a full disk) leaves the old file.
 	createTemp = func(dir, pattern string) (*os.File, error) {
 		f, err := os.CreateTemp(dir, pattern)
@@ -173,7 +182,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		return f, err
 	}
 	defer func() { createTemp = os.CreateTemp }()
-	err = WriteFile(path, sampleTensors(), map[string]string{"v": "2"})
+	err := WriteFile(path, sampleTensors(), map[string]string{"v": "2"})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("err = %v, want a failure naming %s", err, path)
 	}
