@@ -34,19 +34,9 @@ func reduce64(part []float64, workers, L, C int) (a, b []float64) {
 		}
 	}
 	a, b = row[:C], row[L:L+C]
-	fold64(a, row[C:L])
-	fold64(b, row[L+C:])
+	fold(a, row[C:L])
+	fold(b, row[L+C:])
 	return a, b
-}
-
-// fold64 adds the C-long segments of src into dst (C = len(dst)).
-func fold64(dst, src []float64) {
-	C := len(dst)
-	for i := 0; i < len(src); i += C {
-		for c, v := range src[i : i+C] {
-			dst[c] += v
-		}
-	}
 }
 
 // InvStd writes 1/sqrt(variance+eps) per channel.
@@ -58,8 +48,8 @@ func InvStd(variance []float32, eps float32, invstd []float32) {
 
 // BNApply computes y = (x-mean)·invstd·gamma + beta for x, y [M, C], and
 // then y = max(y, 0) when relu is set (the fused BatchNorm+ReLU). x is
-// centred before it is scaled, so the result keeps float32's precision
-// however large the mean is beside the spread. scratch must hold
+// centred before it is scaled, as the formula reads; the result is then as
+// exact as the float32 mean allows. scratch must hold
 // BNScratch(C) floats; it receives the per-channel centre, scale and shift.
 func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32, y []float32, relu bool, scratch []float32) {
 	L := max(tileLen(C), C)

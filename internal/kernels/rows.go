@@ -25,8 +25,8 @@ func tile(dst, src []float32) {
 	}
 }
 
-// fold adds the C-long segments of src into dst.
-func fold(dst, src []float32) {
+// fold adds the C-long segments of src into dst (C = len(dst)).
+func fold[T float32 | float64](dst, src []T) {
 	C := len(dst)
 	for i := 0; i < len(src); i += C {
 		for c, v := range src[i : i+C] {
