@@ -5,12 +5,10 @@ import (
 	"errors"
 	"math"
 	"runtime"
-	"sync/atomic"
 	"testing"
 
-	"resgo/autograd"
 	"resgo/data"
-	"resgo/models"
+	"resgo/internal/testmodels"
 )
 
 // subsets returns the first nTrain training and nTest test images of MNIST.
@@ -27,30 +25,6 @@ func subsets(t testing.TB, nTrain, nTest int) (tr, te *data.Dataset) {
 		t.Fatal(err)
 	}
 	return tr, te
-}
-
-// poisonTest makes the train-test-nan model's inference give NaN.
-var poisonTest atomic.Bool
-
-// nanTest is a ResNet whose inference gives NaN logits while poisonTest is
-// set: a model whose test pass alone breaks.
-type nanTest struct{ models.Model }
-
-func (m nanTest) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
-	out := m.Model.Forward(t, x, training)
-	if !training && poisonTest.Load() {
-		for i := range out.Value.Data {
-			out.Value.Data[i] = float32(math.NaN())
-		}
-	}
-	return out
-}
-
-func init() {
-	models.Register("train-test-nan", "a ResNet whose inference gives NaN on demand (tests only)", func(o models.Options) (models.Model, error) {
-		m, err := models.New("resnet", o)
-		return nanTest{m}, err
-	})
 }
 
 // TestRunStopsWhenDiverged checks every way Run detects divergence, and
@@ -83,12 +57,12 @@ func TestRunStopsWhenDiverged(t *testing.T) {
 				}
 			},
 			func(e *NonFiniteError) bool { return e.Epoch == 2 && e.Param == "dense2.kernel" && math.IsNaN(e.Loss) }},
-		{"NaN test loss", "train-test-nan", 1e-3, 0,
-			func(s *Session, p Progress) { poisonTest.Store(p.Epoch == 2) },
+		{"NaN test loss", testmodels.NaNInference, 1e-3, 0,
+			func(s *Session, p Progress) { testmodels.PoisonInference.Store(p.Epoch == 2) },
 			func(e *NonFiniteError) bool { return e.Epoch == 2 && e.Test && math.IsNaN(e.Loss) && e.Step == 0 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			defer poisonTest.Store(false)
+			defer testmodels.PoisonInference.Store(false)
 			var epochs []int
 			var s *Session
 			cfg := Config{Model: c.model, Epochs: 3, Batch: 16, LR: c.lr, Seed: 1, Train: tr, Test: te, MaxLoss: c.maxLoss,

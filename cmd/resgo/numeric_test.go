@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"resgo/autograd"
 	"resgo/checkpoint"
-	"resgo/models"
+	"resgo/internal/testmodels"
 )
 
 // TestDivergedRunStops checks that a run whose loss explodes stops at
@@ -101,32 +99,6 @@ func checkUntouched(t *testing.T, dir string, before map[string][]byte) {
 	}
 }
 
-// poisonInference makes the test-nan-inference model's inference give NaN.
-var poisonInference atomic.Bool
-
-// nanInference is a ResNet whose inference (the test pass) gives NaN
-// logits while poisonInference is set; training is unaffected. It stands
-// for a model whose inference alone breaks (moving statistics gone bad,
-// say), which the fast kernels' ReLU could otherwise hide from a test.
-type nanInference struct{ models.Model }
-
-func (m nanInference) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
-	out := m.Model.Forward(t, x, training)
-	if !training && poisonInference.Load() {
-		for i := range out.Value.Data {
-			out.Value.Data[i] = float32(math.NaN())
-		}
-	}
-	return out
-}
-
-func init() {
-	models.Register("test-nan-inference", "a ResNet whose inference gives NaN on demand (tests only)", func(o models.Options) (models.Model, error) {
-		m, err := models.New("resnet", o)
-		return nanInference{m}, err
-	})
-}
-
 // TestDivergenceKeepsLastGoodCheckpoint trains one sound epoch with
 // checkpoints, then lets epoch 2 diverge, and checks that last.safetensors
 // and best.safetensors are still those of epoch 1, byte for byte, that
@@ -151,11 +123,11 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 			b, _ := json.Marshal(o)
 			f.Metadata["optimizer"] = string(b)
 		}, `training diverged: the loss is \S+, over the limit of 10000, at epoch 2, step \d+ \(try a lower --lr\)`},
-		{"test loss", "test-nan-inference", func(*checkpoint.File) { poisonInference.Store(true) },
+		{"test loss", testmodels.NaNInference, func(*checkpoint.File) { testmodels.PoisonInference.Store(true) },
 			`training diverged: the test loss is NaN after epoch 2 \(try a lower --lr\)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			defer poisonInference.Store(false)
+			defer testmodels.PoisonInference.Store(false)
 			dir := filepath.Join(t.TempDir(), "run")
 			code, _, stderr := ckRun("train", "--model", c.model, "--train-limit", "96", "--test-limit", "32", "--batch", "16",
 				"--epochs", "1", "--checkpoint-dir", dir)
@@ -176,7 +148,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 			if strings.Contains(stdout, "Epoch 2,") || strings.Contains(stdout, "Saved") {
 				t.Errorf("the diverged epoch was reported or saved:\n%s", stdout)
 			}
-			poisonInference.Store(false)
+			testmodels.PoisonInference.Store(false)
 			checkUntouched(t, dir, before)
 			if code, _, stderr := ckRun("eval", "--checkpoint", filepath.Join(dir, bestFile), "--test-limit", "32"); code != exitOK {
 				t.Errorf("eval of best.safetensors: exit %d: %s", code, stderr)
