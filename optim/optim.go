@@ -1,5 +1,6 @@
-// Package optim holds the optimisers: Adam and SGD with momentum, with
-// Keras's defaults and update rules.
+// Package optim holds the optimisers — Adam with Keras's defaults and
+// update rule, AdamW as PyTorch's, SGD with momentum (Nesterov's too) and
+// weight decay as Keras's — and the learning-rate schedules.
 package optim
 
 import (
@@ -57,6 +58,9 @@ type Adam struct {
 // UsePool makes the update run on p (see PoolUser).
 func (a *Adam) UsePool(p *kernels.Pool) { a.Pool = p }
 
+// SetLR sets the learning rate of the next steps (see LRSetter).
+func (a *Adam) SetLR(lr float64) { a.LR = lr }
+
 // NewAdam returns Adam with learning rate lr and Keras's other defaults.
 func NewAdam(lr float64) *Adam {
 	return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7,
@@ -78,7 +82,17 @@ func (a *Adam) Step(params []*autograd.Param) {
 	a.t++
 	b1, b2 := a.Beta1, a.Beta2
 	alpha := float32(a.LR * math.Sqrt(1-math.Pow(b2, float64(a.t))) / (1 - math.Pow(b1, float64(a.t))))
-	args := kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2), Alpha: alpha, Epsilon: float32(a.Epsilon)}
+	a.update(params, kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2), Alpha: alpha, Epsilon: float32(a.Epsilon)})
+}
+
+// update applies the update of args to every trainable parameter.
+func (a *Adam) update(params []*autograd.Param, args kernels.AdamArgs) {
+	if a.slots == nil {
+		a.slots = map[string][]float32{}
+	}
+	if a.keys == nil {
+		a.keys = map[string][2]string{}
+	}
 	pool := a.Pool
 	if pool == nil {
 		pool = kernels.Default()
@@ -111,14 +125,56 @@ func (a *Adam) SetState(slots map[string][]float32, step int64) {
 	}
 }
 
-// SGD is stochastic gradient descent with optional momentum, as Keras:
-// velocity ← momentum·velocity − lr·g;  θ ← θ + velocity.
+// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter, 2019)
+// as PyTorch's torch.optim.AdamW computes it:
+//
+//	θ ← θ·(1 − lr·λ)
+//	m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
+//	θ ← θ − lr·(m/(1−β1^t)) / (sqrt(v/(1−β2^t)) + ε)
+//
+// The last line runs as Adam's kernel with α = lr·sqrt(1−β2^t)/(1−β1^t)
+// and ε·sqrt(1−β2^t) in place of ε, which is the same expression.
+// PyTorch's defaults: β1 0.9, β2 0.999, ε 1e-8. Its state is Adam's.
+type AdamW struct {
+	Adam
+	WeightDecay float64 // λ
+}
+
+// NewAdamW returns AdamW with learning rate lr, weight decay wd and
+// PyTorch's other defaults.
+func NewAdamW(lr, wd float64) *AdamW {
+	return &AdamW{Adam: Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}, WeightDecay: wd}
+}
+
+// Step applies one AdamW update.
+func (a *AdamW) Step(params []*autograd.Param) {
+	a.t++
+	bc1 := 1 - math.Pow(a.Beta1, float64(a.t))
+	sbc2 := math.Sqrt(1 - math.Pow(a.Beta2, float64(a.t)))
+	a.update(params, kernels.AdamArgs{Beta1: float32(a.Beta1), Beta2: float32(a.Beta2),
+		Alpha: float32(a.LR * sbc2 / bc1), Epsilon: float32(a.Epsilon * sbc2),
+		WeightDecay: float32(a.LR * a.WeightDecay)})
+}
+
+// SGD is stochastic gradient descent with optional momentum, Nesterov's
+// momentum and weight decay, as Keras computes them:
+//
+//	θ ← θ − lr·λ·θ                      (decoupled weight decay, if λ > 0)
+//	velocity ← momentum·velocity − lr·g
+//	θ ← θ + velocity                    (θ ← θ + momentum·velocity − lr·g with Nesterov)
+//
+// Without momentum, θ ← θ − lr·g.
 type SGD struct {
 	LR, Momentum float64
+	Nesterov     bool
+	WeightDecay  float64 // λ
 	t            int64
 	slots        map[string][]float32 // "<name>.velocity"
 	keys         map[string]string
 }
+
+// SetLR sets the learning rate of the next steps (see LRSetter).
+func (s *SGD) SetLR(lr float64) { s.LR = lr }
 
 // NewSGD returns SGD with the given learning rate and momentum.
 func NewSGD(lr, momentum float64) *SGD {
@@ -129,11 +185,23 @@ func NewSGD(lr, momentum float64) *SGD {
 func (s *SGD) Step(params []*autograd.Param) {
 	s.t++
 	lr, mu := float32(s.LR), float32(s.Momentum)
+	keep := 1 - float32(s.LR*s.WeightDecay)
+	if s.slots == nil {
+		s.slots = map[string][]float32{}
+	}
+	if s.keys == nil {
+		s.keys = map[string]string{}
+	}
 	for _, p := range params {
 		if !p.Trainable {
 			continue
 		}
 		w, g := p.Value.Data, p.Grad.Data
+		if keep != 1 {
+			for i := range w {
+				w[i] *= keep
+			}
+		}
 		if mu == 0 {
 			for i := range w {
 				w[i] -= lr * g[i]
@@ -146,6 +214,13 @@ func (s *SGD) Step(params []*autograd.Param) {
 			s.keys[p.Name] = k
 		}
 		v := slot(s.slots, k, len(w))
+		if s.Nesterov {
+			for i := range w {
+				v[i] = float32(mu*v[i]) - float32(lr*g[i])
+				w[i] += float32(mu*v[i]) - float32(lr*g[i])
+			}
+			continue
+		}
 		for i := range w {
 			v[i] = mu*v[i] - lr*g[i]
 			w[i] += v[i]

@@ -77,3 +77,91 @@ func TestAdamStateRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamWStep checks two AdamW steps against torch.optim.AdamW's update
+// computed by hand in float64: decay first, then the bias-corrected moments
+// with ε outside the square root.
+func TestAdamWStep(t *testing.T) {
+	p := autograd.NewParam("w", true, 3)
+	copy(p.Value.Data, []float32{1, -2, 0.5})
+	grads := [][]float32{{0.1, -0.2, 3}, {-0.5, 0.25, 0}}
+	const lr, wd, eps = 0.01, 0.1, 1e-8
+	a := NewAdamW(lr, wd)
+	w := []float64{1, -2, 0.5}
+	m := make([]float64, 3)
+	v := make([]float64, 3)
+	for step, g := range grads {
+		copy(p.Grad.Data, g)
+		a.Step([]*autograd.Param{p})
+		tt := float64(step + 1)
+		for i := range w {
+			w[i] *= 1 - lr*wd
+			m[i] = 0.9*m[i] + 0.1*float64(g[i])
+			v[i] = 0.999*v[i] + 0.001*float64(g[i])*float64(g[i])
+			mhat := m[i] / (1 - math.Pow(0.9, tt))
+			vhat := v[i] / (1 - math.Pow(0.999, tt))
+			w[i] -= lr * mhat / (math.Sqrt(vhat) + eps)
+		}
+		for i := range w {
+			if d := math.Abs(float64(p.Value.Data[i]) - w[i]); d > 1e-6 {
+				t.Fatalf("step %d: w[%d] = %v, want %v", step+1, i, p.Value.Data[i], w[i])
+			}
+		}
+	}
+	// A zero gradient still shrinks the weight by lr·λ each step: the decay
+	// is decoupled from the moments (Adam with an L2 term would not move it
+	// by the same amount).
+	q := autograd.NewParam("q", true, 1)
+	q.Value.Data[0] = 2
+	b := NewAdamW(0.5, 0.2)
+	b.Step([]*autograd.Param{q})
+	if math.Abs(float64(q.Value.Data[0])-2*0.9) > 1e-6 {
+		t.Fatalf("AdamW with a zero gradient: w = %v, want 1.8", q.Value.Data[0])
+	}
+}
+
+// TestSGDNesterovWeightDecay checks two steps of SGD with Nesterov momentum
+// and weight decay against Keras's update by hand.
+func TestSGDNesterovWeightDecay(t *testing.T) {
+	p := autograd.NewParam("w", true, 2)
+	copy(p.Value.Data, []float32{1, -3})
+	s := &SGD{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 0.01}
+	grads := [][]float32{{1, 0.5}, {-2, 0}}
+	w := []float64{1, -3}
+	vel := make([]float64, 2)
+	for step, g := range grads {
+		copy(p.Grad.Data, g)
+		s.Step([]*autograd.Param{p})
+		for i := range w {
+			w[i] -= 0.1 * 0.01 * w[i]
+			vel[i] = 0.9*vel[i] - 0.1*float64(g[i])
+			w[i] += 0.9*vel[i] - 0.1*float64(g[i])
+		}
+		for i := range w {
+			if d := math.Abs(float64(p.Value.Data[i]) - w[i]); d > 1e-6 {
+				t.Fatalf("step %d: w[%d] = %v, want %v", step+1, i, p.Value.Data[i], w[i])
+			}
+		}
+	}
+	// Step 1 by hand: w0 = 1·(1−0.001) + 0.9·(−0.1) − 0.1 = 0.809.
+	q := autograd.NewParam("q", true, 1)
+	q.Value.Data[0], q.Grad.Data[0] = 1, 1
+	(&SGD{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 0.01}).Step([]*autograd.Param{q})
+	if math.Abs(float64(q.Value.Data[0])-0.809) > 1e-6 {
+		t.Fatalf("first Nesterov step: w = %v, want 0.809", q.Value.Data[0])
+	}
+}
+
+// TestZeroValueOptimizers checks that optimisers built as struct literals
+// step without their constructors.
+func TestZeroValueOptimizers(t *testing.T) {
+	for _, o := range []Optimizer{&Adam{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}, &AdamW{Adam: Adam{LR: 0.1, Beta1: 0.9, Beta2: 0.999}},
+		&SGD{LR: 0.1, Momentum: 0.9}} {
+		p := autograd.NewParam("w", true, 1)
+		p.Grad.Data[0] = 1
+		o.Step([]*autograd.Param{p})
+		if !(p.Value.Data[0] < 0) {
+			t.Fatalf("%T: w = %v after a step against a positive gradient", o, p.Value.Data[0])
+		}
+	}
+}

@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32)
-// c = {beta1, 1-beta1, beta2, 1-beta2, alpha, eps}; n is a multiple of 16.
+// func adamAVX512(w, grad, m, v *float32, n int, c *[7]float32)
+// c = {beta1, 1-beta1, beta2, 1-beta2, alpha, eps, 1-lr·wd}; n is a multiple of 16.
 // The operation order matches adamGeneric exactly (no FMA).
 TEXT ·adamAVX512(SB), NOSPLIT, $0-48
 	MOVQ         w+0(FP), DI
@@ -18,6 +18,7 @@ TEXT ·adamAVX512(SB), NOSPLIT, $0-48
 	VBROADCASTSS 12(AX), Z23
 	VBROADCASTSS 16(AX), Z24
 	VBROADCASTSS 20(AX), Z25
+	VBROADCASTSS 24(AX), Z26
 	SHRQ         $4, CX
 	TESTQ        CX, CX
 	JZ           adone
@@ -37,7 +38,7 @@ aloop:
 	VADDPS  Z25, Z5, Z5
 	VMULPS  Z1, Z24, Z6
 	VDIVPS  Z5, Z6, Z6
-	VMOVUPS (DI), Z7
+	VMULPS  (DI), Z26, Z7
 	VSUBPS  Z6, Z7, Z7
 	VMOVUPS Z7, (DI)
 	ADDQ    $64, SI

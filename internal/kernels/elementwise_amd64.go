@@ -30,7 +30,7 @@ func init() {
 }
 
 //go:noescape
-func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32)
+func adamAVX512(w, grad, m, v *float32, n int, c *[7]float32)
 
 //go:noescape
 func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)

@@ -16,7 +16,7 @@ func reluBackAVX512(y, dy, dx *float32, n int) { panic("unreachable") }
 func addAVX512(x, y, z *float32, n int)        { panic("unreachable") }
 func reluAVX512(x, y *float32, n int)          { panic("unreachable") }
 
-func adamAVX512(w, grad, m, v *float32, n int, c *[6]float32) { panic("unreachable") }
+func adamAVX512(w, grad, m, v *float32, n int, c *[7]float32) { panic("unreachable") }
 
 func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)       { panic("unreachable") }
 func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int) { panic("unreachable") }
