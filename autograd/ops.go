@@ -374,21 +374,29 @@ func dropoutBack(t *Tape, n *node) {
 // mean loss as a scalar and writes the probabilities into prob [B, K] if it
 // is not nil. Backward: dlogits = (softmax − onehot)/B.
 func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Tensor) *Var {
+	return t.SmoothedSoftmaxCrossEntropy(logits, labels, 0, prob)
+}
+
+// SmoothedSoftmaxCrossEntropy is SoftmaxCrossEntropy against one-hot
+// targets smoothed by ε as Keras's and PyTorch's label_smoothing: the
+// target of class k is (1−ε)·[k = label] + ε/K. Backward: dlogits =
+// (softmax − target)/B. ε = 0 is SoftmaxCrossEntropy.
+func (t *Tape) SmoothedSoftmaxCrossEntropy(logits *Var, labels []int32, smoothing float32, prob *tensor.Tensor) *Var {
 	defer t.since(OpLoss, t.now())
 	B, K := logits.Value.Shape[0], logits.Value.Shape[1]
 	p := t.arena.Get(B, K)
 	loss := t.newVar(logits.needsGrad, 1)
-	loss.Value.Data[0] = kernels.SoftmaxCrossEntropy(logits.Value.Data, labels, B, K, p.Data, nil)
+	loss.Value.Data[0] = kernels.SoftmaxCrossEntropy(logits.Value.Data, labels, B, K, smoothing, p.Data, nil)
 	if prob != nil {
 		copy(prob.Data, p.Data)
 	}
-	t.record(node{kind: OpLoss, op: "SoftmaxCrossEntropy", back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels})
+	t.record(node{kind: OpLoss, op: "SoftmaxCrossEntropy", back: softmaxCEBack, in: [3]*Var{logits}, out: loss, saved: [3]*tensor.Tensor{p}, ints32: labels, f: smoothing})
 	return loss
 }
 
 func softmaxCEBack(t *Tape, n *node) {
 	s := n.in[0].Value.Shape
-	kernels.SoftmaxCrossEntropyBackward(n.saved[0].Data, n.ints32, s[0], s[1], n.out.Grad.Data[0], t.grad(n.in[0]).Data)
+	kernels.SoftmaxCrossEntropyBackward(n.saved[0].Data, n.ints32, s[0], s[1], n.f, n.out.Grad.Data[0], t.grad(n.in[0]).Data)
 }
 
 // Softmax returns softmax(logits) row by row; it records nothing (it is

@@ -603,6 +603,29 @@ func TestSoftmaxCrossEntropyGrad(t *testing.T) {
 		}})
 }
 
+// TestSmoothedSoftmaxCrossEntropy checks label smoothing's gradient
+// against finite differences, and its loss by hand: logits [1, 2, 3],
+// label 2, ε = 0.1 gives −Σ_k q_k·log p_k with q = (0.1/3, 0.1/3, 0.9 + 0.1/3).
+func TestSmoothedSoftmaxCrossEntropy(t *testing.T) {
+	r := rand.New(rand.NewPCG(32, 32))
+	logits := gcParam(r, "logits", 4, 5)
+	labels := []int32{0, 4, 2, 2}
+	checkGrad(t, gradCase{name: "smoothed softmax cross-entropy", params: []*Param{logits}, isLoss: true,
+		build: func(tp *Tape, in []*Var) *Var { return tp.SmoothedSoftmaxCrossEntropy(in[0], labels, 0.1, nil) }})
+	tp := NewTape(nil, 0)
+	p := NewParam("logits", true, 1, 3)
+	copy(p.Value.Data, []float32{1, 2, 3})
+	loss := tp.SmoothedSoftmaxCrossEntropy(tp.Param(p), []int32{2}, 0.1, nil)
+	ls := math.Log(math.Exp(1) + math.Exp(2) + math.Exp(3))
+	want := 0.0
+	for k, q := range []float64{0.1 / 3, 0.1 / 3, 0.9 + 0.1/3} {
+		want -= q * (float64(k+1) - ls)
+	}
+	if math.Abs(float64(loss.Value.Data[0])-want) > 1e-6 {
+		t.Fatalf("smoothed loss %v, want %v", loss.Value.Data[0], want)
+	}
+}
+
 func TestSoftmaxCrossEntropyHandValues(t *testing.T) {
 	// logits [1, 2, 3], label 2: loss = log(1 + e^−1 + e^−2); the gradient
 	// is softmax − onehot.

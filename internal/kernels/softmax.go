@@ -4,16 +4,29 @@ import "math"
 
 // SoftmaxCrossEntropy computes, for logits [B, K] and integer labels, the
 // probabilities prob = softmax(logits) (saved for the backward pass), the
-// mean loss −(1/B)·Σ log prob[label] (returned), and the per-example losses
-// into losses if it is not nil. The softmax subtracts each row's maximum
-// first, and the log-probability is taken as logit − max − log Σ exp, so
-// it stays finite for any finite logits.
-func SoftmaxCrossEntropy(logits []float32, labels []int32, B, K int, prob, losses []float32) float32 {
+// mean loss −(1/B)·Σ_b Σ_k q_k·log prob[b, k] (returned), and the
+// per-example losses into losses if it is not nil. The target q is the
+// one-hot label smoothed as Keras's and PyTorch's label_smoothing ε:
+// q_k = (1−ε)·[k = label] + ε/K; with ε = 0 the loss is −log prob[label].
+// The softmax subtracts each row's maximum first, and the log-probability
+// is taken as logit − max − log Σ exp, so it stays finite for any finite
+// logits.
+func SoftmaxCrossEntropy(logits []float32, labels []int32, B, K int, smoothing float32, prob, losses []float32) float32 {
 	var total float64
+	eps := float64(smoothing)
 	for b := 0; b < B; b++ {
 		row := logits[b*K : (b+1)*K]
 		m, s := softmaxRow(row, prob[b*K:(b+1)*K])
 		l := -(float64(row[labels[b]]-m) - math.Log(s))
+		if eps != 0 {
+			// Σ_k −log prob_k = K·(m + log s) − Σ_k logit_k.
+			var sum float64
+			for _, v := range row {
+				sum += float64(v)
+			}
+			all := float64(K)*(float64(m)+math.Log(s)) - sum
+			l = (1-eps)*l + eps/float64(K)*all
+		}
 		if losses != nil {
 			losses[b] = float32(l)
 		}
@@ -23,16 +36,21 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, B, K int, prob, losse
 }
 
 // SoftmaxCrossEntropyBackward adds the gradient of the mean loss to dlogits:
-// scale·(prob − onehot(label))/B, where scale is the loss's incoming gradient.
-func SoftmaxCrossEntropyBackward(prob []float32, labels []int32, B, K int, scale float32, dlogits []float32) {
+// scale·(prob − q)/B, where q is the smoothed one-hot target (see
+// SoftmaxCrossEntropy) and scale the loss's incoming gradient.
+func SoftmaxCrossEntropyBackward(prob []float32, labels []int32, B, K int, smoothing, scale float32, dlogits []float32) {
 	s := scale / float32(B)
+	off, on := smoothing/float32(K), 1-smoothing
 	for b := 0; b < B; b++ {
 		pr := prob[b*K : (b+1)*K]
 		d := dlogits[b*K : (b+1)*K]
 		for k, v := range pr {
 			g := v
+			if smoothing != 0 {
+				g -= off
+			}
 			if int32(k) == labels[b] {
-				g -= 1
+				g -= on
 			}
 			d[k] += s * g
 		}

@@ -13,7 +13,7 @@ func TestSoftmaxCrossEntropyHand(t *testing.T) {
 	logits := []float32{1, 2, 3, 1, 2, 3}
 	labels := []int32{2, 0}
 	prob, losses := make([]float32, 6), make([]float32, 2)
-	loss := SoftmaxCrossEntropy(logits, labels, 2, 3, prob, losses)
+	loss := SoftmaxCrossEntropy(logits, labels, 2, 3, 0, prob, losses)
 	l2 := math.Log(1 + math.Exp(-1) + math.Exp(-2))
 	if math.Abs(l2-0.4076059644443804) > 1e-15 {
 		t.Fatalf("hand value wrong: %v", l2)
@@ -36,7 +36,7 @@ func TestSoftmaxCrossEntropyHand(t *testing.T) {
 	}
 	// Gradient of the mean: scale·(prob − onehot)/B, accumulated.
 	d := []float32{1, 1, 1, 1, 1, 1}
-	SoftmaxCrossEntropyBackward(prob, labels, 2, 3, 2, d)
+	SoftmaxCrossEntropyBackward(prob, labels, 2, 3, 0, 2, d)
 	for b, lab := range labels {
 		for k := 0; k < 3; k++ {
 			want := float64(prob[b*3+k])
@@ -74,7 +74,7 @@ func TestSoftmaxCrossEntropyStable(t *testing.T) {
 	} {
 		K := len(tc.logits)
 		prob, losses := make([]float32, K), make([]float32, 1)
-		loss := SoftmaxCrossEntropy(tc.logits, []int32{tc.label}, 1, K, prob, losses)
+		loss := SoftmaxCrossEntropy(tc.logits, []int32{tc.label}, 1, K, 0, prob, losses)
 		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) || math.Abs(float64(loss)-tc.want) > 1e-5*max(1, tc.want) {
 			t.Errorf("logits %v label %d: loss %v, want %v", tc.logits, tc.label, loss, tc.want)
 		}
@@ -92,7 +92,7 @@ func TestSoftmaxCrossEntropyStable(t *testing.T) {
 			t.Errorf("logits %v: probabilities sum to %v", tc.logits, sum)
 		}
 		d := make([]float32, K)
-		SoftmaxCrossEntropyBackward(prob, []int32{tc.label}, 1, K, 1, d)
+		SoftmaxCrossEntropyBackward(prob, []int32{tc.label}, 1, K, 0, 1, d)
 		for _, v := range d {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				t.Fatalf("logits %v: gradient %v", tc.logits, d)
@@ -115,7 +115,7 @@ func TestSoftmaxCrossEntropyRandom(t *testing.T) {
 			labels[i] = int32(r.IntN(K))
 		}
 		prob := make([]float32, B*K)
-		loss := SoftmaxCrossEntropy(logits, labels, B, K, prob, nil)
+		loss := SoftmaxCrossEntropy(logits, labels, B, K, 0, prob, nil)
 		var want float64
 		for b := 0; b < B; b++ {
 			m := math.Inf(-1)
