@@ -130,7 +130,8 @@ func TestLoadForged(t *testing.T) {
 		edit func(f *File)
 		want string
 	}{
-		{"width", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"Width":1000}` }, "width 1000 is out of range"},
+		{"width", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"Width":1000}` }, "width multiplier 1000 is out of range"},
+		{"image size", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"ImageWidth":100000}` }, "image size 0×100000 is out of range"},
 		{"classes", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"Classes":1000000000}` }, "1000000000 classes is out of range"},
 		{"momentum", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"BNMomentum":7}` }, "BatchNorm momentum 7 is out of range"},
 		{"learning rate", func(f *File) {

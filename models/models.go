@@ -11,8 +11,9 @@ import (
 	"resgo/nn"
 )
 
-// Model is a network that maps a batch of images [N, 28, 28, 1] to logits
-// [N, classes]. The softmax of the tutorial's last Dense layer is fused into
+// Model is a network that maps a batch of images [N, H, W, C] to logits
+// [N, classes], for the height, width, channels and classes of the Options
+// it was built with (MNIST's [N, 28, 28, 1] and 10 by default). The softmax of the tutorial's last Dense layer is fused into
 // the loss (autograd.Tape.SoftmaxCrossEntropy) for training and applied by
 // Softmax for predictions.
 type Model interface {
@@ -26,9 +27,15 @@ type Model interface {
 type Options struct {
 	// Seed seeds the initialisers.
 	Seed uint64
-	// Width multiplies every layer's width (VGG models; 0 means the
-	// model's default).
-	Width float64
+	// WidthMultiplier multiplies every layer's width (VGG models; 0 means
+	// the model's default). Its JSON key is "Width", the name checkpoints
+	// written before Options held the image shape use for it.
+	WidthMultiplier float64 `json:"Width"`
+	// Height, Width and Channels are the shape of one input image
+	// (0 means MNIST's 28, 28 and 1). Models build their layers from them.
+	Height   int
+	Width    int `json:"ImageWidth"`
+	Channels int
 	// Classes is the number of output classes (0 means 10).
 	Classes int
 	// BNMomentum overrides BatchNorm's momentum (0 means Keras's 0.99).
@@ -44,6 +51,18 @@ func (o Options) classes() int {
 		return 10
 	}
 	return o.Classes
+}
+
+// InputShape returns one image's shape [H, W, C]: Height, Width and
+// Channels, with MNIST's 28, 28 and 1 for those that are 0.
+func (o Options) InputShape() []int {
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	return []int{or(o.Height, 28), or(o.Width, 28), or(o.Channels, 1)}
 }
 
 // Momentum returns the BatchNorm momentum the options give: BNMomentum,
@@ -96,29 +115,40 @@ func Doc(name string) string { return registry[name].doc }
 // Limits on Options, so that options from a command line or a forged
 // checkpoint cannot ask for a network that does not fit in memory.
 const (
-	// MaxWidth is the largest width multiplier: 1, the papers' widths
-	// (VGG-16 at width 1 has 33.6 M parameters on MNIST).
-	MaxWidth = 1.0
+	// MaxWidthMultiplier is the largest width multiplier: 1, the papers'
+	// widths (VGG-16 at width 1 has 33.6 M parameters on MNIST).
+	MaxWidthMultiplier = 1.0
 	// MaxClasses is the largest number of output classes.
 	MaxClasses = 1000
+	// MaxSide is the largest image height or width.
+	MaxSide = 512
+	// MaxChannels is the largest number of image channels.
+	MaxChannels = 16
 )
 
 // New builds the named model. It checks the options against the limits
-// above first.
+// above first, and gives the builder options whose Classes, Height, Width
+// and Channels are filled in (10, 28, 28, 1 where they are 0).
 func New(name string, o Options) (Model, error) {
 	e, ok := registry[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	switch {
-	case !(o.Width >= 0 && o.Width <= MaxWidth):
-		return nil, fmt.Errorf("width %v is out of range: want more than 0 and at most %v (0: the model's default)", o.Width, MaxWidth)
+	case !(o.WidthMultiplier >= 0 && o.WidthMultiplier <= MaxWidthMultiplier):
+		return nil, fmt.Errorf("width multiplier %v is out of range: want more than 0 and at most %v (0: the model's default)", o.WidthMultiplier, MaxWidthMultiplier)
 	case o.Classes < 0 || o.Classes > MaxClasses:
 		return nil, fmt.Errorf("%d classes is out of range: want 1 to %d (0: 10)", o.Classes, MaxClasses)
+	case o.Height < 0 || o.Height > MaxSide || o.Width < 0 || o.Width > MaxSide:
+		return nil, fmt.Errorf("image size %d×%d is out of range: want 1 to %d on each side (0: 28)", o.Height, o.Width, MaxSide)
+	case o.Channels < 0 || o.Channels > MaxChannels:
+		return nil, fmt.Errorf("%d channels is out of range: want 1 to %d (0: 1)", o.Channels, MaxChannels)
 	case !(o.BNMomentum >= 0 && o.BNMomentum < 1):
 		return nil, fmt.Errorf("BatchNorm momentum %v is out of range: want 0 to 1 (0: 0.99)", o.BNMomentum)
 	}
 	o.Classes = o.classes()
+	in := o.InputShape()
+	o.Height, o.Width, o.Channels = in[0], in[1], in[2]
 	return e.build(o)
 }
 
@@ -132,4 +162,33 @@ func CountParams(m Model) (trainable, nonTrainable int) {
 		}
 	}
 	return
+}
+
+// sizer follows the height and width of a network's feature maps through
+// its 2×2 max-pools while a builder lays out its layers, so that an image
+// too small for the network is an error naming the layer it fails at.
+type sizer struct {
+	model      string
+	imgH, imgW int    // the image's size, for messages
+	need       string // what image sizes the network takes, for messages
+	h, w       int    // the current feature maps' size
+}
+
+// newSizer starts at o's image size; need says what sizes the model
+// takes ("at least 4×4").
+func newSizer(model string, o Options, need string) *sizer {
+	in := o.InputShape()
+	return &sizer{model: model, imgH: in[0], imgW: in[1], need: need, h: in[0], w: in[1]}
+}
+
+// pool halves the size as a 2×2 max-pool with stride 2 does ('valid': an
+// odd size loses its last row or column), or says that layer's input is
+// smaller than its window.
+func (s *sizer) pool(layer string) error {
+	if s.h < 2 || s.w < 2 {
+		return fmt.Errorf("%s: %s would get %d×%d feature maps, smaller than its 2×2 window: %d×%d images are too small for %s (it takes %s)",
+			s.model, layer, s.h, s.w, s.imgH, s.imgW, s.model, s.need)
+	}
+	s.h, s.w = s.h/2, s.w/2
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 func init() {
 	Register("resnet", "the tutorial's pre-activation ResNet: 576,282 trainable parameters", func(o Options) (Model, error) {
-		return NewResNet(o), nil
+		return NewResNet(o)
 	})
 }
 
@@ -72,7 +72,7 @@ func NewResnetLayer(rng *rand.Rand, o Options, name string, filterIn int, filter
 	return s
 }
 
-// ResNet is the tutorial's network for 28×28×1 digits:
+// ResNet is the tutorial's network, shown here for 28×28×1 digits:
 //
 //	Conv(8, 3×3, same, ReLU)              28×28×8
 //	ResnetLayer(8,  [16, 16], 3), MaxPool  14×14×16
@@ -81,25 +81,35 @@ func NewResnetLayer(rng *rand.Rand, o Options, name string, filterIn int, filter
 //	Flatten → Dense(128, ReLU) → Dense(10, softmax)
 //
 // 576,282 trainable parameters and 784 non-trainable (BatchNorm moving
-// statistics).
+// statistics). Other image sizes, channel counts and class counts change
+// the first convolution's input, the Flatten's length ((H/2/2)·(W/2/2)·64,
+// the pools rounding down) and the last Dense's output; images need at
+// least 4×4 pixels for the two pools.
 type ResNet struct {
 	conv1            *nn.Conv2D
 	res1, res2, res3 nn.Sequential
 	dense1, dense2   *nn.Dense
 }
 
-// NewResNet builds the ResNet with Keras initialisation seeded by o.Seed.
-func NewResNet(o Options) *ResNet {
+// NewResNet builds the ResNet for images of o's shape, with Keras
+// initialisation seeded by o.Seed.
+func NewResNet(o Options) (*ResNet, error) {
+	s := newSizer("resnet", o, "at least 4×4")
+	if err := s.pool("the max-pool after res1"); err != nil {
+		return nil, err
+	}
+	if err := s.pool("the max-pool after res2"); err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5e5))
-	classes := o.classes()
 	return &ResNet{
-		conv1:  nn.NewConv2D(rng, "conv1", 1, 8, 3, autograd.Same, nn.ReLU),
+		conv1:  nn.NewConv2D(rng, "conv1", o.InputShape()[2], 8, 3, autograd.Same, nn.ReLU),
 		res1:   NewResnetLayer(rng, o, "res1", 8, []int{16, 16}, 3),
 		res2:   NewResnetLayer(rng, o, "res2", 16, []int{32, 32}, 3),
 		res3:   NewResnetLayer(rng, o, "res3", 32, []int{64, 64}, 3),
-		dense1: nn.NewDense(rng, "dense1", 7*7*64, 128, nn.ReLU),
-		dense2: nn.NewDense(rng, "dense2", 128, classes, nn.Linear),
-	}
+		dense1: nn.NewDense(rng, "dense1", s.h*s.w*64, 128, nn.ReLU),
+		dense2: nn.NewDense(rng, "dense2", 128, o.classes(), nn.Linear),
+	}, nil
 }
 
 // Forward is the tutorial's call; it returns logits.

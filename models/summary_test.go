@@ -73,7 +73,7 @@ func TestSummaryCounts(t *testing.T) {
 // without its top; one input channel here saves 2·9·64) with a 10-way
 // classifier after 512 features.
 func TestVGGWidth(t *testing.T) {
-	m, err := New("vgg16", Options{Width: 1})
+	m, err := New("vgg16", Options{WidthMultiplier: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestVGGWidth(t *testing.T) {
 	if tr != want {
 		t.Fatalf("vgg16 at width 1: %d parameters, want %d", tr, want)
 	}
-	if _, err := New("vgg16", Options{Width: -1}); err == nil {
+	if _, err := New("vgg16", Options{WidthMultiplier: -1}); err == nil {
 		t.Fatal("want an error for a negative width")
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	Register("vgg16", "VGG-16 (configuration D) for 28×28 digits padded to 32×32, widths ×0.25: 2,112,442 parameters", func(o Options) (Model, error) {
+	Register("vgg16", "VGG-16 (configuration D), widths ×0.25; 28×28 digits padded to 32×32: 2,112,442 parameters", func(o Options) (Model, error) {
 		return NewVGG16(o, false)
 	})
 	Register("vgg16-bn", "VGG-16 with BatchNorm after every convolution (torchvision's vgg16_bn), widths ×0.25", func(o Options) (Model, error) {
@@ -22,7 +22,7 @@ func init() {
 }
 
 // DefaultVGGWidth is the width multiplier the VGG models use when
-// Options.Width is 0: a quarter of the paper's widths, which gives VGG-16
+// Options.WidthMultiplier is 0: a quarter of the paper's widths, which gives VGG-16
 // about as much compute per image on MNIST as the tutorial's ResNet.
 const DefaultVGGWidth = 0.25
 
@@ -45,16 +45,31 @@ func scaleWidth(n int, width float64) int {
 	return max(1, int(math.Round(float64(n)*width)))
 }
 
-// vggWidth returns o.Width, or the VGG default when it is 0.
+// vggWidth returns o.WidthMultiplier, or the VGG default when it is 0.
 func (o Options) vggWidth() (float64, error) {
-	w := o.Width
+	w := o.WidthMultiplier
 	if w == 0 {
 		w = DefaultVGGWidth
 	}
 	if !(w > 0) || math.IsInf(w, 0) {
-		return 0, fmt.Errorf("vgg: width %v must be a positive number", o.Width)
+		return 0, fmt.Errorf("vgg: width multiplier %v must be a positive number", o.WidthMultiplier)
 	}
 	return w, nil
+}
+
+// vgg16Pad returns the zero-padding VGG-16 adds before and after a side of
+// n pixels: up to the next multiple of 32 (the five pools' 2⁵) when that is
+// at most 4 pixels away, half before and half after (MNIST's 28 → 2 + 28 +
+// 2, as the course pads it; 60 → 64), and none otherwise. A side of a
+// multiple of 32 pools to whole feature maps with no row or column dropped;
+// padding further would mostly add zeros to compute on, so other sides are
+// pooled as they are, rounding down.
+func vgg16Pad(n int) (before, after int) {
+	r := (32 - n%32) % 32
+	if r > 4 {
+		return 0, 0
+	}
+	return r / 2, r - r/2
 }
 
 // VGG is a plain convolutional network in the manner of Simonyan &
@@ -64,22 +79,17 @@ func (o Options) vggWidth() (float64, error) {
 // max-pools, then fully connected layers. NewVGG16 and NewVGG16Reduced
 // build its two configurations.
 type VGG struct {
-	// Pad is the zero-padding added to each side of the input (2 for
-	// VGG-16: 28×28 → 32×32, so that five pools end at 1×1).
-	Pad int
-	// Features is the convolutional part: convolutions (with BatchNorm in
-	// vgg16-bn), ReLUs and pools, in order.
+	// Features is the convolutional part: the zero-padding (VGG-16 on
+	// MNIST: 28×28 → 32×32, so that five pools end at 1×1), convolutions
+	// (with BatchNorm in vgg16-bn), ReLUs and pools, in order.
 	Features nn.Sequential
 	// Classifier is Flatten followed by the dense layers (and dropout).
 	Classifier nn.Sequential
 }
 
-// Forward pads x [N, 28, 28, 1], runs the features and the classifier and
+// Forward runs the features and the classifier on x [N, H, W, C] and
 // returns logits [N, classes].
 func (v *VGG) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
-	if v.Pad > 0 {
-		x = t.Pad2D(x, v.Pad, v.Pad, v.Pad, v.Pad)
-	}
 	return v.Classifier.Forward(t, v.Features.Forward(t, x, training), training)
 }
 
@@ -104,7 +114,7 @@ func (c *convBNReLU) Params() []*autograd.Param {
 }
 
 // NewVGG16 builds VGG-16, configuration D of Simonyan & Zisserman (2014),
-// for 28×28×1 digits:
+// shown here for 28×28×1 digits:
 //
 //	ZeroPadding 2                                   32×32×1
 //	Conv 64,  Conv 64,             MaxPool          16×16×64
@@ -122,40 +132,58 @@ func (c *convBNReLU) Params() []*autograd.Param {
 // classes). With bn set, each convolution is followed by BatchNorm before
 // its ReLU, as in torchvision's vgg16_bn (the convolutions keep their
 // biases). Initialisation is Keras's (Glorot uniform, zero biases).
+//
+// Other image shapes are zero-padded as vgg16Pad says (sides within 4
+// pixels below a multiple of 32 are padded up to it) and must then be at
+// least 32×32, Keras's VGG16 minimum; the first convolution takes the
+// images' channels and fc1 the flattened (H/32)·(W/32)·C features.
 func NewVGG16(o Options, bn bool) (*VGG, error) {
 	w, err := o.vggWidth()
 	if err != nil {
 		return nil, err
 	}
-	classes := o.classes()
+	name := "vgg16"
+	if bn {
+		name = "vgg16-bn"
+	}
+	img := o.InputShape()
+	top, bottom := vgg16Pad(img[0])
+	left, right := vgg16Pad(img[1])
+	s := newSizer(name, o, "at least 32×32; sides of 28 to 31 are zero-padded to 32")
+	s.h, s.w = img[0]+top+bottom, img[1]+left+right
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7661))
-	v := &VGG{Pad: 2}
-	in, size := 1, 32
+	v := &VGG{}
+	if top+bottom+left+right > 0 {
+		v.Features = nn.Sequential{nn.ZeroPadding2D{Top: top, Bottom: bottom, Left: left, Right: right}}
+	}
+	in := img[2]
 	for b, block := range vgg16Config {
 		for i, c := range block {
 			out := scaleWidth(c, w)
-			name := fmt.Sprintf("block%d.conv%d", b+1, i+1)
+			conv := fmt.Sprintf("block%d.conv%d", b+1, i+1)
 			if bn {
 				v.Features = append(v.Features, &convBNReLU{
-					conv: nn.NewConv2D(rng, name, in, out, 3, autograd.Same, nn.Linear),
+					conv: nn.NewConv2D(rng, conv, in, out, 3, autograd.Same, nn.Linear),
 					bn:   o.batchNorm(fmt.Sprintf("block%d.bn%d", b+1, i+1), out),
 				})
 			} else {
-				v.Features = append(v.Features, nn.NewConv2D(rng, name, in, out, 3, autograd.Same, nn.ReLU))
+				v.Features = append(v.Features, nn.NewConv2D(rng, conv, in, out, 3, autograd.Same, nn.ReLU))
 			}
 			in = out
 		}
+		if err := s.pool(fmt.Sprintf("block%d's max-pool", b+1)); err != nil {
+			return nil, err
+		}
 		v.Features = append(v.Features, nn.MaxPool2D{})
-		size /= 2
 	}
 	hidden := scaleWidth(vgg16Dense, w)
 	v.Classifier = nn.Sequential{
 		nn.Flatten{},
-		nn.NewDense(rng, "fc1", size*size*in, hidden, nn.ReLU),
+		nn.NewDense(rng, "fc1", s.h*s.w*in, hidden, nn.ReLU),
 		nn.Dropout{Rate: 0.5},
 		nn.NewDense(rng, "fc2", hidden, hidden, nn.ReLU),
 		nn.Dropout{Rate: 0.5},
-		nn.NewDense(rng, "predictions", hidden, classes, nn.Linear),
+		nn.NewDense(rng, "predictions", hidden, o.classes(), nn.Linear),
 	}
 	return v, nil
 }
@@ -171,14 +199,21 @@ func NewVGG16(o Options, bn bool) (*VGG, error) {
 //	Flatten (3136) → Dense 128, ReLU → Dense 10 (softmax in the loss)
 //
 // Convolutions are 3×3, 'same', with bias and ReLU: 474,618 parameters.
-// The widths are the paper's (64, 128, 256 and a dense 512) times o.Width,
-// default 0.25, so --width scales it alongside vgg16.
+// The widths are the paper's (64, 128, 256 and a dense 512) times
+// o.WidthMultiplier, default 0.25, so --width scales it alongside vgg16.
+// Other image shapes change the first convolution's input and fc1's
+// ((H/2/2)·(W/2/2)·64); images need at least 4×4 pixels for the two pools.
 func NewVGG16Reduced(o Options) (*VGG, error) {
 	w, err := o.vggWidth()
 	if err != nil {
 		return nil, err
 	}
-	classes := o.classes()
+	s := newSizer("vgg16-reduced", o, "at least 4×4")
+	for b := 1; b <= 2; b++ {
+		if err := s.pool(fmt.Sprintf("block%d's max-pool", b)); err != nil {
+			return nil, err
+		}
+	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7672))
 	c1, c2, c3 := scaleWidth(64, w), scaleWidth(128, w), scaleWidth(256, w)
 	conv := func(name string, in, out int) *nn.Conv2D {
@@ -186,15 +221,15 @@ func NewVGG16Reduced(o Options) (*VGG, error) {
 	}
 	v := &VGG{
 		Features: nn.Sequential{
-			conv("block1.conv1", 1, c1), conv("block1.conv2", c1, c1), nn.MaxPool2D{},
+			conv("block1.conv1", o.InputShape()[2], c1), conv("block1.conv2", c1, c1), nn.MaxPool2D{},
 			conv("block2.conv1", c1, c2), conv("block2.conv2", c2, c2), nn.MaxPool2D{},
 			conv("block3.conv1", c2, c3), conv("block3.conv2", c3, c3),
 		},
 	}
 	v.Classifier = nn.Sequential{
 		nn.Flatten{},
-		nn.NewDense(rng, "fc1", 7*7*c3, scaleWidth(512, w), nn.ReLU),
-		nn.NewDense(rng, "predictions", scaleWidth(512, w), classes, nn.Linear),
+		nn.NewDense(rng, "fc1", s.h*s.w*c3, scaleWidth(512, w), nn.ReLU),
+		nn.NewDense(rng, "predictions", scaleWidth(512, w), o.classes(), nn.Linear),
 	}
 	return v, nil
 }

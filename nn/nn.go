@@ -192,6 +192,19 @@ func (MaxPool2D) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Va
 // Params returns nothing.
 func (MaxPool2D) Params() []*autograd.Param { return nil }
 
+// ZeroPadding2D adds Top and Bottom rows and Left and Right columns of
+// zeros around x [N, H, W, C]: keras.layers.ZeroPadding2D(((Top, Bottom),
+// (Left, Right))).
+type ZeroPadding2D struct{ Top, Bottom, Left, Right int }
+
+// Forward pads x.
+func (p ZeroPadding2D) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
+	return t.Pad2D(x, p.Top, p.Bottom, p.Left, p.Right)
+}
+
+// Params returns nothing.
+func (ZeroPadding2D) Params() []*autograd.Param { return nil }
+
 // Flatten reshapes [N, H, W, C] to [N, H·W·C] in NHWC order.
 type Flatten struct{}
 

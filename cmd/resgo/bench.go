@@ -52,10 +52,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return badFlag("bench", "--steps must be at least 1, got %d", *steps)
 	case *warmup < 0:
 		return badFlag("bench", "--warmup must be 0 or more, got %d", *warmup)
-	case !(*width >= 0 && *width <= models.MaxWidth):
-		return badFlag("bench", "--width must be more than 0 and at most %v, got %v", models.MaxWidth, *width)
+	case !(*width >= 0 && *width <= models.MaxWidthMultiplier):
+		return badFlag("bench", "--width must be more than 0 and at most %v, got %v", models.MaxWidthMultiplier, *width)
 	}
-	if _, err := models.New(*model, models.Options{Width: *width}); err != nil {
+	if _, err := models.New(*model, models.Options{WidthMultiplier: *width}); err != nil {
 		return badFlag("bench", "%v", err)
 	}
 	tr, _, err := data.LoadMNIST()
@@ -66,7 +66,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return badFlag("bench", "--batch %d is larger than the %d training images", *batch, tr.N)
 	}
 	kernels.SetThreads(*threads)
-	r, err := train.Bench(train.BenchConfig{Model: *model, Options: models.Options{Seed: 1, Width: *width},
+	r, err := train.Bench(train.BenchConfig{Model: *model, Options: models.Options{Seed: 1, WidthMultiplier: *width},
 		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: kernels.Default(), Data: tr})
 	if err != nil {
 		return err

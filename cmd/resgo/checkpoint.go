@@ -73,7 +73,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 	keep("batch", f.batch, st.Loader.Batch, func() { f.batch = st.Loader.Batch })
 	keep("lr", f.lr, st.Optimizer.LR, func() { f.lr = st.Optimizer.LR })
 	keep("seed", f.seed, st.Seed, func() { f.seed = st.Seed })
-	keep("width", f.width, st.Options.Width, func() { f.width = st.Options.Width })
+	keep("width", f.width, st.Options.WidthMultiplier, func() { f.width = st.Options.WidthMultiplier })
 	keep("bn-momentum", float32(f.bnMomentum), st.Options.Momentum(), func() { f.bnMomentum = float64(st.Options.Momentum()) })
 	keep("shuffle-buffer", f.shuffle, st.Loader.Shuffle, func() { f.shuffle = st.Loader.Shuffle })
 	keep("train-limit", f.trainLimit, st.Run.TrainLimit, func() { f.trainLimit = st.Run.TrainLimit })

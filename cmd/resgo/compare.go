@@ -142,7 +142,7 @@ func (f *compareFlags) modelList() ([]string, error) {
 			return nil, badFlag("compare", "--models names %s twice", n)
 		}
 		seen[n] = true
-		if _, err := models.New(n, models.Options{Width: f.width}); err != nil {
+		if _, err := models.New(n, models.Options{WidthMultiplier: f.width}); err != nil {
 			return nil, badFlag("compare", "--models: %v", err)
 		}
 		names = append(names, n)
@@ -159,7 +159,7 @@ func (f *compareFlags) modelList() ([]string, error) {
 func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.Dataset, pool *kernels.Pool, stdout io.Writer) (*report.Run, error) {
 	bar := newProgressBar(stdout)
 	cfg := train.Config{
-		Model: name, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
+		Model: name, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,

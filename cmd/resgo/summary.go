@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
@@ -12,11 +13,12 @@ func init() {
 }
 
 const summarySynopsis = `
-Usage: resgo summary [--model NAME] [--width W]
+Usage: resgo summary [--model NAME] [--width W] [--input HxWxC]
 
 Prints a table like Keras's model.summary(): every layer of the model in the
 order its forward pass runs them, with the output shape, the number of
-parameters and the multiply-adds for one 28×28 image, then the totals:
+parameters and the multiply-adds for one image (28×28×1 unless --input
+gives another shape, such as 32x32x3), then the totals:
 trainable and non-trainable parameters (BatchNorm's moving statistics) and
 multiply-adds per image.
 
@@ -27,17 +29,23 @@ func runSummary(args []string, stdout, _ io.Writer) error {
 	fs := newFlags("summary", summarySynopsis, stdout)
 	model := fs.String("model", "resnet", "model to describe: "+strings.Join(models.Names(), ", "))
 	width := fs.Float64("width", 0, "width multiplier for VGG models (0: the model's default, 0.25)")
+	input := fs.String("input", "28x28x1", "one image's shape, HxWxC")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if !(*width >= 0) {
 		return badFlag("summary", "--width must be positive, got %v", *width)
 	}
-	m, err := models.New(*model, models.Options{Seed: 1, Width: *width})
+	o := models.Options{Seed: 1, WidthMultiplier: *width}
+	if _, err := fmt.Sscanf(strings.ReplaceAll(*input, "×", "x")+"\n", "%dx%dx%d\n", &o.Height, &o.Width, &o.Channels); err != nil ||
+		o.Height < 1 || o.Width < 1 || o.Channels < 1 {
+		return badFlag("summary", "--input %q is not a shape HxWxC such as 28x28x1", *input)
+	}
+	m, err := models.New(*model, o)
 	if err != nil {
 		return badFlag("summary", "%v", err)
 	}
-	s, err := models.Summarize(*model, m, []int{28, 28, 1})
+	s, err := models.Summarize(*model, m, o.InputShape())
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
 	fs.IntVar(&f.trainLimit, "train-limit", 0, "use only the first `N` training images (0: all)")
 	fs.IntVar(&f.testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
-	fs.Float64Var(&f.width, "width", 0, fmt.Sprintf("width multiplier for VGG models, at most %v (0: the model's default, 0.25)", models.MaxWidth))
+	fs.Float64Var(&f.width, "width", 0, fmt.Sprintf("width multiplier for VGG models, at most %v (0: the model's default, 0.25)", models.MaxWidthMultiplier))
 	fs.Float64Var(&f.maxLoss, "max-loss", train.DefaultMaxLoss, "stop as diverged when a training step's loss exceeds `L`\n(0: stop only when the loss is NaN or infinite)")
 	fs.IntVar(&f.shuffle, "shuffle-buffer", 10000, "shuffle with a buffer of `N` images, as tf.data's shuffle(N)\n(the tutorial's 10,000; the number of training images or more shuffles fully)")
 	fs.Float64Var(&f.bnMomentum, "bn-momentum", 0.99, "BatchNorm momentum of the moving statistics (Keras's 0.99; 0.9 suits runs of a few hundred steps)")
@@ -77,8 +77,8 @@ func (f *trainFlags) check(cmd string) error {
 		return badFlag(cmd, "--train-limit must be 0 or more, got %d", f.trainLimit)
 	case f.testLimit < 0:
 		return badFlag(cmd, "--test-limit must be 0 or more, got %d", f.testLimit)
-	case !(f.width >= 0 && f.width <= models.MaxWidth):
-		return badFlag(cmd, "--width must be more than 0 and at most %v, got %v", models.MaxWidth, f.width)
+	case !(f.width >= 0 && f.width <= models.MaxWidthMultiplier):
+		return badFlag(cmd, "--width must be more than 0 and at most %v, got %v", models.MaxWidthMultiplier, f.width)
 	case !(f.maxLoss >= 0):
 		return badFlag(cmd, "--max-loss must be 0 or more, got %v", f.maxLoss)
 	case f.shuffle < 1:
@@ -182,7 +182,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := f.check("train"); err != nil {
 		return err
 	}
-	if _, err := models.New(f.model, models.Options{Width: f.width}); err != nil {
+	if _, err := models.New(f.model, models.Options{WidthMultiplier: f.width}); err != nil {
 		return badFlag("train", "%v", err)
 	}
 	tr, te, err := f.loadData("train")
@@ -193,7 +193,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	pool := kernels.Default()
 	bar := newProgressBar(stdout)
 	cfg := train.Config{
-		Model: f.model, ModelOptions: models.Options{Width: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
+		Model: f.model, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
