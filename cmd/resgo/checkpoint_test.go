@@ -63,7 +63,7 @@ func sameTensors(t *testing.T, a, b string) {
 	}
 }
 
-var testAccRE = regexp.MustCompile(`(?m)^Epoch (\d+), .*Test Accuracy: ([0-9.]+)$`)
+var testAccRE = regexp.MustCompile(`(?m)^Epoch (\d+), .*Test Accuracy: ([0-9.]+) \(`)
 
 // TestTrainResumeEval trains two epochs straight and one plus a resumed
 // one (identical to the bit), then evaluates best.safetensors and finds

@@ -157,7 +157,8 @@ func (f *compareFlags) modelList() ([]string, error) {
 // even when training stops early: diverged (recorded in Run.Err, error
 // nil) or interrupted (context.Canceled).
 func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.Dataset, pool *kernels.Pool, stdout io.Writer) (*report.Run, error) {
-	bar := newProgressBar(stdout)
+	bar := newProgressBar(stdout, f.epochs)
+	defer bar.close()
 	cfg := train.Config{
 		Model: name, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
@@ -165,7 +166,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
-			fmt.Fprintf(stdout, "%-14s %s (%.1f s, %.0f images/s)\n", name, r.Line(), r.Seconds, r.ImagesPerSec)
+			fmt.Fprintf(stdout, "%-14s %s\n", name, epochLine(r))
 			return nil
 		},
 	}

@@ -12,9 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"time"
-
-	"golang.org/x/term"
 
 	"resgo/data"
 	"resgo/internal/kernels"
@@ -147,8 +144,9 @@ printing after each epoch the tutorial's line:
 Loss and accuracy are the epoch's running averages over the training batches
 (metrics are reset each epoch, unlike the tutorial's, which accumulate);
 test figures are over the whole test set in inference mode. Accuracies are in
-percent. While an epoch runs on a terminal, a progress bar shows images/s and
-the running loss.
+percent, and the training pass's wall time and images/s. While an epoch runs
+on a terminal, a progress bar shows the step, images/s over the last 5
+seconds, the running loss and accuracy, the epoch's ETA and the run's.
 
 With --checkpoint-dir DIR, DIR/last.safetensors is saved after every epoch
 and DIR/best.safetensors whenever the test accuracy improves (docs/checkpoint.md
@@ -191,7 +189,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	kernels.SetThreads(f.threads)
 	pool := kernels.Default()
-	bar := newProgressBar(stdout)
+	bar := newProgressBar(stdout, f.epochs)
+	defer bar.close()
 	cfg := train.Config{
 		Model: f.model, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
@@ -199,7 +198,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
-			fmt.Fprintln(stdout, r.Line())
+			fmt.Fprintln(stdout, epochLine(r))
 			return ck.epochDone(s, r, stdout)
 		},
 	}
@@ -247,44 +246,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// progressBar draws one updating line on a terminal and nothing otherwise.
-type progressBar struct {
-	w       io.Writer
-	on      bool
-	last    time.Time
-	drawn   bool
-	started time.Time
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	on := false
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		on = true
-	}
-	return &progressBar{w: w, on: on}
-}
-
-func (b *progressBar) update(p train.Progress) {
-	if !b.on {
-		return
-	}
-	now := time.Now()
-	if p.Step != p.Steps && now.Sub(b.last) < 100*time.Millisecond {
-		return
-	}
-	b.last = now
-	const width = 30
-	done := width * p.Step / max(p.Steps, 1)
-	rate := float64(p.Images) / max(p.Elapsed.Seconds(), 1e-9)
-	eta := time.Duration(float64(p.Elapsed) * float64(p.Steps-p.Step) / float64(max(p.Step, 1))).Round(time.Second)
-	fmt.Fprintf(b.w, "\r\x1b[KEpoch %d [%s%s] %d/%d  %.0f img/s  loss %.4f  acc %.2f  eta %s",
-		p.Epoch, strings.Repeat("=", done), strings.Repeat(" ", width-done), p.Step, p.Steps, rate, p.Loss, 100*p.Accuracy, eta)
-	b.drawn = true
-}
-
-func (b *progressBar) clear() {
-	if b.on && b.drawn {
-		fmt.Fprint(b.w, "\r\x1b[K")
-		b.drawn = false
-	}
+// epochLine is the tutorial's line for an epoch with the training pass's
+// wall time and speed.
+func epochLine(r train.EpochResult) string {
+	return fmt.Sprintf("%s (%.1f s, %.0f images/s)", r.Line(), r.Seconds, r.ImagesPerSec)
 }
