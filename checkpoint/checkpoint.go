@@ -62,6 +62,10 @@ type State struct {
 	// Slots are the optimiser's slots keyed "<param>.<slot>" (Adam's m and
 	// v, SGD's velocity); nil in a file that holds only weights.
 	Slots map[string][]float32
+	// Recipe is the training recipe beyond the tutorial's (schedule,
+	// weight decay, label smoothing, augmentation, early stopping): the
+	// metadata's "recipe", absent for the tutorial's.
+	Recipe train.Recipe
 	// Path is the file Load read.
 	Path string
 }
@@ -78,25 +82,26 @@ type LoaderState struct {
 
 // OptimizerState is the optimiser's settings and step count.
 type OptimizerState struct {
-	Name string  `json:"name"` // "adam" or "sgd"
+	Name string  `json:"name"` // "adam", "adamw" or "sgd"
 	LR   float64 `json:"lr"`
 	Step int64   `json:"step"`
 }
 
 // RunInfo is how the run was set up, for resuming it the same way.
 type RunInfo struct {
-	Epochs      int    `json:"epochs"`       // the epochs the run aims for
-	EvalBatch   int    `json:"eval_batch"`   // batch size of the test pass
-	TrainImages int    `json:"train_images"` // training images per epoch
-	TestImages  int    `json:"test_images"`  // test images
-	TrainLimit  int    `json:"train_limit"`  // --train-limit (0: all)
-	TestLimit   int    `json:"test_limit"`   // --test-limit (0: all)
-	Data        string `json:"data"`         // --data folder ("": embedded MNIST)
-	Threads     int    `json:"threads"`      // worker threads (bit-exact resumes need the same)
+	Epochs      int    `json:"epochs"`        // the epochs the run aims for
+	EvalBatch   int    `json:"eval_batch"`    // batch size of the test pass
+	TrainImages int    `json:"train_images"`  // training images per epoch
+	TestImages  int    `json:"test_images"`   // test images
+	TrainLimit  int    `json:"train_limit"`   // --train-limit (0: all)
+	TestLimit   int    `json:"test_limit"`    // --test-limit (0: all)
+	Data        string `json:"data"`          // --data folder ("": embedded MNIST)
+	Threads     int    `json:"threads"`       // worker threads (bit-exact resumes need the same)
+	Log         string `json:"log,omitempty"` // --log's CSV file, continued on resume
 }
 
 // slotNames are the slots each optimiser keeps per trainable parameter.
-var slotNames = map[string][]string{"adam": {"m", "v"}, "sgd": {"velocity"}}
+var slotNames = map[string][]string{"adam": {"m", "v"}, "adamw": {"m", "v"}, "sgd": {"velocity"}}
 
 // FromSession returns the state of a training session, sharing its memory:
 // save it before the session trains on. If the session stopped mid-epoch,
@@ -116,6 +121,7 @@ func FromSession(s *train.Session) *State {
 		Run:       RunInfo{Epochs: s.Config.Epochs, EvalBatch: s.Config.EvalBatch},
 		History:   s.History,
 		Slots:     slots,
+		Recipe:    s.Config.Recipe,
 	}
 	if s.Config.Train != nil {
 		st.Run.TrainImages = s.Config.Train.N
@@ -208,6 +214,13 @@ func (st *State) metadata() (map[string]string, error) {
 		}
 		m[key] = string(b)
 	}
+	if st.Recipe != (train.Recipe{}) {
+		b, err := json.Marshal(st.Recipe)
+		if err != nil {
+			return nil, fmt.Errorf("metadata %q: %v", "recipe", err)
+		}
+		m["recipe"] = string(b)
+	}
 	if st.Position != nil {
 		b, err := json.Marshal(st.Position)
 		if err != nil {
@@ -282,6 +295,11 @@ func FromFile(name string, f *File) (*State, error) {
 		}
 		if err := json.Unmarshal([]byte(s), it.v); err != nil {
 			return bad("metadata %q is not valid: %v", it.key, err)
+		}
+	}
+	if s, ok := md["recipe"]; ok {
+		if err := json.Unmarshal([]byte(s), &st.Recipe); err != nil {
+			return bad("metadata %q is not valid: %v", "recipe", err)
 		}
 	}
 	if s, ok := md["interrupted"]; ok {
@@ -443,6 +461,8 @@ func (st *State) Restore(s *train.Session) error {
 		return errf(name, "was trained with shuffle buffer %d, not %d", st.Loader.Shuffle, c.Shuffle)
 	case st.Seed != c.Seed:
 		return errf(name, "was trained with seed %d, not %d", st.Seed, c.Seed)
+	case st.Recipe != c.Recipe:
+		return errf(name, "was trained with recipe %+v, not %+v", st.Recipe, c.Recipe)
 	}
 	src := map[string]*autograd.Param{}
 	for _, p := range st.Net.Params() {

@@ -36,6 +36,33 @@ type Loader struct {
 	slots []int32 // the shuffle buffer, used by Start
 	pos   int     // next position in order
 	scale [256]float32
+	epoch int // the epoch Start began
+
+	transform Transform
+	tpcg      rand.PCG
+	trng      *rand.Rand
+	scratch   []float32
+}
+
+// Transform changes one image as the Loader prepares it (augmentation):
+// img holds the image as float32 H×W×C, row-major, already scaled to
+// [0, 1]; scratch is a buffer of the same length that the transform may
+// use freely. rng is seeded from (seed, epoch, image index) alone, so a
+// transform that draws only from it gives the same images in a resumed
+// run. A Transform must not keep state between calls.
+type Transform func(img, scratch []float32, h, w, c int, rng *rand.Rand)
+
+// transformStream offsets the transforms' random streams from the
+// loader's shuffling streams and the tape's dropout streams, which share
+// the seed.
+const transformStream = 0xa06 << 40
+
+// SetTransform makes the Loader apply t to every image it prepares (nil:
+// none).
+func (l *Loader) SetTransform(t Transform) {
+	l.transform = t
+	l.trng = rand.New(&l.tpcg)
+	l.scratch = make([]float32, l.d.H*l.d.W)
 }
 
 // NewLoader returns a Loader over d with the given batch size and shuffle
@@ -74,6 +101,7 @@ func NewLoader(d *Dataset, batch, shuffleBuffer int, seed uint64) *Loader {
 // epoch) and rewinds to its first batch. It does not allocate.
 func (l *Loader) Start(epoch int) {
 	l.pos = 0
+	l.epoch = epoch
 	n := l.d.N
 	if l.buffer <= 1 {
 		for i := range l.order {
@@ -124,6 +152,10 @@ func (l *Loader) Next(x []float32, y []int32) (n int, ok bool) {
 			dst[i] = l.scale[p]
 		}
 		y[k] = int32(l.d.Labels[idx])
+		if l.transform != nil {
+			l.tpcg.Seed(l.seed^transformStream, uint64(l.epoch)<<32|uint64(uint32(idx)))
+			l.transform(dst, l.scratch, l.d.H, l.d.W, 1, l.trng)
+		}
 	}
 	l.pos += n
 	return n, true

@@ -28,6 +28,7 @@ type EpochResult struct {
 	TestAccuracy float64 `json:"test_accuracy"`
 	Seconds      float64 `json:"seconds"` // training pass only
 	ImagesPerSec float64 `json:"images_per_sec"`
+	LR           float64 `json:"lr,omitempty"` // the learning rate of the epoch's last step
 }
 
 // Line formats the tutorial's per-epoch line, accuracies in percent.
@@ -73,6 +74,13 @@ type Trainer struct {
 	// DefaultMaxLoss, which NewTrainer sets); +Inf stops only on NaN and
 	// infinite losses.
 	MaxLoss float64
+	// Schedule, if not nil, sets the optimiser's learning rate before each
+	// step from the step count (the optimiser must be an optim.LRSetter):
+	// a resumed run, which restores the count, continues the schedule.
+	Schedule *optim.Schedule
+	// LabelSmoothing is the loss's label smoothing ε (0: none).
+	LabelSmoothing float32
+	lr             float64 // the learning rate of the last step, if scheduled
 }
 
 // Position is where a Trainer stands within an epoch between two steps:
@@ -187,9 +195,13 @@ func (t *Trainer) TrainStep(x *tensor.Tensor, y []int32) float64 {
 	tp.Seed(t.seed, dropoutStream+uint64(t.step))
 	optim.ZeroGrad(t.Params)
 	logits := t.Model.Forward(tp, tp.Constant(x), true)
-	loss := tp.SoftmaxCrossEntropy(logits, y, nil)
+	loss := tp.SmoothedSoftmaxCrossEntropy(logits, y, t.LabelSmoothing, nil)
 	if err := tp.Backward(loss); err != nil {
 		panic(err) // a model without trainable parameters: a programming error
+	}
+	if t.Schedule != nil {
+		t.lr = t.Schedule.At(t.step)
+		t.Opt.(optim.LRSetter).SetLR(t.lr)
 	}
 	var start time.Time
 	if t.Profile != nil {
