@@ -13,8 +13,10 @@
 package resgo
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"math"
 	"sort"
 	"sync"
 
@@ -30,10 +32,14 @@ import (
 // safe for concurrent use (calls run one at a time).
 type Model struct {
 	mu   sync.Mutex
-	net  models.Model
-	tape *autograd.Tape
-	x    *tensor.Tensor
+	run  runner // what computes the probabilities
 	info Info
+}
+
+// runner computes a network's class probabilities for b prepared 28×28
+// images (pixels holds b×784 values); calls are serialised by Model.mu.
+type runner interface {
+	probabilities(pixels []float32, b int) ([]float32, error)
 }
 
 // Info describes the checkpoint a Model was loaded from.
@@ -46,7 +52,16 @@ type Info struct {
 	// last epoch (0 if the checkpoint has no history).
 	TestAccuracy float64
 	Classes      int // number of classes
+	// Notice is a remark about the file for its user, "" if none: that it
+	// has no checksum (an older resgo wrote it), so damage to it cannot be
+	// detected.
+	Notice string
 }
+
+// ErrNonFinite is matched (errors.Is) by the error of a prediction whose
+// probabilities are not finite numbers: weights that overflow on the
+// input, from a damaged checkpoint. No NaN is ever returned as an answer.
+var ErrNonFinite = errors.New("non-finite probabilities")
 
 // Prediction is a model's answer for one image.
 type Prediction struct {
@@ -55,8 +70,12 @@ type Prediction struct {
 }
 
 // Top returns the k most probable classes, most probable first (ties to
-// the lower class).
+// the lower class): all of them if k is larger than their number, none (an
+// empty slice) if k is 0 or negative.
 func (p Prediction) Top(k int) []int {
+	if k <= 0 {
+		return []int{}
+	}
 	idx := make([]int, len(p.Probabilities))
 	for i := range idx {
 		idx[i] = i
@@ -78,13 +97,19 @@ func Load(path string) (*Model, error) {
 	}
 	tp := autograd.NewTape(kernels.Default(), 0)
 	tp.NoGrad = true
-	m := &Model{net: st.Net, tape: tp, info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step}}
+	m := &Model{run: &engine{net: st.Net, tape: tp},
+		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice}}
 	if n := len(st.History); n > 0 {
 		m.info.TestAccuracy = st.History[n-1].TestAccuracy
 	}
-	// The number of classes is the width of the last layer's output.
-	probe, err := m.forward(make([]float32, imageprep.Size*imageprep.Size), 1)
+	// The number of classes is the width of the last layer's output; a
+	// blank image also shows weights that overflow whatever the input.
+	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
 	if err != nil {
+		var ce *checkpoint.Error
+		if errors.As(err, &ce) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("checkpoint %s: the model cannot run: %v", path, err)
 	}
 	m.info.Classes = len(probe)
@@ -122,17 +147,24 @@ func (m *Model) PredictBatch(imgs []image.Image) ([]Prediction, error) {
 
 // PredictPixels classifies images already prepared: n×28×28 grey levels in
 // [0, 1], white digit on black, row-major, as imageprep.Prepare returns
-// them and as the MNIST loader feeds training (pixel/255).
+// them and as the MNIST loader feeds training (pixel/255). A pixel that is
+// NaN or infinite is an error naming it; so are probabilities that are not
+// finite (matching ErrNonFinite, naming the checkpoint).
 func (m *Model) PredictPixels(pixels []float32) ([]Prediction, error) {
 	const px = imageprep.Size * imageprep.Size
 	if len(pixels)%px != 0 {
 		return nil, fmt.Errorf("resgo: %d pixels is not a whole number of %d×%d images", len(pixels), imageprep.Size, imageprep.Size)
 	}
+	for i, v := range pixels {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("resgo: image %d: pixel %d is %v; pixels must be grey levels in [0, 1]", i/px, i%px, v)
+		}
+	}
 	n := len(pixels) / px
 	out := make([]Prediction, 0, n)
 	for i := 0; i < n; i += batch {
 		b := min(batch, n-i)
-		probs, err := m.forward(pixels[i*px:(i+b)*px], b)
+		probs, err := m.probabilities(pixels[i*px:(i+b)*px], b)
 		if err != nil {
 			return nil, err
 		}
@@ -150,24 +182,49 @@ func (m *Model) PredictPixels(pixels []float32) ([]Prediction, error) {
 	return out, nil
 }
 
-// forward runs the network in inference mode on b images and returns their
-// probabilities, b×classes, in a new slice.
-func (m *Model) forward(pixels []float32, b int) (probs []float32, err error) {
+// probabilities runs the model on b images and checks that every
+// probability is a finite number.
+func (m *Model) probabilities(pixels []float32, b int) ([]float32, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	probs, err := m.run.probabilities(pixels, b)
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range probs {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			k := len(probs) / b
+			return nil, &checkpoint.Error{File: m.info.Path, Err: ErrNonFinite, Problem: fmt.Sprintf(
+				"the model gives a probability of %v for class %d of image %d: its weights overflow on this input (a damaged file?)",
+				v, i%k, i/k)}
+		}
+	}
+	return probs, nil
+}
+
+// engine runs a resgo network in inference mode.
+type engine struct {
+	net  models.Model
+	tape *autograd.Tape
+	x    *tensor.Tensor // the input batch, reused
+}
+
+// probabilities runs the network on b images and returns their
+// probabilities, b×classes, in a new slice.
+func (e *engine) probabilities(pixels []float32, b int) (probs []float32, err error) {
 	defer func() {
 		if r := recover(); r != nil { // a model that does not fit 28×28 inputs
 			err = fmt.Errorf("resgo: %v", r)
 		}
 	}()
 	const s = imageprep.Size
-	if m.x == nil {
-		m.x = tensor.New(batch, s, s, 1)
+	if e.x == nil {
+		e.x = tensor.New(batch, s, s, 1)
 	}
-	copy(m.x.Data, pixels)
-	x := &tensor.Tensor{Shape: []int{b, s, s, 1}, Data: m.x.Data[:b*s*s]}
-	m.tape.Reset()
-	logits := m.net.Forward(m.tape, m.tape.Constant(x), false)
+	copy(e.x.Data, pixels)
+	x := &tensor.Tensor{Shape: []int{b, s, s, 1}, Data: e.x.Data[:b*s*s]}
+	e.tape.Reset()
+	logits := e.net.Forward(e.tape, e.tape.Constant(x), false)
 	k := logits.Value.Shape[1]
 	probs = make([]float32, b*k)
 	kernels.Softmax(logits.Value.Data, b, k, probs)

@@ -2,12 +2,15 @@ package resgo
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"resgo/checkpoint"
 	"resgo/data"
 	"resgo/imageprep"
 )
@@ -134,4 +137,86 @@ func TestConcurrentPredict(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestTopAnyK checks Top for every k, none of which panics: k ≤ 0 gives
+// no class, k beyond the number of classes gives them all.
+func TestTopAnyK(t *testing.T) {
+	p := Prediction{Class: 2, Probabilities: []float32{0.1, 0.2, 0.6, 0.1}}
+	for k, want := range map[int]string{-1: "[]", 0: "[]", 1: "[2]", 3: "[2 1 0]", 4: "[2 1 0 3]", 99: "[2 1 0 3]"} {
+		if got := fmt.Sprint(p.Top(k)); got != want {
+			t.Errorf("Top(%d) = %s, want %s", k, got, want)
+		}
+	}
+}
+
+// damagedModel saves the test model with edit applied to its weights and
+// returns the file's path.
+func damagedModel(t *testing.T, edit func(params map[string][]float32)) string {
+	t.Helper()
+	st, err := checkpoint.Load(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string][]float32{}
+	for _, p := range st.Net.Params() {
+		params[p.Name] = p.Value.Data
+	}
+	edit(params)
+	path := filepath.Join(t.TempDir(), "damaged.safetensors")
+	if err := checkpoint.Save(path, st); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestNoNaNAnswers checks that no prediction is ever NaN: NaN pixels are
+// refused, and weights that overflow are an error naming the checkpoint,
+// at Load if a blank image shows them, else at Predict.
+func TestNoNaNAnswers(t *testing.T) {
+	m, err := Load(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, te, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digit := make([]float32, 784)
+	for i, p := range te.Image(0) {
+		digit[i] = float32(p) / 255
+	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		px := append(make([]float32, 784), digit...)
+		px[784+300] = bad
+		if _, err := m.PredictPixels(px); err == nil || !strings.Contains(err.Error(), "image 1: pixel 300") {
+			t.Errorf("pixel %v: err = %v", bad, err)
+		}
+	}
+
+	// Huge weights everywhere: even a blank image overflows; Load refuses.
+	path := damagedModel(t, func(p map[string][]float32) {
+		for i := range p["dense2.kernel"] {
+			p["dense2.kernel"][i] = 3e38
+		}
+	})
+	if _, err := Load(path); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Load of overflowing weights: err = %v", err)
+	}
+	// One huge weight of the first conv: blank images give finite
+	// answers, a digit overflows.
+	path = damagedModel(t, func(p map[string][]float32) { p["conv1.kernel"][4] = 3e38 })
+	m, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := m.PredictPixels(digit)
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("PredictPixels = %v, %v; want an error naming %s", ps, err, path)
+	}
+	g := image.NewGray(image.Rect(0, 0, 28, 28))
+	copy(g.Pix, te.Image(0))
+	if p, err := m.Predict(g); !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("Predict = %v, %v", p, err)
+	}
 }

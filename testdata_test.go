@@ -75,11 +75,11 @@ func TestTestdataModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := m.Info()
-	if info.Model != "resnet" || info.Epoch != 2 || info.Classes != 10 || info.TestAccuracy < 0.985 {
+	if info.Model != "resnet" || info.Epoch != 2 || info.Classes != 10 || info.TestAccuracy < 0.985 || info.Notice != "" {
 		t.Fatalf("info %+v", info)
 	}
 	// The weights are those of the ResNet: 576,282 trainable values.
-	if tc, nc := models.CountParams(m.net); tc != 576282 || nc != 784 {
+	if tc, nc := models.CountParams(m.run.(*engine).net); tc != 576282 || nc != 784 {
 		t.Fatalf("%d + %d parameters", tc, nc)
 	}
 }

@@ -37,8 +37,10 @@ const (
 	// Format is the metadata value of "format" in every resgo checkpoint.
 	Format = "resgo.checkpoint"
 	// FormatVersion is the version of the layout this package writes and
-	// the newest it reads.
-	FormatVersion = 1
+	// the newest it reads. Version 2 added the checksum (ChecksumKey),
+	// which it requires; a version 1 file, without one, loads with a
+	// Notice.
+	FormatVersion = 2
 	// OptimizerPrefix starts the names of the optimiser's slot tensors:
 	// "optimizer.<param>.<slot>".
 	OptimizerPrefix = "optimizer."
@@ -68,6 +70,9 @@ type State struct {
 	Recipe train.Recipe
 	// Path is the file Load read.
 	Path string
+	// Notice is a remark for the user about the file Load read, "" if
+	// none: that it has no checksum, so damage cannot be detected.
+	Notice string
 }
 
 // LoaderState is the training loader's state. Its order for an epoch
@@ -173,6 +178,9 @@ func (st *State) parts() ([]Tensor, map[string]string, error) {
 		if err := allFinite(t); err != nil {
 			return nil, nil, fmt.Errorf("%v (a diverged state is never saved; the previous file, if any, is intact)", err)
 		}
+		if err := nonNegative(t); err != nil {
+			return nil, nil, err
+		}
 	}
 	meta, err := st.metadata()
 	if err != nil {
@@ -187,6 +195,27 @@ func allFinite(t Tensor) error {
 	for i, v := range t.Data {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return fmt.Errorf("tensor %q holds %v at index %d", t.Name, v, i)
+		}
+	}
+	return nil
+}
+
+// isVariance says whether the tensor called name holds variances, which
+// are never negative: BatchNorm's moving variance or Adam's second moment.
+func isVariance(name string) bool {
+	return strings.HasSuffix(name, ".moving_variance") ||
+		strings.HasPrefix(name, OptimizerPrefix) && strings.HasSuffix(name, ".v")
+}
+
+// nonNegative returns an error naming t and its first negative value if t
+// holds variances (see isVariance) and any is below zero.
+func nonNegative(t Tensor) error {
+	if !isVariance(t.Name) {
+		return nil
+	}
+	for i, v := range t.Data {
+		if v < 0 {
+			return fmt.Errorf("tensor %q holds %v at index %d, but it holds variances, which are never negative", t.Name, v, i)
 		}
 	}
 	return nil
@@ -262,6 +291,10 @@ func FromFile(name string, f *File) (*State, error) {
 		return bad("format_version %q is not a version number", md["format_version"])
 	case ver > FormatVersion:
 		return bad("format version %d is newer than this resgo reads (%d): update resgo", ver, FormatVersion)
+	case ver >= 2 && !f.Checksummed:
+		return bad("format version %d requires a checksum, and its metadata has no %q: the file is damaged", ver, ChecksumKey)
+	case !f.Checksummed:
+		st.Notice = fmt.Sprintf("checkpoint %s has no checksum (an older resgo wrote it): damage to it cannot be detected", name)
 	}
 	st.Model = md["model"]
 	if st.Model == "" {
@@ -397,6 +430,12 @@ func (st *State) fill(f *File) error {
 	for _, t := range f.Tensors {
 		if err := allFinite(t); err != nil {
 			return fmt.Errorf("%v: the run that saved it had diverged", err)
+		}
+	}
+	// Values that no training gives: variances below zero.
+	for _, t := range f.Tensors {
+		if err := nonNegative(t); err != nil {
+			return fmt.Errorf("%v: the file is damaged", err)
 		}
 	}
 	// Everything else must be an optimiser slot of a trainable parameter.

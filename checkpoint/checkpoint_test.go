@@ -1,8 +1,10 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -282,6 +284,42 @@ func damaged(t *testing.T, good *File, edit func(f *File)) string {
 	return path
 }
 
+// unchecked writes the tiny model's checkpoint as format version ver
+// without a checksum, as resgo wrote version 1.
+func unchecked(t *testing.T, good *File, ver string) string {
+	t.Helper()
+	var b bytes.Buffer
+	meta := maps.Clone(good.Metadata)
+	meta["format_version"] = ver
+	if err := Encode(&b, good.Tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v"+ver+".safetensors")
+	if err := os.WriteFile(path, withoutChecksum(t, b.Bytes()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// flipped writes a copy of the file at path with one bit of byte i
+// flipped, counting from the end if i is negative.
+func flipped(t *testing.T, path string, i int) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i < 0 {
+		i += len(b)
+	}
+	b[i] ^= 1
+	out := filepath.Join(t.TempDir(), "flipped.safetensors")
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func drop(f *File, name string) {
 	for i, x := range f.Tensors {
 		if x.Name == name {
@@ -341,6 +379,12 @@ func TestLoadDamaged(t *testing.T) {
 		{"no epoch", damaged(t, good, func(f *File) { delete(f.Metadata, "epoch") }), `no "epoch"`},
 		{"epoch mismatch", damaged(t, good, meta("epoch", "3")), "history has 1 epochs"},
 		{"bad step", damaged(t, good, meta("step", "-1")), `"step" is "-1"`},
+		{"negative moving variance", damaged(t, good, func(f *File) { f.Tensor("bn.moving_variance").Data = []float32{1, -5, 1, 1} }),
+			`tensor "bn.moving_variance" holds -5 at index 1, but it holds variances, which are never negative: the file is damaged`},
+		{"negative second moment", damaged(t, good, func(f *File) { f.Tensor("optimizer.conv.bias.v").Data = []float32{0, 0, 0, -1e-9} }),
+			`tensor "optimizer.conv.bias.v" holds -1e-09 at index 3`},
+		{"checksum key lost", unchecked(t, good, "2"), `format version 2 requires a checksum, and its metadata has no "checksum"`},
+		{"one byte flipped", flipped(t, goodPath, -100), "its checksum does not match its content"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(c.path)
@@ -354,8 +398,28 @@ func TestLoadDamaged(t *testing.T) {
 		})
 	}
 
+	// A version 1 file, without a checksum, loads with a notice.
+	v1 := unchecked(t, good, "1")
+	st, err := Load(v1)
+	if err != nil || !strings.Contains(st.Notice, v1) || !strings.Contains(st.Notice, "no checksum") {
+		t.Fatalf("Load of a version 1 file: notice %q, err %v", st.Notice, err)
+	}
+	if st, err := Load(goodPath); err != nil || st.Notice != "" {
+		t.Fatalf("Load of a checksummed file: notice %q, err %v", st.Notice, err)
+	}
+	// Save refuses what Load refuses.
+	st.Net.Params()[0].Value.Data[0] = float32(math.Inf(1))
+	if err := Save(filepath.Join(dir, "x.safetensors"), st); err == nil {
+		t.Error("Save wrote an infinity")
+	}
+	st.Slots["conv.bias.v"][0] = -1
+	st.Net.Params()[0].Value.Data[0] = 0
+	if err := Save(filepath.Join(dir, "x.safetensors"), st); err == nil || !strings.Contains(err.Error(), "never negative") {
+		t.Errorf("Save of a negative variance: %v", err)
+	}
+
 	// Restoring into a session of another model, or another run's settings.
-	st, err := Load(goodPath)
+	st, err = Load(goodPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package checkpoint
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +35,26 @@ type Tensor struct {
 type File struct {
 	Tensors  []Tensor          // in the order of their data in the file
 	Metadata map[string]string // the header's "__metadata__" (never nil)
+	// Checksummed says that the file holds a checksum (ChecksumKey) and
+	// that its bytes match it; a file without one is not checked.
+	Checksummed bool
 }
+
+// ChecksumKey is the metadata key of a file's checksum, which Encode
+// writes and Decode verifies: "sha256:" and the 64 lowercase hex digits of
+// the SHA-256 of the whole file as written, with those 64 digits replaced
+// by 64 '0' characters. It covers every byte: the header's length, the
+// tensors' names, shapes and offsets, the other metadata and the data.
+const ChecksumKey = "checksum"
+
+// checksumPrefix starts the checksum's value; checksumAt is how the
+// header holds it (json.Marshal writes no spaces and escapes any '"' in
+// other keys and values, so this text occurs only there).
+const (
+	checksumPrefix = "sha256:"
+	checksumAt     = `"` + ChecksumKey + `":"` + checksumPrefix
+	checksumDigits = 2 * sha256.Size
+)
 
 // Tensor returns the tensor called name, or nil.
 func (f *File) Tensor(name string) *Tensor {
@@ -99,17 +120,21 @@ func validate(tensors []Tensor) error {
 // Encode writes tensors and metadata to w in the safetensors format: an
 // 8-byte little-endian header length, the JSON header (padded with spaces
 // so that the data starts at a multiple of 8 bytes) and the tensors' data,
-// little-endian float32, in the order given.
+// little-endian float32, in the order given. It adds the file's checksum
+// to the metadata under ChecksumKey, replacing any value meta gives there.
 func Encode(w io.Writer, tensors []Tensor, meta map[string]string) error {
 	if err := validate(tensors); err != nil {
 		return err
 	}
-	var h bytes.Buffer
-	h.WriteString(`{"__metadata__":`)
-	if meta == nil {
-		meta = map[string]string{}
+	m := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		m[k] = v
 	}
-	mj, err := json.Marshal(meta) // keys sorted
+	m[ChecksumKey] = checksumPrefix + strings.Repeat("0", checksumDigits)
+	var h bytes.Buffer
+	h.Write(make([]byte, 8)) // the length, below
+	h.WriteString(`{"__metadata__":`)
+	mj, err := json.Marshal(m) // keys sorted
 	if err != nil {
 		return err
 	}
@@ -131,17 +156,27 @@ func Encode(w io.Writer, tensors []Tensor, meta map[string]string) error {
 		off = end
 	}
 	h.WriteByte('}')
-	for (8+h.Len())%8 != 0 {
+	for h.Len()%8 != 0 {
 		h.WriteByte(' ')
 	}
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(h.Len()))
-	if _, err := w.Write(n[:]); err != nil {
+	hb := h.Bytes()
+	binary.LittleEndian.PutUint64(hb, uint64(len(hb)-8))
+	// The checksum: the file with zeros in its place, then patched in.
+	sum := sha256.New()
+	sum.Write(hb)
+	if err := writeData(sum, tensors); err != nil {
 		return err
 	}
-	if _, err := w.Write(h.Bytes()); err != nil {
+	at := bytes.Index(hb, []byte(checksumAt)) + len(checksumAt)
+	hex.Encode(hb[at:at+checksumDigits], sum.Sum(nil))
+	if _, err := w.Write(hb); err != nil {
 		return err
 	}
+	return writeData(w, tensors)
+}
+
+// writeData writes the tensors' values to w, little-endian float32.
+func writeData(w io.Writer, tensors []Tensor) error {
 	var buf [4096]byte
 	for _, t := range tensors {
 		for i := 0; i < len(t.Data); {
@@ -155,6 +190,35 @@ func Encode(w io.Writer, tensors []Tensor, meta map[string]string) error {
 			}
 		}
 	}
+	return nil
+}
+
+// verify checks b, a whole file whose header hdr was decoded into f,
+// against its checksum, if it has one, and sets f.Checksummed.
+func verify(name string, b, hdr []byte, f *File) error {
+	v, ok := f.Metadata[ChecksumKey]
+	if !ok {
+		return nil
+	}
+	digits, ok := strings.CutPrefix(v, checksumPrefix)
+	if _, err := hex.DecodeString(digits); !ok || err != nil || len(digits) != checksumDigits || strings.ToLower(digits) != digits {
+		return errf(name, "its checksum %q is not %s and %d lowercase hex digits: the header is damaged", clip([]byte(v)), checksumPrefix, checksumDigits)
+	}
+	mismatch := errf(name, "its checksum does not match its content: the file is not as resgo wrote it "+
+		"(damaged on disk or in a copy, or changed by another program); it cannot be trusted")
+	at := bytes.Index(hdr, []byte(checksumAt+digits+`"`))
+	if at < 0 || bytes.LastIndex(hdr, []byte(checksumAt)) != at {
+		return mismatch // not written by Encode
+	}
+	at += 8 + len(checksumAt) // in b
+	sum := sha256.New()
+	sum.Write(b[:at])
+	sum.Write(bytes.Repeat([]byte{'0'}, checksumDigits))
+	sum.Write(b[at+checksumDigits:])
+	if hex.EncodeToString(sum.Sum(nil)) != digits {
+		return mismatch
+	}
+	f.Checksummed = true
 	return nil
 }
 
@@ -235,8 +299,9 @@ type entry struct {
 // checks everything and never panics: the header length against the size,
 // the header's JSON, that every tensor is F32 and that its data_offsets lie
 // in the data, span exactly its shape's size and, all together, cover the
-// data without overlaps or holes (as the format requires). Errors are
-// *Error naming the file and the problem.
+// data without overlaps or holes (as the format requires); then, if the
+// metadata holds a checksum (ChecksumKey), that the bytes match it. Errors
+// are *Error naming the file and the problem.
 func Decode(name string, b []byte) (*File, error) {
 	if len(b) < 8 {
 		return nil, errf(name, "truncated: %d bytes, too short for the 8-byte header length", len(b))
@@ -352,6 +417,9 @@ func Decode(name string, b []byte) (*File, error) {
 	}
 	if at != uint64(len(data)) {
 		return nil, errf(name, "%d bytes after the last tensor's data belong to no tensor", uint64(len(data))-at)
+	}
+	if err := verify(name, b, hdr, f); err != nil {
+		return nil, err
 	}
 	f.Tensors = make([]Tensor, len(items))
 	for i, it := range items {

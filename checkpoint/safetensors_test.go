@@ -2,7 +2,9 @@ package checkpoint
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"os"
@@ -243,4 +245,84 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// withoutChecksum returns the file b with its checksum taken out of the
+// metadata, as files were written before it existed.
+func withoutChecksum(t testing.TB, b []byte) []byte {
+	t.Helper()
+	hn := binary.LittleEndian.Uint64(b)
+	hdr := string(b[8 : 8+hn])
+	i := strings.Index(hdr, checksumAt)
+	if i < 0 {
+		t.Fatal("no checksum in the header")
+	}
+	j := i + len(checksumAt) + checksumDigits + 1 // past the closing quote
+	if hdr[j] == ',' {
+		j++
+	}
+	hdr = strings.TrimRight(hdr[:i]+hdr[j:], " ")
+	for (8+len(hdr))%8 != 0 {
+		hdr += " "
+	}
+	return header(hdr, b[8+hn:])
+}
+
+// TestChecksum checks that Encode's checksum covers every byte: changing
+// any one, in the header or the data, is refused, and that a file without
+// a checksum still decodes, unverified.
+func TestChecksum(t *testing.T) {
+	ts := sampleTensors()
+	good := encode(t, ts, map[string]string{"format": "x", ChecksumKey: "forged"})
+	f, err := Decode("good", good)
+	if err != nil || !f.Checksummed || !strings.HasPrefix(f.Metadata[ChecksumKey], "sha256:") {
+		t.Fatalf("Decode = %+v, %v", f, err)
+	}
+	// The checksum is the SHA-256 of the file with its digits as zeros,
+	// as docs/checkpoint.md tells other programs to verify it.
+	digits := strings.TrimPrefix(f.Metadata[ChecksumKey], "sha256:")
+	zeroed := bytes.Replace(good, []byte(digits), bytes.Repeat([]byte("0"), 64), 1)
+	if sum := sha256.Sum256(zeroed); hex.EncodeToString(sum[:]) != digits {
+		t.Errorf("checksum %s, want the SHA-256 of the zeroed file %x", digits, sum)
+	}
+	refused := 0
+	for i := range good {
+		b := bytes.Clone(good)
+		b[i] ^= 0x10
+		f, err := Decode("bad", b)
+		if err == nil {
+			// Only a renamed key passes, as a file without a checksum
+			// (which a checkpoint of format version 2 may not be).
+			if f.Checksummed || f.Metadata[ChecksumKey] != "" {
+				t.Errorf("a change of byte %d of %d passed", i, len(good))
+			}
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "checkpoint bad: ") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		refused++
+	}
+	t.Logf("%d single-byte changes refused", refused)
+
+	old := withoutChecksum(t, good)
+	f, err = Decode("old", old)
+	if err != nil || f.Checksummed || len(f.Tensors) != len(ts) {
+		t.Fatalf("a file without checksum: %+v, %v", f, err)
+	}
+	for _, c := range []struct{ name, value string }{
+		{"not sha256", "md5:0123"},
+		{"short", "sha256:0123"},
+		{"upper case", "sha256:" + strings.ToUpper(digits)},
+	} {
+		hn := binary.LittleEndian.Uint64(good)
+		hdr := strings.TrimRight(strings.Replace(string(good[8:8+hn]), "sha256:"+digits, c.value, 1), " ")
+		for len(hdr)%8 != 0 {
+			hdr += " "
+		}
+		b := header(hdr, good[8+hn:])
+		if _, err := Decode("bad", b); err == nil || !strings.Contains(err.Error(), "checksum") {
+			t.Errorf("%s: err = %v", c.name, err)
+		}
+	}
 }

@@ -37,6 +37,14 @@ func (c *ckFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.resumeDir, "resume", "", "continue the run saved in `DIR`/"+lastFile+" with its model, settings, seed and thread count\n(--epochs may extend it; checkpoints go on being saved in DIR unless --checkpoint-dir says otherwise)")
 }
 
+// notice prints a checkpoint's notice (checkpoint.State.Notice), if any,
+// as one line on stderr.
+func notice(stderr io.Writer, msg string) {
+	if msg != "" {
+		fmt.Fprintf(stderr, "resgo: note: %s\n", msg)
+	}
+}
+
 // resumption is a run being continued.
 type resumption struct {
 	st   *checkpoint.State
@@ -47,7 +55,7 @@ type resumption struct {
 // settings from it. A flag given explicitly must agree with the checkpoint,
 // except --epochs, --threads and --data. If the run is already complete it
 // says so and returns an exitError with status 0.
-func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*resumption, error) {
+func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writer) (*resumption, error) {
 	if c.resumeDir == "" {
 		return nil, nil
 	}
@@ -56,6 +64,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout io.Writer) (*re
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
+	notice(stderr, st.Notice)
 	if st.Slots == nil && st.Step > 0 {
 		return nil, &exitError{code: 2, err: fmt.Errorf("checkpoint %s: holds only weights, no optimizer state: it cannot resume training", path)}
 	}

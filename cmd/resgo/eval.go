@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strings"
 
@@ -79,6 +80,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	notice(stderr, st.Notice)
 	f := trainFlags{dataDir: dataDir, testLimit: testLimit}
 	_, te, err := f.loadData("eval")
 	if err != nil {
@@ -91,7 +93,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	kernels.SetThreads(threads)
-	r := evaluate(st, te, batch)
+	r, err := evaluate(st, te, batch)
+	if err != nil {
+		return err
+	}
 	r.Checkpoint = path
 	if asJSON {
 		enc := json.NewEncoder(stdout)
@@ -103,12 +108,25 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 }
 
 // evaluate runs the model over d as train.Evaluate does (the same loss
-// and accuracy, bit for bit) and also counts the confusion matrix.
-func evaluate(st *checkpoint.State, d *data.Dataset, batch int) *evalResult {
+// and accuracy, bit for bit) and also counts the confusion matrix. Outputs
+// that are not finite numbers are an error naming the checkpoint (exit
+// status 1), never a printed NaN.
+func evaluate(st *checkpoint.State, d *data.Dataset, batch int) (*evalResult, error) {
 	r := &evalResult{Model: st.Model, Epoch: st.Epoch, Step: st.Step, Images: d.N}
 	var loss train.Mean
 	var acc train.SparseCategoricalAccuracy
+	seen, bad := 0, -1 // images done; the first whose outputs are not finite
 	train.Predict(st.Net, kernels.Default(), d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
+		if bad < 0 && (math.IsNaN(batchLoss) || math.IsInf(batchLoss, 0)) {
+			bad = seen // the loss alone may overflow
+			for i, v := range logits {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					bad = seen + i/K
+					break
+				}
+			}
+		}
+		seen += len(labels)
 		if r.Confusion == nil {
 			r.Confusion = make([][]int, K)
 			for i := range r.Confusion {
@@ -121,6 +139,10 @@ func evaluate(st *checkpoint.State, d *data.Dataset, batch int) *evalResult {
 			r.Confusion[l][train.Argmax(logits[b*K:(b+1)*K])]++
 		}
 	})
+	if bad >= 0 {
+		return nil, &exitError{code: 1, err: &checkpoint.Error{File: st.Path, Problem: fmt.Sprintf(
+			"the model gives non-finite outputs for test image %d: its weights overflow on it (a damaged file?)", bad)}}
+	}
 	r.Loss, r.Accuracy = loss.Result(), acc.Result()
 	for c, row := range r.Confusion {
 		s := classScore{Class: c, Correct: row[c]}
@@ -132,7 +154,7 @@ func evaluate(st *checkpoint.State, d *data.Dataset, batch int) *evalResult {
 		}
 		r.PerClass = append(r.PerClass, s)
 	}
-	return r
+	return r, nil
 }
 
 // evalPlural returns "s" unless n is 1.

@@ -75,6 +75,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	notice(stderr, m.Info().Notice)
 	const px = imageprep.Size * imageprep.Size
 	pixels := make([]float32, len(files)*px)
 	for i, name := range files {

@@ -173,7 +173,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	resumed, err := ck.resume(fs, &f, stdout)
+	resumed, err := ck.resume(fs, &f, stdout, stderr)
 	if err != nil {
 		return err
 	}
