@@ -175,7 +175,8 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, mome
 		kernels.InvStd(movingVar.Value.Data, eps, invstd.Data)
 	}
 	kernels.BNApply(t.pool, x.Value.Data, M, C, mean.Data, invstd.Data, gamma.Value.Data, beta.Value.Data, y.Value.Data, relu, t.arena.Get(kernels.BNScratch(C)).Data)
-	nd := node{kind: OpBatchNorm, op: "BatchNorm", back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd}}
+	nd := node{kind: OpBatchNorm, op: "BatchNorm", back: batchNormBack, in: [3]*Var{x, gamma, beta}, out: y, saved: [3]*tensor.Tensor{mean, invstd},
+		aux: [2]*tensor.Tensor{movingMean.Value, movingVar.Value}, f: eps}
 	if training {
 		nd.ints[0] = 1
 	}

@@ -62,6 +62,7 @@ type node struct {
 	in     [3]*Var
 	out    *Var
 	saved  [3]*tensor.Tensor
+	aux    [2]*tensor.Tensor // what Trace reports beyond inputs and output (BatchNorm's moving statistics)
 	conv   kernels.ConvShape
 	ints   [4]int
 	f      float32

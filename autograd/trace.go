@@ -22,6 +22,17 @@ type OpInfo struct {
 	Output *tensor.Tensor
 	// FusedReLU is set for a BatchNorm with a ReLU fused onto its output.
 	FusedReLU bool
+	// Stride is a Conv2D's stride (0 for other ops).
+	Stride int
+	// Pads are the zero rows and columns a Conv2D reads around its input,
+	// or that a Pad2D adds: top, left, bottom, right (ONNX's order). A
+	// bottom or right pad that the stride never reaches is left out.
+	Pads [4]int
+	// MovingMean and MovingVar are a BatchNorm's moving statistics (the
+	// non-trainable parameters it normalises with in inference), and
+	// Epsilon the value added to the variance. An exporter reads them.
+	MovingMean, MovingVar *tensor.Tensor
+	Epsilon               float32
 	// MACs is the number of multiply-adds of the forward pass, for the
 	// whole batch: N·OH·OW·Cout·KH·KW·C for Conv2D, B·In·Out for Dense,
 	// and 0 for every other op (they do no multiply-accumulate work).
@@ -58,11 +69,18 @@ func (t *Tape) Trace() []OpInfo {
 		case "Conv2D":
 			s := n.conv
 			op.MACs = int64(s.N) * int64(s.OH*s.OW) * int64(s.Cout) * int64(s.KH*s.KW*s.C)
+			op.Stride = s.Stride
+			op.Pads = [4]int{s.PadT, s.PadL, max(0, (s.OH-1)*s.Stride+s.KH-s.H-s.PadT), max(0, (s.OW-1)*s.Stride+s.KW-s.W-s.PadL)}
+		case "Pad2D":
+			in, out := n.in[0].Value.Shape, n.out.Value.Shape
+			top, left := n.ints[0], n.ints[1]
+			op.Pads = [4]int{top, left, out[1] - in[1] - top, out[2] - in[2] - left}
 		case "Dense":
 			xs, ws := n.in[0].Value.Shape, n.in[1].Value.Shape
 			op.MACs = int64(xs[0]) * int64(ws[0]) * int64(ws[1])
 		case "BatchNorm":
 			op.FusedReLU = n.ints[1] == 1
+			op.MovingMean, op.MovingVar, op.Epsilon = n.aux[0], n.aux[1], n.f
 		case "Reshape":
 			in, out := n.in[0].Value.Shape, n.out.Value.Shape
 			if len(in) > 2 && len(out) == 2 && out[0] == in[0] {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"resgo/checkpoint"
+	"resgo/onnx"
+)
+
+func init() {
+	register(&command{name: "export", summary: "write a saved model as ONNX, for onnxruntime and other runtimes", run: runExport})
+}
+
+const exportSynopsis = `
+Usage: resgo export --checkpoint FILE -o MODEL.onnx
+
+Writes the model saved in FILE (by 'resgo train --checkpoint-dir') as an ONNX
+file in inference mode: input "input" [N, 1, 28, 28] float32 (NCHW, free
+batch N, values in [0, 1] as MNIST's pixels/255), outputs "logits" and
+"probabilities". The class names and the checkpoint's model, epoch, step and
+test accuracy go into the file's metadata. See docs/onnx.md.`
+
+func runExport(args []string, stdout, stderr io.Writer) error {
+	var path, out string
+	fs := newFlags("export", exportSynopsis, stdout)
+	fs.StringVar(&path, "checkpoint", "", "the checkpoint `FILE` to export (required)")
+	fs.StringVar(&out, "o", "", "the ONNX `FILE` to write (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case path == "":
+		return badFlag("export", "--checkpoint FILE is required")
+	case out == "":
+		return badFlag("export", "-o FILE is required")
+	}
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	meta := map[string]string{
+		"resgo.model":      st.Model,
+		"resgo.epoch":      strconv.Itoa(st.Epoch),
+		"resgo.step":       strconv.FormatInt(st.Step, 10),
+		"resgo.seed":       strconv.FormatUint(st.Seed, 10),
+		"resgo.checkpoint": filepath.Base(path),
+		"resgo.input":      "NCHW float32 in [0, 1]: white digit on black, pixel/255, as MNIST's",
+	}
+	if st.Options.Width != 0 {
+		meta["resgo.width"] = strconv.FormatFloat(st.Options.Width, 'g', -1, 64)
+	}
+	if n := len(st.History); n > 0 {
+		meta["resgo.test_accuracy"] = strconv.FormatFloat(st.History[n-1].TestAccuracy, 'g', 6, 64)
+	}
+	if err := onnx.ExportFile(out, st.Net, onnx.ExportOptions{Metadata: meta, Name: st.Model}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s, epoch %d)\n", out, st.Model, st.Epoch)
+	return nil
+}
