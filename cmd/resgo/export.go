@@ -18,8 +18,8 @@ const exportSynopsis = `
 Usage: resgo export --checkpoint FILE -o MODEL.onnx
 
 Writes the model saved in FILE (by 'resgo train --checkpoint-dir') as an ONNX
-file in inference mode: input "input" [N, 1, 28, 28] float32 (NCHW, free
-batch N, values in [0, 1] as MNIST's pixels/255), outputs "logits" and
+file in inference mode: input "input" [N, C, H, W] float32 (NCHW, free batch
+N; [N, 1, 28, 28] for MNIST, values in [0, 1] as pixels/255), outputs "logits" and
 "probabilities". The class names and the checkpoint's model, epoch, step and
 test accuracy go into the file's metadata. See docs/onnx.md.`
 
@@ -49,13 +49,15 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		"resgo.checkpoint": filepath.Base(path),
 		"resgo.input":      "NCHW float32 in [0, 1]: white digit on black, pixel/255, as MNIST's",
 	}
-	if st.Options.Width != 0 {
-		meta["resgo.width"] = strconv.FormatFloat(st.Options.Width, 'g', -1, 64)
+	if st.Options.WidthMultiplier != 0 {
+		meta["resgo.width_multiplier"] = strconv.FormatFloat(st.Options.WidthMultiplier, 'g', -1, 64)
 	}
 	if n := len(st.History); n > 0 {
 		meta["resgo.test_accuracy"] = strconv.FormatFloat(st.History[n-1].TestAccuracy, 'g', 6, 64)
 	}
-	if err := onnx.ExportFile(out, st.Net, onnx.ExportOptions{Metadata: meta, Name: st.Model}); err != nil {
+	in := st.Options.InputShape() // H, W, C
+	o := onnx.ExportOptions{Height: in[0], Width: in[1], Channels: in[2], Metadata: meta, Name: st.Model}
+	if err := onnx.ExportFile(out, st.Net, o); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s, epoch %d)\n", out, st.Model, st.Epoch)
