@@ -154,6 +154,8 @@ func denseBack(t *Tape, n *node) {
 // uses the moving statistics. If relu is set, a ReLU is fused onto the
 // output. Forward saves the mean and 1/sqrt(var+eps) it used.
 func (t *Tape) BatchNorm(x, gamma, beta *Var, movingMean, movingVar *Param, momentum, eps float32, training, relu bool) *Var {
+	t.use(movingMean)
+	t.use(movingVar)
 	defer t.since(OpBatchNorm, t.now())
 	C := x.Value.Shape[len(x.Value.Shape)-1]
 	M := x.Value.Len() / C

@@ -85,6 +85,9 @@ type Tape struct {
 
 	prof  *Profile // nil: no timing
 	flops float64  // conv and dense FLOPs since Reset
+
+	used    []*Param        // parameters that entered the tape (TrackParams)
+	usedSet map[*Param]bool // nil: not tracking
 }
 
 // NewTape returns a tape whose ops run on pool (nil: the default pool) and
@@ -171,6 +174,7 @@ func (t *Tape) Constant(x *tensor.Tensor) *Var {
 
 // Param puts a parameter on the tape; its gradient accumulates into p.Grad.
 func (t *Tape) Param(p *Param) *Var {
+	t.use(p)
 	if t.nvar == len(t.vars) {
 		t.vars = append(t.vars, &Var{})
 	}

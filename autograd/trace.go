@@ -91,3 +91,24 @@ func (t *Tape) Trace() []OpInfo {
 	}
 	return ops
 }
+
+// TrackParams makes the tape note every parameter that enters it from now
+// on, through Param or as BatchNorm's moving statistics, for UsedParams. A
+// model builder traces one pass with it to check that the model's Params
+// lists every parameter its forward pass uses (one left out would never be
+// trained or saved).
+func (t *Tape) TrackParams() {
+	t.used, t.usedSet = nil, map[*Param]bool{}
+}
+
+// UsedParams returns the parameters that entered the tape since
+// TrackParams, each once, in the order they first did.
+func (t *Tape) UsedParams() []*Param { return t.used }
+
+// use notes p for UsedParams when tracking.
+func (t *Tape) use(p *Param) {
+	if t.usedSet != nil && !t.usedSet[p] {
+		t.usedSet[p] = true
+		t.used = append(t.used, p)
+	}
+}

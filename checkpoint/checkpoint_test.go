@@ -30,17 +30,17 @@ const tinyModel = "checkpoint-test-tiny"
 func init() {
 	models.Register(tinyModel, "a tiny test network with BatchNorm and dropout", func(o models.Options) (models.Model, error) {
 		rng := rand.New(rand.NewPCG(o.Seed, 1))
-		bn := nn.NewBatchNorm("bn", 4)
+		bn := nn.NewBatchNorm("bn")
 		if o.BNMomentum != 0 {
 			bn.Momentum = o.BNMomentum
 		}
 		return nn.Sequential{
-			nn.NewConv2D(rng, "conv", 1, 4, 3, autograd.Same, nn.Linear),
+			nn.NewConv2D(rng, "conv", 4, 3, autograd.Same, nn.Linear),
 			bn,
 			nn.MaxPool2D{}, nn.MaxPool2D{}, nn.Flatten{},
-			nn.NewDense(rng, "dense1", 7*7*4, 32, nn.ReLU),
+			nn.NewDense(rng, "dense1", 32, nn.ReLU),
 			nn.Dropout{Rate: 0.5},
-			nn.NewDense(rng, "dense2", 32, o.Classes, nn.Linear),
+			nn.NewDense(rng, "dense2", o.Classes, nn.Linear),
 		}, nil
 	})
 }

@@ -27,10 +27,10 @@ func init() {
 	models.Register(microModel, "a micro test network for fuzzing checkpoints", func(o models.Options) (models.Model, error) {
 		rng := rand.New(rand.NewPCG(o.Seed, 1))
 		return nn.Sequential{
-			nn.NewConv2D(rng, "conv", 1, 1, 3, autograd.Same, nn.Linear),
-			nn.NewBatchNorm("bn", 1),
+			nn.NewConv2D(rng, "conv", 1, 3, autograd.Same, nn.Linear),
+			nn.NewBatchNorm("bn"),
 			nn.MaxPool2D{}, nn.MaxPool2D{}, nn.Flatten{},
-			nn.NewDense(rng, "dense", 7*7, o.Classes, nn.Linear),
+			nn.NewDense(rng, "dense", o.Classes, nn.Linear),
 		}, nil
 	})
 }

@@ -11,7 +11,7 @@ import (
 	"resgo/nn"
 )
 
-// Model is a network that maps a batch of images [N, H, W, C] to logits
+// Model is a network (an nn.Layer) that maps a batch of images [N, H, W, C] to logits
 // [N, classes], for the height, width, channels and classes of the Options
 // it was built with (MNIST's [N, 28, 28, 1] and 10 by default). The softmax of the tutorial's last Dense layer is fused into
 // the loss (autograd.Tape.SoftmaxCrossEntropy) for training and applied by
@@ -75,8 +75,8 @@ func (o Options) Momentum() float32 {
 }
 
 // batchNorm returns a BatchNorm with the options' momentum.
-func (o Options) batchNorm(name string, c int) *nn.BatchNorm {
-	b := nn.NewBatchNorm(name, c)
+func (o Options) batchNorm(name string) *nn.BatchNorm {
+	b := nn.NewBatchNorm(name)
 	b.Momentum = o.Momentum()
 	return b
 }
@@ -128,7 +128,11 @@ const (
 
 // New builds the named model. It checks the options against the limits
 // above first, and gives the builder options whose Classes, Height, Width
-// and Channels are filled in (10, 28, 28, 1 where they are 0).
+// and Channels are filled in (10, 28, 28, 1 where they are 0). Then it
+// runs one pass of a zero image through the model (nn.Build), which
+// creates the parameters of layers that size themselves on first use and
+// checks that Params lists every parameter the pass uses, once, under a
+// unique name: the model New returns has all its parameters.
 func New(name string, o Options) (Model, error) {
 	e, ok := registry[name]
 	if !ok {
@@ -149,7 +153,14 @@ func New(name string, o Options) (Model, error) {
 	o.Classes = o.classes()
 	in := o.InputShape()
 	o.Height, o.Width, o.Channels = in[0], in[1], in[2]
-	return e.build(o)
+	m, err := e.build(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := nn.Build(m, in); err != nil {
+		return nil, fmt.Errorf("model %s: %v", name, err)
+	}
+	return m, nil
 }
 
 // CountParams returns the numbers of trainable and non-trainable values.

@@ -21,7 +21,9 @@ func init() {
 //	out = identity(x) + h
 //
 // where identity is x itself when filterIn == filterOut and a 1×1
-// convolution (with bias) otherwise.
+// convolution (with bias) otherwise. The layers take their input channels
+// from x; filterIn is the tutorial's, which chooses the identity path (x
+// must have filterIn channels).
 type ResidualUnit struct {
 	bn1, bn2     *nn.BatchNorm
 	conv1, conv2 *nn.Conv2D
@@ -31,15 +33,15 @@ type ResidualUnit struct {
 // NewResidualUnit returns ResidualUnit(filterIn, filterOut, kernel).
 func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut, kernel int) *ResidualUnit {
 	u := &ResidualUnit{
-		bn1:   o.batchNorm(name+".bn1", filterIn),
-		conv1: nn.NewConv2D(rng, name+".conv1", filterIn, filterOut, kernel, autograd.Same, nn.Linear),
-		bn2:   o.batchNorm(name+".bn2", filterOut),
-		conv2: nn.NewConv2D(rng, name+".conv2", filterOut, filterOut, kernel, autograd.Same, nn.Linear),
+		bn1:   o.batchNorm(name + ".bn1"),
+		conv1: nn.NewConv2D(rng, name+".conv1", filterOut, kernel, autograd.Same, nn.Linear),
+		bn2:   o.batchNorm(name + ".bn2"),
+		conv2: nn.NewConv2D(rng, name+".conv2", filterOut, kernel, autograd.Same, nn.Linear),
 	}
 	if filterIn == filterOut {
 		u.identity = nn.Identity{}
 	} else {
-		u.identity = nn.NewConv2D(rng, name+".identity", filterIn, filterOut, 1, autograd.Same, nn.Linear)
+		u.identity = nn.NewConv2D(rng, name+".identity", filterOut, 1, autograd.Same, nn.Linear)
 	}
 	return u
 }
@@ -92,7 +94,7 @@ type ResNet struct {
 }
 
 // NewResNet builds the ResNet for images of o's shape, with Keras
-// initialisation seeded by o.Seed.
+// initialisation seeded by o.Seed, and runs nn.Build on it.
 func NewResNet(o Options) (*ResNet, error) {
 	s := newSizer("resnet", o, "at least 4×4")
 	if err := s.pool("the max-pool after res1"); err != nil {
@@ -102,14 +104,15 @@ func NewResNet(o Options) (*ResNet, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5e5))
-	return &ResNet{
-		conv1:  nn.NewConv2D(rng, "conv1", o.InputShape()[2], 8, 3, autograd.Same, nn.ReLU),
+	r := &ResNet{
+		conv1:  nn.NewConv2D(rng, "conv1", 8, 3, autograd.Same, nn.ReLU),
 		res1:   NewResnetLayer(rng, o, "res1", 8, []int{16, 16}, 3),
 		res2:   NewResnetLayer(rng, o, "res2", 16, []int{32, 32}, 3),
 		res3:   NewResnetLayer(rng, o, "res3", 32, []int{64, 64}, 3),
-		dense1: nn.NewDense(rng, "dense1", s.h*s.w*64, 128, nn.ReLU),
-		dense2: nn.NewDense(rng, "dense2", 128, o.classes(), nn.Linear),
-	}, nil
+		dense1: nn.NewDense(rng, "dense1", 128, nn.ReLU),
+		dense2: nn.NewDense(rng, "dense2", o.classes(), nn.Linear),
+	}
+	return r, nn.Build(r, o.InputShape())
 }
 
 // Forward is the tutorial's call; it returns logits.

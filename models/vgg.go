@@ -136,7 +136,8 @@ func (c *convBNReLU) Params() []*autograd.Param {
 // Other image shapes are zero-padded as vgg16Pad says (sides within 4
 // pixels below a multiple of 32 are padded up to it) and must then be at
 // least 32×32, Keras's VGG16 minimum; the first convolution takes the
-// images' channels and fc1 the flattened (H/32)·(W/32)·C features.
+// images' channels and fc1 the flattened (H/32)·(W/32)·C features. The
+// network is returned built (nn.Build).
 func NewVGG16(o Options, bn bool) (*VGG, error) {
 	w, err := o.vggWidth()
 	if err != nil {
@@ -156,20 +157,18 @@ func NewVGG16(o Options, bn bool) (*VGG, error) {
 	if top+bottom+left+right > 0 {
 		v.Features = nn.Sequential{nn.ZeroPadding2D{Top: top, Bottom: bottom, Left: left, Right: right}}
 	}
-	in := img[2]
 	for b, block := range vgg16Config {
 		for i, c := range block {
 			out := scaleWidth(c, w)
 			conv := fmt.Sprintf("block%d.conv%d", b+1, i+1)
 			if bn {
 				v.Features = append(v.Features, &convBNReLU{
-					conv: nn.NewConv2D(rng, conv, in, out, 3, autograd.Same, nn.Linear),
-					bn:   o.batchNorm(fmt.Sprintf("block%d.bn%d", b+1, i+1), out),
+					conv: nn.NewConv2D(rng, conv, out, 3, autograd.Same, nn.Linear),
+					bn:   o.batchNorm(fmt.Sprintf("block%d.bn%d", b+1, i+1)),
 				})
 			} else {
-				v.Features = append(v.Features, nn.NewConv2D(rng, conv, in, out, 3, autograd.Same, nn.ReLU))
+				v.Features = append(v.Features, nn.NewConv2D(rng, conv, out, 3, autograd.Same, nn.ReLU))
 			}
-			in = out
 		}
 		if err := s.pool(fmt.Sprintf("block%d's max-pool", b+1)); err != nil {
 			return nil, err
@@ -179,13 +178,13 @@ func NewVGG16(o Options, bn bool) (*VGG, error) {
 	hidden := scaleWidth(vgg16Dense, w)
 	v.Classifier = nn.Sequential{
 		nn.Flatten{},
-		nn.NewDense(rng, "fc1", s.h*s.w*in, hidden, nn.ReLU),
+		nn.NewDense(rng, "fc1", hidden, nn.ReLU),
 		nn.Dropout{Rate: 0.5},
-		nn.NewDense(rng, "fc2", hidden, hidden, nn.ReLU),
+		nn.NewDense(rng, "fc2", hidden, nn.ReLU),
 		nn.Dropout{Rate: 0.5},
-		nn.NewDense(rng, "predictions", hidden, o.classes(), nn.Linear),
+		nn.NewDense(rng, "predictions", o.classes(), nn.Linear),
 	}
-	return v, nil
+	return v, nn.Build(v, img)
 }
 
 // NewVGG16Reduced builds the reduced VGG-16 that the tutorial's course
@@ -203,6 +202,7 @@ func NewVGG16(o Options, bn bool) (*VGG, error) {
 // o.WidthMultiplier, default 0.25, so --width scales it alongside vgg16.
 // Other image shapes change the first convolution's input and fc1's
 // ((H/2/2)·(W/2/2)·64); images need at least 4×4 pixels for the two pools.
+// The network is returned built (nn.Build).
 func NewVGG16Reduced(o Options) (*VGG, error) {
 	w, err := o.vggWidth()
 	if err != nil {
@@ -216,20 +216,20 @@ func NewVGG16Reduced(o Options) (*VGG, error) {
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x7672))
 	c1, c2, c3 := scaleWidth(64, w), scaleWidth(128, w), scaleWidth(256, w)
-	conv := func(name string, in, out int) *nn.Conv2D {
-		return nn.NewConv2D(rng, name, in, out, 3, autograd.Same, nn.ReLU)
+	conv := func(name string, filters int) *nn.Conv2D {
+		return nn.NewConv2D(rng, name, filters, 3, autograd.Same, nn.ReLU)
 	}
 	v := &VGG{
 		Features: nn.Sequential{
-			conv("block1.conv1", o.InputShape()[2], c1), conv("block1.conv2", c1, c1), nn.MaxPool2D{},
-			conv("block2.conv1", c1, c2), conv("block2.conv2", c2, c2), nn.MaxPool2D{},
-			conv("block3.conv1", c2, c3), conv("block3.conv2", c3, c3),
+			conv("block1.conv1", c1), conv("block1.conv2", c1), nn.MaxPool2D{},
+			conv("block2.conv1", c2), conv("block2.conv2", c2), nn.MaxPool2D{},
+			conv("block3.conv1", c3), conv("block3.conv2", c3),
 		},
 	}
 	v.Classifier = nn.Sequential{
 		nn.Flatten{},
-		nn.NewDense(rng, "fc1", s.h*s.w*c3, scaleWidth(512, w), nn.ReLU),
-		nn.NewDense(rng, "predictions", scaleWidth(512, w), o.classes(), nn.Linear),
+		nn.NewDense(rng, "fc1", scaleWidth(512, w), nn.ReLU),
+		nn.NewDense(rng, "predictions", o.classes(), nn.Linear),
 	}
-	return v, nil
+	return v, nn.Build(v, o.InputShape())
 }

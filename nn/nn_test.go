@@ -37,7 +37,10 @@ func TestBatchNormKeras(t *testing.T) {
 		{-3, 0.5, -1, 0.5, 1, 0.5, 3, 2.5}, // ch0 mean 0, var 5; ch1 mean 1, var 0.75
 	}
 	gamma, beta := []float32{1.5, -0.5}, []float32{0.2, -1}
-	bn := nn.NewBatchNorm("bn", 2)
+	bn := nn.NewBatchNorm("bn")
+	if err := nn.Build(bn, []int{1, 2, 2}); err != nil {
+		t.Fatal(err)
+	}
 	if bn.Momentum != 0.99 || bn.Epsilon != 1e-3 {
 		t.Fatalf("defaults momentum %v epsilon %v, want Keras's 0.99 and 1e-3", bn.Momentum, bn.Epsilon)
 	}
@@ -167,7 +170,7 @@ func TestBatchNormKeras(t *testing.T) {
 func TestBatchNormMomentum(t *testing.T) {
 	// The Momentum field is honoured: with 0.9 one step moves the moving
 	// mean a tenth of the way: 0.1·3 = 0.3, and the variance to 0.9 + 0.35.
-	bn := nn.NewBatchNorm("bn", 1)
+	bn := nn.NewBatchNorm("bn")
 	bn.Momentum = 0.9
 	tp := autograd.NewTape(kernels.NewPool(1), 0)
 	bn.Forward(tp, tp.Constant(tensor.FromData([]float32{1, 3, 2, 6}, 4, 1)), true)
@@ -191,17 +194,20 @@ func TestLayersGrad(t *testing.T) {
 	for _, training := range []bool{true, false} {
 		for _, workers := range []int{1, 3} {
 			pool := kernels.NewPool(workers)
-			conv := nn.NewConv2D(r, "conv", 3, 4, 3, autograd.Same, nn.Linear)
+			conv := nn.NewConv2D(r, "conv", 4, 3, autograd.Same, nn.Linear)
 			conv.Stride = 2
-			bn := nn.NewBatchNorm("bn", 4)
+			bn := nn.NewBatchNorm("bn")
+			pw := nn.NewConv2D(r, "pointwise", 4, 1, autograd.Valid, nn.Linear)
+			pw.NoBias = true
+			dense := nn.NewDense(r, "dense", 5, nn.Linear)
+			model := nn.Sequential{conv, bn, pw, nn.Flatten{}, dense, nn.Dropout{Rate: 0}}
+			if err := nn.Build(model, []int{5, 7, 3}); err != nil {
+				t.Fatal(err)
+			}
 			for c := 0; c < 4; c++ {
 				bn.MovingMean.Value.Data[c] = float32(0.2 * r.NormFloat64())
 				bn.MovingVar.Value.Data[c] = 0.5 + r.Float32()
 			}
-			pw := nn.NewConv2D(r, "pointwise", 4, 4, 1, autograd.Valid, nn.Linear)
-			pw.Bias = nil
-			dense := nn.NewDense(r, "dense", 3*4*4, 5, nn.Linear)
-			model := nn.Sequential{conv, bn, pw, nn.Flatten{}, dense, nn.Dropout{Rate: 0}}
 			for _, p := range model.Params() {
 				if p.Trainable {
 					for i := range p.Value.Data { // non-zero biases and betas
@@ -290,7 +296,13 @@ func TestGlorotUniform(t *testing.T) {
 
 func TestLayerConstructors(t *testing.T) {
 	r := rand.New(rand.NewPCG(42, 42))
-	c := nn.NewConv2D(r, "c", 3, 8, 5, autograd.Same, nn.ReLU)
+	c := nn.NewConv2D(r, "c", 8, 5, autograd.Same, nn.ReLU)
+	if c.Kernel != nil || c.Params() != nil {
+		t.Fatal("a Conv2D has parameters before its first input")
+	}
+	if err := nn.Build(c, []int{9, 9, 3}); err != nil {
+		t.Fatal(err)
+	}
 	if !tensor.SameShape(c.Kernel.Value.Shape, []int{5, 5, 3, 8}) || !tensor.SameShape(c.Bias.Value.Shape, []int{8}) || c.Stride != 1 {
 		t.Fatalf("NewConv2D: kernel %v bias %v stride %d", c.Kernel.Value.Shape, c.Bias.Value.Shape, c.Stride)
 	}
@@ -305,20 +317,34 @@ func TestLayerConstructors(t *testing.T) {
 			t.Fatal("conv bias should start at zero")
 		}
 	}
-	d := nn.NewDense(r, "d", 7, 3, nn.Linear)
+	d := nn.NewDense(r, "d", 3, nn.Linear)
+	if err := nn.Build(d, []int{7}); err != nil {
+		t.Fatal(err)
+	}
 	if !tensor.SameShape(d.Kernel.Value.Shape, []int{7, 3}) || !tensor.SameShape(d.Bias.Value.Shape, []int{3}) {
 		t.Fatalf("NewDense: kernel %v bias %v", d.Kernel.Value.Shape, d.Bias.Value.Shape)
 	}
+	seq := nn.Sequential{nn.NewConv2D(r, "c", 8, 5, autograd.Same, nn.ReLU), nn.NewBatchNorm("bn"),
+		nn.MaxPool2D{}, nn.Flatten{}, nn.NewDense(r, "d", 3, nn.Linear), nn.Identity{}}
+	if err := nn.Build(seq, []int{4, 6, 3}); err != nil {
+		t.Fatal(err)
+	}
 	names := []string{}
-	for _, p := range (nn.Sequential{c, nn.NewBatchNorm("bn", 8), nn.MaxPool2D{}, nn.Flatten{}, d, nn.Identity{}}).Params() {
-		names = append(names, p.Name)
+	for _, p := range seq.Params() {
+		names = append(names, fmt.Sprint(p.Name, p.Value.Shape))
 	}
-	if got, want := fmt.Sprint(names), "[c.kernel c.bias bn.gamma bn.beta bn.moving_mean bn.moving_variance d.kernel d.bias]"; got != want {
-		t.Errorf("Sequential.Params order %s, want %s", got, want)
+	if got, want := fmt.Sprint(names), "[c.kernel[5 5 3 8] c.bias[8] bn.gamma[8] bn.beta[8] bn.moving_mean[8] bn.moving_variance[8] d.kernel[48 3] d.bias[3]]"; got != want {
+		t.Errorf("Sequential.Params %s, want %s", got, want)
 	}
-	c.Bias = nil
-	if len(c.Params()) != 1 {
-		t.Errorf("a Conv2D without bias has %d params, want 1", len(c.Params()))
+	nb := nn.NewConv2D(r, "nb", 8, 5, autograd.Same, nn.ReLU)
+	nb.NoBias = true
+	nd := nn.NewDense(r, "nd", 3, nn.Linear)
+	nd.NoBias = true
+	if err := nn.Build(nn.Sequential{nb, nn.Flatten{}, nd}, []int{2, 2, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(nb.Params()) != 1 || nb.Bias != nil || len(nd.Params()) != 1 || nd.Bias != nil {
+		t.Errorf("layers without bias have %d and %d params, want 1 each", len(nb.Params()), len(nd.Params()))
 	}
 }
 
@@ -337,7 +363,7 @@ func TestActivationsAndParameterFreeLayers(t *testing.T) {
 	tp := autograd.NewTape(pool, 0)
 	xv := tp.Constant(x)
 
-	conv := nn.NewConv2D(r, "c", 3, 4, 3, autograd.Same, nn.Linear)
+	conv := nn.NewConv2D(r, "c", 4, 3, autograd.Same, nn.Linear)
 	lin := conv.Forward(tp, xv, true)
 	conv.Activation = nn.ReLU
 	act := conv.Forward(tp, xv, true)
@@ -354,7 +380,7 @@ func TestActivationsAndParameterFreeLayers(t *testing.T) {
 		t.Fatal("the ReLU test needs outputs of both signs")
 	}
 
-	bn := nn.NewBatchNorm("bn", 4)
+	bn := nn.NewBatchNorm("bn")
 	fused := bn.ForwardReLU(tp, lin, true)
 	split := tp.ReLU(bn.Forward(tp, lin, true))
 	for i := range fused.Value.Data {
@@ -371,9 +397,9 @@ func TestActivationsAndParameterFreeLayers(t *testing.T) {
 	if !tensor.SameShape(flat.Shape(), []int{2, 24}) {
 		t.Fatalf("Flatten: %v, want [2 24]", flat.Shape())
 	}
-	d := nn.NewDense(r, "d", 24, 6, nn.ReLU)
-	dl := tp.Dense(flat, tp.Param(d.Kernel), tp.Param(d.Bias))
+	d := nn.NewDense(r, "d", 6, nn.ReLU)
 	da := d.Forward(tp, flat, true)
+	dl := tp.Dense(flat, tp.Param(d.Kernel), tp.Param(d.Bias))
 	for i, v := range dl.Value.Data {
 		if da.Value.Data[i] != max(v, 0) {
 			t.Fatalf("dense ReLU[%d] = %v, want max(%v, 0)", i, da.Value.Data[i], v)
