@@ -122,6 +122,9 @@ func (r Recipe) schedule(lr float64, steps int) (*optim.Schedule, error) {
 	s := &optim.Schedule{Kind: cmp.Or(r.Schedule, optim.Constant), LR: lr,
 		Warmup: int64(math.Round(r.WarmupEpochs * float64(steps))),
 		Total:  int64(max(r.ScheduleEpochs, 1)) * int64(steps), Gamma: 0.1}
+	if s.Kind != optim.Constant && s.Warmup >= s.Total {
+		return nil, fmt.Errorf("train: %v warmup epochs leave nothing of the %d epochs to the %s schedule", r.WarmupEpochs, r.ScheduleEpochs, s.Kind)
+	}
 	if s.Kind == optim.StepDecay {
 		s.StepEvery = int64(cmp.Or(r.StepEpochs, max(r.ScheduleEpochs/3, 1))) * int64(steps)
 	}

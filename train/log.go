@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"resgo/internal/oserr"
@@ -20,9 +21,13 @@ func (r EpochResult) CSV() string {
 		f(r.TestLoss) + "," + f(r.TestAccuracy) + "," + f(r.Seconds) + "," + f(r.ImagesPerSec)
 }
 
-// StartLog creates the training log at path, or empties it, and writes its
-// header: a new run's log, as Keras's CSVLogger starts one.
+// StartLog creates the training log at path (and its folder), or empties
+// it, and writes its header: a new run's log, as Keras's CSVLogger starts
+// one.
 func StartLog(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("training log %s: cannot create its folder: %v", path, oserr.Cause(err))
+	}
 	if err := os.WriteFile(path, []byte(LogHeader+"\n"), 0o644); err != nil {
 		return fmt.Errorf("training log %s: cannot write: %v", path, oserr.Cause(err))
 	}

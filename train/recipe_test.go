@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +77,27 @@ func TestLog(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "missing", "log.csv")
 	if err := AppendLog(bad, r); err == nil || !strings.Contains(err.Error(), "training log "+bad+": cannot open") {
 		t.Fatalf("AppendLog to a missing folder: %v", err)
+	}
+}
+
+// TestRunStopsEarly checks that Run stops once the monitored metric has
+// not improved for Patience epochs, and says which epoch was best. The
+// test losses are overwritten so that they rise after epoch 1.
+func TestRunStopsEarly(t *testing.T) {
+	tr, te := subsets(t, 32, 10)
+	s, err := NewSession(Config{Model: "resnet", Epochs: 6, Batch: 32, LR: 1e-3, Seed: 1, Train: tr, Test: te,
+		Recipe: Recipe{Patience: 2},
+		OnEpoch: func(s *Session, r EpochResult) error {
+			s.History[len(s.History)-1].TestLoss = float64(r.Epoch)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.History) != 3 || s.Stopped != 1 {
+		t.Fatalf("ran %d epochs, stopped at best epoch %d; want 3 and 1", len(s.History), s.Stopped)
 	}
 }

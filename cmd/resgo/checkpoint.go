@@ -28,6 +28,7 @@ type ckFlags struct {
 	f         *trainFlags
 	data      string  // --data as an absolute path
 	best      float64 // best test accuracy so far
+	log       string  // --log as an absolute path, kept for a resumed run
 	saved     string  // the last checkpoint saved or resumed from, if any
 	savedAt   int     // and the epochs it holds
 }
@@ -164,7 +165,7 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 // save writes the session's state to dir/name.
 func (c *ckFlags) save(s *train.Session, dir, name string) (string, error) {
 	st := checkpoint.FromSession(s)
-	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data = c.f.trainLimit, c.f.testLimit, c.data
+	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data, st.Run.Log = c.f.trainLimit, c.f.testLimit, c.data, c.log
 	path := filepath.Join(dir, name)
 	return path, checkpoint.Save(path, st)
 }

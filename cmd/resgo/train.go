@@ -47,7 +47,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	}
 	fs.IntVar(&f.epochs, "epochs", 10, "number of epochs")
 	fs.IntVar(&f.batch, "batch", 32, "batch size")
-	fs.Float64Var(&f.lr, "lr", 0.001, "Adam's learning rate")
+	fs.Float64Var(&f.lr, "lr", 0.001, "learning rate (a schedule's peak)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for initialisation, shuffling and dropout")
 	fs.StringVar(&f.dataDir, "data", "", "read the four MNIST-format IDX files from `DIR` instead of the embedded MNIST\n(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;\nFashion-MNIST uses the same names)")
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
@@ -167,10 +167,15 @@ const interruptDir = "resgo-checkpoints"
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	var f trainFlags
 	var ck ckFlags
-	fs := newFlags("train", trainSynopsis, stdout)
+	var rf recipeFlags
+	fs := newFlags("train", trainSynopsis+recipeSynopsis, stdout)
 	f.register(fs, true)
 	ck.register(fs)
+	rf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := rf.expand(fs); err != nil {
 		return err
 	}
 	resumed, err := ck.resume(fs, &f, stdout, stderr)
@@ -180,6 +185,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := f.check("train"); err != nil {
 		return err
 	}
+	if err := rf.check(); err != nil {
+		return err
+	}
+	if resumed != nil {
+		if err := rf.resume(fs, resumed.st); err != nil {
+			return err
+		}
+	}
+	if err := rf.startLog(resumed != nil); err != nil {
+		return err
+	}
+	ck.log = rf.log
 	if _, err := models.New(f.model, models.Options{WidthMultiplier: f.width}); err != nil {
 		return badFlag("train", "%v", err)
 	}
@@ -196,18 +213,27 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
+		Optimizer:  rf.optimizer, Recipe: rf.value(),
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
-			fmt.Fprintln(stdout, epochLine(r))
-			return ck.epochDone(s, r, stdout)
+			line := epochLine(r)
+			if s.Config.Recipe != (train.Recipe{}) {
+				line += fmt.Sprintf(", LR: %.3g", r.LR)
+			}
+			fmt.Fprintln(stdout, line)
+			if err := ck.epochDone(s, r, stdout); err != nil {
+				return err
+			}
+			return rf.epochDone(r)
 		},
 	}
 	if resumed != nil {
 		resumed.configure(&cfg)
+		cfg.Recipe = resumed.st.Recipe
 	}
 	s, err := train.NewSession(cfg)
 	if err != nil {
-		return err
+		return badFlag("train", "%s", strings.TrimPrefix(err.Error(), "train: "))
 	}
 	if err := ck.start(s, resumed, &f); err != nil {
 		return err
@@ -236,6 +262,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	err = s.Run(ctx)
 	close(runDone)
 	bar.clear()
+	if err == nil {
+		stopped(s, stdout)
+	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return ck.interrupted(s, stdout)
 	}
