@@ -50,12 +50,50 @@ func ConvGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.Conv
 // and adds bias [Cout] (nil for none). Forward saves nothing beyond x and w,
 // whose values the backward pass reads.
 func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
-	defer t.since(OpConvForward, t.now())
 	ws := w.Value.Shape
 	s, err := ConvGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
 	if err != nil {
 		panic(err)
 	}
+	return t.conv2D(x, w, b, s)
+}
+
+// Conv2DPads is Conv2D with explicit zero padding: pads rows above, columns
+// left, rows below and columns right (ONNX's Conv pads, in that order).
+func (t *Tape) Conv2DPads(x, w, b *Var, stride int, pads [4]int) *Var {
+	ws := w.Value.Shape
+	s, err := PadsGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pads)
+	if err != nil {
+		panic(err)
+	}
+	return t.conv2D(x, w, b, s)
+}
+
+// PadsGeometry returns the convolution shape for input x [N, H, W, C], a
+// KH×KW kernel with cout filters and explicit pads (top, left, bottom,
+// right): OH = (H+top+bottom−KH)/stride + 1, and likewise OW.
+func PadsGeometry(xs []int, kh, kw, cout, stride int, pads [4]int) (kernels.ConvShape, error) {
+	if len(xs) != 4 {
+		return kernels.ConvShape{}, fmt.Errorf("conv2d: want input [N, H, W, C], got %v", xs)
+	}
+	s := kernels.ConvShape{N: xs[0], H: xs[1], W: xs[2], C: xs[3], KH: kh, KW: kw, Cout: cout, Stride: stride, PadT: pads[0], PadL: pads[1]}
+	switch {
+	case stride < 1:
+		return s, fmt.Errorf("conv2d: stride %d < 1", stride)
+	case min(pads[0], pads[1], pads[2], pads[3]) < 0:
+		return s, fmt.Errorf("conv2d: negative pads %v", pads)
+	case s.H+pads[0]+pads[2] < kh || s.W+pads[1]+pads[3] < kw:
+		return s, fmt.Errorf("conv2d: %dx%d kernel larger than the padded %dx%d input", kh, kw, s.H+pads[0]+pads[2], s.W+pads[1]+pads[3])
+	}
+	s.OH = (s.H+pads[0]+pads[2]-kh)/stride + 1
+	s.OW = (s.W+pads[1]+pads[3]-kw)/stride + 1
+	return s, nil
+}
+
+// conv2D runs the convolution of shape s.
+func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
+	defer t.since(OpConvForward, t.now())
+	ws := w.Value.Shape
 	if ws[2] != s.C {
 		panic(fmt.Sprintf("conv2d: kernel %v expects %d input channels, input has %d", ws, ws[2], s.C))
 	}

@@ -1,0 +1,302 @@
+package onnx
+
+import (
+	"fmt"
+	"math"
+
+	"resgo/autograd"
+	"resgo/internal/kernels"
+	"resgo/tensor"
+)
+
+// Model is an ONNX network loaded for inference, laid out for resgo's
+// kernels: activations NHWC, convolution kernels HWIO, dense kernels
+// [in, out]. It is a models.Model: Forward maps images [N, H, W, C] to
+// the graph's first output (its logits), so everything that runs a resgo
+// model (prediction, evaluation, summaries) runs it. A Model is read-only
+// once loaded; concurrent Forward calls on different tapes are safe.
+type Model struct {
+	// Path is the file the model was loaded from.
+	Path string
+	// Input is one image's shape [H, W, C] (the file's [N, C, H, W]
+	// without N).
+	Input []int
+	// Classes are the class names of metadata_props "classes", if any.
+	Classes []string
+	// Metadata is the file's metadata_props.
+	Metadata map[string]string
+	// Producer is the program that wrote the file, with its version.
+	Producer string
+	// Opset is the version of the default ONNX domain the file imports.
+	Opset int64
+
+	steps  []*step
+	nvals  int // values the steps compute (the input is value 0)
+	output int // the value Forward returns
+	params []*autograd.Param
+}
+
+// stepKind says what a step computes.
+type stepKind int
+
+const (
+	stepConv      stepKind = iota // Conv2DPads, optional ReLU in place
+	stepDense                     // Dense, optional ReLU in place
+	stepBatchNorm                 // BatchNorm in inference, optional fused ReLU
+	stepReLU
+	stepAdd      // two values of one shape
+	stepMaxPool2 // 2×2 stride 2 max pooling (resgo's own op)
+	stepPool     // general max or average pooling
+	stepGlobalAvg
+	stepMap       // elementwise function
+	stepConcat    // along channels (NHWC's last axis) or a 2-D value's columns
+	stepView      // the same data under another shape
+	stepTranspose // a copy in another axis order
+	stepPad       // zero padding of H and W
+	stepSoftmax
+)
+
+// step is one op of the graph as resgo runs it.
+type step struct {
+	kind stepKind
+	name string // the ONNX node, for errors and summaries
+	in   []int
+	out  int
+
+	stride int
+	pads   [4]int // top, left, bottom, right
+	relu   bool
+	w, b   *autograd.Param
+	// BatchNorm: w = gamma, b = beta.
+	mean, variance *autograd.Param
+	eps            float32
+	// stepPool: kernel, max (or average), count the padding (average).
+	kh, kw     int
+	max, count bool
+	// stepMap: the function and its name.
+	f     func(float32) float32
+	fname string
+	// stepView: the stored shape without the batch; stepTranspose: the
+	// stored input's shape without the batch and the permutation of
+	// stored axes (batch included).
+	shape []int
+	perm  []int
+	// release: after this step the only live value is its output, so the
+	// tape may drop everything else.
+	release bool
+}
+
+// Params returns the parameters of the graph (the initializers as resgo
+// laid them out), in the order the steps use them.
+func (m *Model) Params() []*autograd.Param { return m.params }
+
+// Forward runs the graph in inference on x [N, H, W, C] and returns the
+// graph's first output. training is ignored: an imported graph always runs
+// as in inference (BatchNorm with its moving statistics, no dropout).
+func (m *Model) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
+	xs := x.Value.Shape
+	if len(xs) != 4 || xs[1] != m.Input[0] || xs[2] != m.Input[1] || xs[3] != m.Input[2] {
+		panic(fmt.Sprintf("onnx %s: input %v, want [N %d %d %d] (NHWC)", m.Path, xs, m.Input[0], m.Input[1], m.Input[2]))
+	}
+	vals := make([]*autograd.Var, m.nvals)
+	vals[0] = x
+	mark := t.Mark()
+	for _, s := range m.steps {
+		vals[s.out] = s.run(t, vals)
+		if s.release {
+			t.Release(mark, vals[s.out])
+		}
+	}
+	return vals[m.output]
+}
+
+func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
+	x := vals[s.in[0]]
+	xs := x.Value.Shape
+	N := xs[0]
+	p := t.Pool()
+	switch s.kind {
+	case stepConv:
+		var b *autograd.Var
+		if s.b != nil {
+			b = t.Param(s.b)
+		}
+		y := t.Conv2DPads(x, t.Param(s.w), b, s.stride, s.pads)
+		if s.relu {
+			kernels.ReLU(p, y.Value.Data, y.Value.Data) // in place: Conv+ReLU fused
+		}
+		return y
+	case stepDense:
+		var b *autograd.Var
+		if s.b != nil {
+			b = t.Param(s.b)
+		}
+		y := t.Dense(x, t.Param(s.w), b)
+		if s.relu {
+			kernels.ReLU(p, y.Value.Data, y.Value.Data)
+		}
+		return y
+	case stepBatchNorm:
+		return t.BatchNorm(x, t.Param(s.w), t.Param(s.b), s.mean, s.variance, 0, s.eps, false, s.relu)
+	case stepReLU:
+		return t.ReLU(x)
+	case stepAdd:
+		return t.Add(x, vals[s.in[1]])
+	case stepMaxPool2:
+		return t.MaxPool2D(x)
+	case stepPool:
+		H, W, C := xs[1], xs[2], xs[3]
+		OH := (H+s.pads[0]+s.pads[2]-s.kh)/s.stride + 1
+		OW := (W+s.pads[1]+s.pads[3]-s.kw)/s.stride + 1
+		return t.Inference(poolName(s.max), []int{N, OH, OW, C}, func(y []float32) {
+			pool2D(x.Value.Data, N, H, W, C, s, y, OH, OW)
+		}, x)
+	case stepGlobalAvg:
+		H, W, C := xs[1], xs[2], xs[3]
+		return t.Inference("GlobalAveragePool", []int{N, 1, 1, C}, func(y []float32) {
+			for n := range N {
+				acc := make([]float64, C)
+				for i := range H * W {
+					for c, v := range x.Value.Data[(n*H*W+i)*C:][:C] {
+						acc[c] += float64(v)
+					}
+				}
+				for c := range C {
+					y[n*C+c] = float32(acc[c] / float64(H*W))
+				}
+			}
+		}, x)
+	case stepMap:
+		return t.Inference(s.fname, xs, func(y []float32) {
+			for i, v := range x.Value.Data {
+				y[i] = s.f(v)
+			}
+		}, x)
+	case stepConcat:
+		ins := make([]*autograd.Var, len(s.in))
+		total := 0
+		for i, j := range s.in {
+			ins[i] = vals[j]
+			sh := ins[i].Value.Shape
+			total += sh[len(sh)-1]
+		}
+		shape := append(append([]int(nil), xs[:len(xs)-1]...), total)
+		rows := x.Value.Len() / xs[len(xs)-1]
+		return t.Inference("Concat", shape, func(y []float32) {
+			off := 0
+			for _, v := range ins {
+				c := v.Value.Shape[len(v.Value.Shape)-1]
+				for r := range rows {
+					copy(y[r*total+off:][:c], v.Value.Data[r*c:][:c])
+				}
+				off += c
+			}
+		}, ins...)
+	case stepView:
+		return t.Reshape(x, append([]int{N}, s.shape...)...)
+	case stepTranspose:
+		in := append([]int{N}, s.shape...)
+		out := make([]int, len(in))
+		for i, a := range s.perm {
+			out[i] = in[a]
+		}
+		return t.Inference("Transpose", out, func(y []float32) { transpose(x.Value.Data, in, s.perm, y) }, x)
+	case stepPad:
+		return t.Pad2D(x, s.pads[0], s.pads[2], s.pads[1], s.pads[3])
+	case stepSoftmax:
+		K := xs[len(xs)-1]
+		return t.Inference("Softmax", xs, func(y []float32) { kernels.Softmax(x.Value.Data, x.Value.Len()/K, K, y) }, x)
+	}
+	panic(fmt.Sprintf("onnx: step %s of unknown kind %d", s.name, s.kind))
+}
+
+func poolName(max bool) string {
+	if max {
+		return "MaxPool"
+	}
+	return "AveragePool"
+}
+
+// pool2D is max or average pooling of x [N, H, W, C] into y [N, OH, OW, C]
+// with s's kernel, stride and pads. Padding is never the maximum; an
+// average counts it only if s.count is set (ONNX's count_include_pad).
+func pool2D(x []float32, N, H, W, C int, s *step, y []float32, OH, OW int) {
+	acc := make([]float32, C)
+	for n := range N {
+		for oy := range OH {
+			for ox := range OW {
+				y0, x0 := oy*s.stride-s.pads[0], ox*s.stride-s.pads[1]
+				cnt := 0
+				for c := range acc {
+					if s.max {
+						acc[c] = float32(math.Inf(-1))
+					} else {
+						acc[c] = 0
+					}
+				}
+				for ky := y0; ky < y0+s.kh; ky++ {
+					for kx := x0; kx < x0+s.kw; kx++ {
+						if ky < 0 || ky >= H || kx < 0 || kx >= W {
+							continue
+						}
+						cnt++
+						src := x[((n*H+ky)*W+kx)*C:][:C]
+						if s.max {
+							for c, v := range src {
+								acc[c] = max(acc[c], v)
+							}
+						} else {
+							for c, v := range src {
+								acc[c] += v
+							}
+						}
+					}
+				}
+				if !s.max {
+					if s.count {
+						cnt = s.kh * s.kw
+					}
+					for c := range acc {
+						acc[c] /= float32(max(cnt, 1))
+					}
+				}
+				copy(y[((n*OH+oy)*OW+ox)*C:][:C], acc)
+			}
+		}
+	}
+}
+
+// transpose writes x, of shape in, into y with its axes in the order perm:
+// y's axis i is x's axis perm[i].
+func transpose(x []float32, in, perm []int, y []float32) {
+	r := len(in)
+	stride := make([]int, r) // x's strides
+	stride[r-1] = 1
+	for i := r - 2; i >= 0; i-- {
+		stride[i] = stride[i+1] * in[i+1]
+	}
+	out := make([]int, r)
+	for i, a := range perm {
+		out[i] = in[a]
+	}
+	idx := make([]int, r)
+	for j := range y {
+		off := 0
+		for i := range r {
+			off += idx[i] * stride[perm[i]]
+		}
+		y[j] = x[off]
+		for i := r - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < out[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+}
+
+// tensorOf wraps data in a tensor of the given shape.
+func tensorOf(data []float32, shape ...int) *tensor.Tensor {
+	return &tensor.Tensor{Shape: shape, Data: data}
+}
