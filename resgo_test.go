@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,5 +221,39 @@ func TestNoNaNAnswers(t *testing.T) {
 	copy(g.Pix, te.Image(0))
 	if p, err := m.Predict(g); !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("Predict = %v, %v", p, err)
+	}
+}
+
+// TestInferenceImportsNoTraining checks that the packages that use a
+// trained model (this one, checkpoint, serve and onnx where they exist)
+// depend on none of training's (train, optim, and data, whose Loader feeds
+// training): a program that only predicts does not carry the trainer.
+func TestInferenceImportsNoTraining(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	all, err := exec.Command(gobin, "list", "resgo/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var inference []string
+	for _, p := range strings.Fields(string(all)) {
+		if p == "resgo" || p == "resgo/checkpoint" || p == "resgo/serve" || p == "resgo/onnx" {
+			inference = append(inference, p)
+		}
+	}
+	forbidden := []string{"resgo/train", "resgo/optim", "resgo/data"}
+	for _, p := range inference {
+		out, err := exec.Command(gobin, "list", "-deps", "-test=false", "-f", "{{.ImportPath}}", p).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", p, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, f := range forbidden {
+			if slices.Contains(deps, f) {
+				t.Errorf("%s depends on %s (run 'go list -deps %s' to see through what); inference must not import training", p, f, p)
+			}
+		}
+	}
+	if len(inference) < 2 {
+		t.Fatalf("found only %v", inference)
 	}
 }

@@ -63,7 +63,7 @@ func TestTestdataModel(t *testing.T) {
 		if err := s.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		st := checkpoint.FromSession(s)
+		st := s.Checkpoint()
 		st.Slots = nil // weights only: small, and enough to predict
 		if err := checkpoint.Save(testModel, st); err != nil {
 			t.Fatal(err)

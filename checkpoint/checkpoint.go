@@ -29,7 +29,6 @@ import (
 	"resgo/autograd"
 	"resgo/models"
 	"resgo/tensor"
-	"resgo/train"
 )
 
 // The metadata's identification.
@@ -57,17 +56,18 @@ type State struct {
 	Loader    LoaderState
 	Optimizer OptimizerState
 	Run       RunInfo
-	History   []train.EpochResult // one per completed epoch
+	History   []EpochResult // one per completed epoch
 	// Position is where an interrupted run stopped within epoch Epoch+1;
 	// nil at an epoch's end.
-	Position *train.Position
+	Position *Position
 	// Slots are the optimiser's slots keyed "<param>.<slot>" (Adam's m and
 	// v, SGD's velocity); nil in a file that holds only weights.
 	Slots map[string][]float32
 	// Recipe is the training recipe beyond the tutorial's (schedule,
 	// weight decay, label smoothing, augmentation, early stopping): the
-	// metadata's "recipe", absent for the tutorial's.
-	Recipe train.Recipe
+	// metadata's "recipe", JSON of train.Recipe, which package train
+	// reads; "" for the tutorial's.
+	Recipe string
 	// Path is the file Load read.
 	Path string
 	// Notice is a remark for the user about the file Load read, "" if
@@ -105,44 +105,33 @@ type RunInfo struct {
 	Log         string `json:"log,omitempty"` // --log's CSV file, continued on resume
 }
 
+// EpochResult is what one epoch of training measured, as the history
+// records it. Accuracies are in [0, 1].
+type EpochResult struct {
+	Epoch        int     `json:"epoch"` // 1-based
+	Loss         float64 `json:"loss"`
+	Accuracy     float64 `json:"accuracy"`
+	TestLoss     float64 `json:"test_loss"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	Seconds      float64 `json:"seconds"` // training pass only
+	ImagesPerSec float64 `json:"images_per_sec"`
+	LR           float64 `json:"lr,omitempty"` // the learning rate of the epoch's last step
+}
+
+// Position is where a run stood within an epoch when it was interrupted
+// between two steps: enough for a resumed run to skip the batches already
+// trained and carry on the epoch's running metrics.
+type Position struct {
+	Epoch     int     `json:"epoch"`      // the epoch in progress, 1-based
+	Batches   int     `json:"batches"`    // its batches already trained
+	LossSum   float64 `json:"loss_sum"`   // the loss Mean's weighted sum
+	LossCount float64 `json:"loss_count"` // and its total weight
+	Correct   int     `json:"correct"`    // the accuracy's correct examples
+	Total     int     `json:"total"`      // and examples seen
+}
+
 // slotNames are the slots each optimiser keeps per trainable parameter.
 var slotNames = map[string][]string{"adam": {"m", "v"}, "adamw": {"m", "v"}, "sgd": {"velocity"}}
-
-// FromSession returns the state of a training session, sharing its memory:
-// save it before the session trains on. If the session stopped mid-epoch,
-// Position says where.
-func FromSession(s *train.Session) *State {
-	slots, step := s.Opt.State()
-	opt := s.Config.Optimizer
-	if opt == "" {
-		opt = "adam"
-	}
-	st := &State{
-		Model: s.Config.Model, Options: s.Config.ModelOptions, Net: s.Model,
-		Epoch: len(s.History), Step: s.Trainer.Steps(), Seed: s.Config.Seed,
-		Loader: LoaderState{Seed: s.Config.Seed, Batch: s.Config.Batch, Shuffle: s.Config.Shuffle,
-			NextEpoch: len(s.History) + 1},
-		Optimizer: OptimizerState{Name: opt, LR: s.Config.LR, Step: step},
-		Run:       RunInfo{Epochs: s.Config.Epochs, EvalBatch: s.Config.EvalBatch},
-		History:   s.History,
-		Slots:     slots,
-		Recipe:    s.Config.Recipe,
-	}
-	if s.Config.Train != nil {
-		st.Run.TrainImages = s.Config.Train.N
-	}
-	if s.Config.Test != nil {
-		st.Run.TestImages = s.Config.Test.N
-	}
-	if s.Config.Pool != nil {
-		st.Run.Threads = s.Config.Pool.Workers()
-	}
-	if p := s.Trainer.Position(); p.Epoch == len(s.History)+1 {
-		st.Position = &p
-		st.Loader.Batches = p.Batches
-	}
-	return st
-}
 
 // Save writes st to path atomically (see WriteFile): the model's
 // parameters in its order, then the optimiser's slots sorted by name. It
@@ -233,7 +222,7 @@ func (st *State) metadata() (map[string]string, error) {
 	}
 	hist := st.History
 	if hist == nil {
-		hist = []train.EpochResult{}
+		hist = []EpochResult{}
 	}
 	for key, v := range map[string]any{"model_options": st.Options, "loader": st.Loader,
 		"optimizer": st.Optimizer, "run": st.Run, "history": hist} {
@@ -243,12 +232,8 @@ func (st *State) metadata() (map[string]string, error) {
 		}
 		m[key] = string(b)
 	}
-	if st.Recipe != (train.Recipe{}) {
-		b, err := json.Marshal(st.Recipe)
-		if err != nil {
-			return nil, fmt.Errorf("metadata %q: %v", "recipe", err)
-		}
-		m["recipe"] = string(b)
+	if st.Recipe != "" {
+		m["recipe"] = st.Recipe
 	}
 	if st.Position != nil {
 		b, err := json.Marshal(st.Position)
@@ -331,12 +316,13 @@ func FromFile(name string, f *File) (*State, error) {
 		}
 	}
 	if s, ok := md["recipe"]; ok {
-		if err := json.Unmarshal([]byte(s), &st.Recipe); err != nil {
-			return bad("metadata %q is not valid: %v", "recipe", err)
+		if !json.Valid([]byte(s)) || !strings.HasPrefix(s, "{") {
+			return bad("metadata %q is not a JSON object", "recipe")
 		}
+		st.Recipe = s
 	}
 	if s, ok := md["interrupted"]; ok {
-		st.Position = new(train.Position)
+		st.Position = new(Position)
 		if err := json.Unmarshal([]byte(s), st.Position); err != nil {
 			return bad("metadata %q is not valid: %v", "interrupted", err)
 		}
@@ -472,53 +458,6 @@ func (st *State) fill(f *File) error {
 				return fmt.Errorf("optimizer slot %q is missing", OptimizerPrefix+p.Name+"."+s)
 			}
 		}
-	}
-	return nil
-}
-
-// Restore puts st into a session built for the same run: the model's
-// weights, the optimiser's state, the history, the step count and, for an
-// interrupted run, the position within the epoch. The session must have
-// the same model, optimiser, batch size, shuffle buffer and seed.
-func (st *State) Restore(s *train.Session) error {
-	c := s.Config
-	name := st.Path
-	opt := c.Optimizer
-	if opt == "" {
-		opt = "adam"
-	}
-	switch {
-	case st.Model != c.Model:
-		return errf(name, "is a checkpoint of model %s, not %s", st.Model, c.Model)
-	case st.Slots == nil && st.Step > 0:
-		return errf(name, "holds only weights, no optimizer state: it cannot resume training")
-	case st.Optimizer.Name != opt:
-		return errf(name, "was trained with optimizer %s, not %s", st.Optimizer.Name, opt)
-	case st.Loader.Batch != c.Batch:
-		return errf(name, "was trained with batch size %d, not %d", st.Loader.Batch, c.Batch)
-	case st.Loader.Shuffle != c.Shuffle:
-		return errf(name, "was trained with shuffle buffer %d, not %d", st.Loader.Shuffle, c.Shuffle)
-	case st.Seed != c.Seed:
-		return errf(name, "was trained with seed %d, not %d", st.Seed, c.Seed)
-	case st.Recipe != c.Recipe:
-		return errf(name, "was trained with recipe %+v, not %+v", st.Recipe, c.Recipe)
-	}
-	src := map[string]*autograd.Param{}
-	for _, p := range st.Net.Params() {
-		src[p.Name] = p
-	}
-	for _, p := range s.Model.Params() {
-		q := src[p.Name]
-		if q == nil || !tensor.SameShape(q.Value.Shape, p.Value.Shape) {
-			return errf(name, "does not fit the session's model %s (parameter %q)", c.Model, p.Name)
-		}
-		copy(p.Value.Data, q.Value.Data)
-	}
-	s.Opt.SetState(st.Slots, st.Step)
-	s.History = slices.Clone(st.History)
-	s.Trainer.SetSteps(st.Step)
-	if st.Position != nil {
-		s.Trainer.SetPosition(*st.Position)
 	}
 	return nil
 }

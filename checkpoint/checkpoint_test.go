@@ -1,4 +1,4 @@
-package checkpoint
+package checkpoint_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"resgo/checkpoint"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func newSession(t testing.TB, model, opt string, epochs, trainN, testN int) *tra
 
 // sameState fails unless a and b hold bit-identical weights, optimiser
 // slots, steps and metrics.
-func sameState(t *testing.T, a, b *State) {
+func sameState(t *testing.T, a, b *checkpoint.State) {
 	t.Helper()
 	pa, pb := a.Net.Params(), b.Net.Params()
 	if len(pa) != len(pb) {
@@ -103,7 +104,7 @@ func sameState(t *testing.T, a, b *State) {
 	for i := range a.History {
 		x, y := a.History[i], b.History[i]
 		if x.Loss != y.Loss || x.Accuracy != y.Accuracy || x.TestLoss != y.TestLoss || x.TestAccuracy != y.TestAccuracy {
-			t.Fatalf("epoch %d metrics differ:\n%s\n%s", i+1, x.Line(), y.Line())
+			t.Fatalf("epoch %d metrics differ:\n%+v\n%+v", i+1, x, y)
 		}
 	}
 }
@@ -138,24 +139,24 @@ func TestSaveLoadSameProbabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "m.safetensors")
-	if err := Save(path, FromSession(s)); err != nil {
+	if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Load(path)
+	st, err := checkpoint.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Model != "resnet" || st.Epoch != 1 || st.Step != 4 || len(st.History) != 1 || st.Position != nil {
 		t.Fatalf("loaded %s epoch %d step %d history %d position %v", st.Model, st.Epoch, st.Step, len(st.History), st.Position)
 	}
-	if st.History[0] != s.History[0] {
+	if train.EpochResult(st.History[0]) != s.History[0] {
 		t.Fatalf("history %+v, want %+v", st.History[0], s.History[0])
 	}
 	_, te := limited(t, 1, 100)
 	sameBits(t, "probabilities", probabilities(t, s.Model, te), probabilities(t, st.Net, te))
 	// Every parameter, BatchNorm's moving statistics included, and both Adam
 	// moments of every trainable one.
-	f, err := ReadFile(path)
+	f, err := checkpoint.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +168,8 @@ func TestSaveLoadSameProbabilities(t *testing.T) {
 		if p.Trainable {
 			tc += p.Value.Len()
 			for _, slot := range []string{".m", ".v"} {
-				if f.Tensor(OptimizerPrefix+p.Name+slot) == nil {
-					t.Errorf("no tensor %s", OptimizerPrefix+p.Name+slot)
+				if f.Tensor(checkpoint.OptimizerPrefix+p.Name+slot) == nil {
+					t.Errorf("no tensor %s", checkpoint.OptimizerPrefix+p.Name+slot)
 				}
 			}
 		} else {
@@ -204,21 +205,21 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(t.TempDir(), "last.safetensors")
-			if err := Save(path, FromSession(first)); err != nil {
+			if err := checkpoint.Save(path, first.Checkpoint()); err != nil {
 				t.Fatal(err)
 			}
-			st, err := Load(path)
+			st, err := checkpoint.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resumed := newSession(t, c.model, c.opt, 2, 96, 32)
-			if err := st.Restore(resumed); err != nil {
+			if err := resumed.Restore(st); err != nil {
 				t.Fatal(err)
 			}
 			if err := resumed.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			sameState(t, FromSession(straight), FromSession(resumed))
+			sameState(t, straight.Checkpoint(), resumed.Checkpoint())
 		})
 	}
 }
@@ -244,10 +245,10 @@ func TestResumeMidEpoch(t *testing.T) {
 		}
 		cancel()
 		path := filepath.Join(t.TempDir(), "last.safetensors")
-		if err := Save(path, FromSession(s)); err != nil {
+		if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
 			t.Fatal(err)
 		}
-		st, err := Load(path)
+		st, err := checkpoint.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,29 +257,29 @@ func TestResumeMidEpoch(t *testing.T) {
 			t.Fatalf("position %+v, want epoch %d batches %d", p, want.Epoch, want.Batches)
 		}
 		resumed := newSession(t, tinyModel, "", 3, 160, 32)
-		if err := st.Restore(resumed); err != nil {
+		if err := resumed.Restore(st); err != nil {
 			t.Fatal(err)
 		}
 		if err := resumed.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		sameState(t, FromSession(straight), FromSession(resumed))
+		sameState(t, straight.Checkpoint(), resumed.Checkpoint())
 	}
 }
 
 // damaged writes a variant of the tiny model's checkpoint changed by edit.
-func damaged(t *testing.T, good *File, edit func(f *File)) string {
+func damaged(t *testing.T, good *checkpoint.File, edit func(f *checkpoint.File)) string {
 	t.Helper()
-	f := &File{Metadata: map[string]string{}}
+	f := &checkpoint.File{Metadata: map[string]string{}}
 	for k, v := range good.Metadata {
 		f.Metadata[k] = v
 	}
 	for _, x := range good.Tensors {
-		f.Tensors = append(f.Tensors, Tensor{Name: x.Name, Shape: append([]int(nil), x.Shape...), Data: x.Data})
+		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: x.Name, Shape: append([]int(nil), x.Shape...), Data: x.Data})
 	}
 	edit(f)
 	path := filepath.Join(t.TempDir(), "damaged.safetensors")
-	if err := WriteFile(path, f.Tensors, f.Metadata); err != nil {
+	if err := checkpoint.WriteFile(path, f.Tensors, f.Metadata); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -286,16 +287,16 @@ func damaged(t *testing.T, good *File, edit func(f *File)) string {
 
 // unchecked writes the tiny model's checkpoint as format version ver
 // without a checksum, as resgo wrote version 1.
-func unchecked(t *testing.T, good *File, ver string) string {
+func unchecked(t *testing.T, good *checkpoint.File, ver string) string {
 	t.Helper()
 	var b bytes.Buffer
 	meta := maps.Clone(good.Metadata)
 	meta["format_version"] = ver
-	if err := Encode(&b, good.Tensors, meta); err != nil {
+	if err := checkpoint.Encode(&b, good.Tensors, meta); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "v"+ver+".safetensors")
-	if err := os.WriteFile(path, withoutChecksum(t, b.Bytes()), 0o644); err != nil {
+	if err := os.WriteFile(path, checkpoint.WithoutChecksum(t, b.Bytes()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -320,7 +321,7 @@ func flipped(t *testing.T, path string, i int) string {
 	return out
 }
 
-func drop(f *File, name string) {
+func drop(f *checkpoint.File, name string) {
 	for i, x := range f.Tensors {
 		if x.Name == name {
 			f.Tensors = append(f.Tensors[:i], f.Tensors[i+1:]...)
@@ -337,10 +338,10 @@ func TestLoadDamaged(t *testing.T) {
 	}
 	dir := t.TempDir()
 	goodPath := filepath.Join(dir, "good.safetensors")
-	if err := Save(goodPath, FromSession(s)); err != nil {
+	if err := checkpoint.Save(goodPath, s.Checkpoint()); err != nil {
 		t.Fatal(err)
 	}
-	good, err := ReadFile(goodPath)
+	good, err := checkpoint.ReadFile(goodPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +350,7 @@ func TestLoadDamaged(t *testing.T) {
 	os.WriteFile(truncPath, raw[:len(raw)/2], 0o644)
 	editedPath := filepath.Join(dir, "edited.safetensors")
 	os.WriteFile(editedPath, []byte(strings.Replace(string(raw), `"dense1.kernel":{"dtype":"F32","shape":[196,32]`, `"dense1.kernel":{"dtype":"F32","shape":[196,31]`, 1)), 0o644)
-	meta := func(k, v string) func(*File) { return func(f *File) { f.Metadata[k] = v } }
+	meta := func(k, v string) func(*checkpoint.File) { return func(f *checkpoint.File) { f.Metadata[k] = v } }
 	for _, c := range []struct {
 		name string
 		path string
@@ -358,37 +359,37 @@ func TestLoadDamaged(t *testing.T) {
 		{"truncated", truncPath, "outside"},
 		{"header edited", editedPath, `tensor "dense1.kernel": shape [196 31] needs 24304 bytes`},
 		{"missing file", filepath.Join(dir, "nope.safetensors"), "no such file"},
-		{"wrong shape", damaged(t, good, func(f *File) { f.Tensor("dense1.kernel").Shape = []int{392, 16} }),
+		{"wrong shape", damaged(t, good, func(f *checkpoint.File) { f.Tensor("dense1.kernel").Shape = []int{392, 16} }),
 			`tensor "dense1.kernel" has shape [392 16], but model checkpoint-test-tiny needs [196 32]`},
-		{"missing tensor", damaged(t, good, func(f *File) { drop(f, "bn.moving_mean") }), `tensor "bn.moving_mean" of model checkpoint-test-tiny is missing`},
+		{"missing tensor", damaged(t, good, func(f *checkpoint.File) { drop(f, "bn.moving_mean") }), `tensor "bn.moving_mean" of model checkpoint-test-tiny is missing`},
 		{"another model's file", damaged(t, good, meta("model", "resnet")), "a file of another model?"},
 		{"unknown model", damaged(t, good, meta("model", "gpt-17")), `unknown model "gpt-17"`},
-		{"stray tensor", damaged(t, good, func(f *File) {
-			f.Tensors = append(f.Tensors, Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}})
+		{"stray tensor", damaged(t, good, func(f *checkpoint.File) {
+			f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: "extra", Shape: []int{1}, Data: []float32{1}})
 		}),
 			`tensor "extra" is not a parameter of model checkpoint-test-tiny`},
-		{"slot missing", damaged(t, good, func(f *File) { drop(f, "optimizer.dense1.kernel.v") }), `slot "optimizer.dense1.kernel.v" is missing`},
-		{"slot of a moving statistic", damaged(t, good, func(f *File) {
-			f.Tensors = append(f.Tensors, Tensor{Name: "optimizer.bn.moving_mean.m", Shape: []int{4}, Data: make([]float32, 4)})
+		{"slot missing", damaged(t, good, func(f *checkpoint.File) { drop(f, "optimizer.dense1.kernel.v") }), `slot "optimizer.dense1.kernel.v" is missing`},
+		{"slot of a moving statistic", damaged(t, good, func(f *checkpoint.File) {
+			f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: "optimizer.bn.moving_mean.m", Shape: []int{4}, Data: make([]float32, 4)})
 		}), "not a trainable parameter"},
-		{"slot wrong shape", damaged(t, good, func(f *File) { f.Tensor("optimizer.conv.bias.m").Shape = []int{2, 2} }), "has shape [2 2], but its parameter has [4]"},
-		{"not a resgo file", damaged(t, good, func(f *File) { delete(f.Metadata, "format") }), "not a resgo checkpoint"},
+		{"slot wrong shape", damaged(t, good, func(f *checkpoint.File) { f.Tensor("optimizer.conv.bias.m").Shape = []int{2, 2} }), "has shape [2 2], but its parameter has [4]"},
+		{"not a resgo file", damaged(t, good, func(f *checkpoint.File) { delete(f.Metadata, "format") }), "not a resgo checkpoint"},
 		{"newer format", damaged(t, good, meta("format_version", "9")), "newer than this resgo reads"},
 		{"bad history", damaged(t, good, meta("history", "[{")), `metadata "history" is not valid`},
 		{"bad options", damaged(t, good, meta("model_options", `{"Width":"wide"}`)), `metadata "model_options" is not valid`},
-		{"no epoch", damaged(t, good, func(f *File) { delete(f.Metadata, "epoch") }), `no "epoch"`},
+		{"no epoch", damaged(t, good, func(f *checkpoint.File) { delete(f.Metadata, "epoch") }), `no "epoch"`},
 		{"epoch mismatch", damaged(t, good, meta("epoch", "3")), "history has 1 epochs"},
 		{"bad step", damaged(t, good, meta("step", "-1")), `"step" is "-1"`},
-		{"negative moving variance", damaged(t, good, func(f *File) { f.Tensor("bn.moving_variance").Data = []float32{1, -5, 1, 1} }),
+		{"negative moving variance", damaged(t, good, func(f *checkpoint.File) { f.Tensor("bn.moving_variance").Data = []float32{1, -5, 1, 1} }),
 			`tensor "bn.moving_variance" holds -5 at index 1, but it holds variances, which are never negative: the file is damaged`},
-		{"negative second moment", damaged(t, good, func(f *File) { f.Tensor("optimizer.conv.bias.v").Data = []float32{0, 0, 0, -1e-9} }),
+		{"negative second moment", damaged(t, good, func(f *checkpoint.File) { f.Tensor("optimizer.conv.bias.v").Data = []float32{0, 0, 0, -1e-9} }),
 			`tensor "optimizer.conv.bias.v" holds -1e-09 at index 3`},
 		{"checksum key lost", unchecked(t, good, "2"), `format version 2 requires a checksum, and its metadata has no "checksum"`},
 		{"one byte flipped", flipped(t, goodPath, -100), "its checksum does not match its content"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Load(c.path)
-			var ce *Error
+			_, err := checkpoint.Load(c.path)
+			var ce *checkpoint.Error
 			if !errors.As(err, &ce) || ce.File != c.path {
 				t.Fatalf("err = %v, want an *Error for %s", err, c.path)
 			}
@@ -400,26 +401,26 @@ func TestLoadDamaged(t *testing.T) {
 
 	// A version 1 file, without a checksum, loads with a notice.
 	v1 := unchecked(t, good, "1")
-	st, err := Load(v1)
+	st, err := checkpoint.Load(v1)
 	if err != nil || !strings.Contains(st.Notice, v1) || !strings.Contains(st.Notice, "no checksum") {
 		t.Fatalf("Load of a version 1 file: notice %q, err %v", st.Notice, err)
 	}
-	if st, err := Load(goodPath); err != nil || st.Notice != "" {
+	if st, err := checkpoint.Load(goodPath); err != nil || st.Notice != "" {
 		t.Fatalf("Load of a checksummed file: notice %q, err %v", st.Notice, err)
 	}
 	// Save refuses what Load refuses.
 	st.Net.Params()[0].Value.Data[0] = float32(math.Inf(1))
-	if err := Save(filepath.Join(dir, "x.safetensors"), st); err == nil {
+	if err := checkpoint.Save(filepath.Join(dir, "x.safetensors"), st); err == nil {
 		t.Error("Save wrote an infinity")
 	}
 	st.Slots["conv.bias.v"][0] = -1
 	st.Net.Params()[0].Value.Data[0] = 0
-	if err := Save(filepath.Join(dir, "x.safetensors"), st); err == nil || !strings.Contains(err.Error(), "never negative") {
+	if err := checkpoint.Save(filepath.Join(dir, "x.safetensors"), st); err == nil || !strings.Contains(err.Error(), "never negative") {
 		t.Errorf("Save of a negative variance: %v", err)
 	}
 
 	// Restoring into a session of another model, or another run's settings.
-	st, err = Load(goodPath)
+	st, err = checkpoint.Load(goodPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +431,7 @@ func TestLoadDamaged(t *testing.T) {
 		{newSession(t, "resnet", "", 2, 32, 16), "is a checkpoint of model checkpoint-test-tiny, not resnet"},
 		{newSession(t, tinyModel, "sgd", 2, 32, 16), "optimizer adam, not sgd"},
 	} {
-		if err := st.Restore(c.s); err == nil || !strings.Contains(err.Error(), goodPath) || !strings.Contains(err.Error(), c.want) {
+		if err := c.s.Restore(st); err == nil || !strings.Contains(err.Error(), goodPath) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Restore = %v, want %q", err, c.want)
 		}
 	}

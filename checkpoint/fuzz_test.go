@@ -1,4 +1,4 @@
-package checkpoint
+package checkpoint_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"resgo/checkpoint"
 	"runtime"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func microCheckpoint(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "micro.safetensors")
-	if err := Save(path, FromSession(s)); err != nil {
+	if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(path)
@@ -64,13 +65,13 @@ func microCheckpoint(t testing.TB) []byte {
 func FuzzFromFile(f *testing.F) {
 	f.Add(microCheckpoint(f))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		file, err := Decode("fuzz", in)
+		file, err := checkpoint.Decode("fuzz", in)
 		if err != nil {
 			return // FuzzDecode's business
 		}
-		st, err := FromFile("fuzz", file)
+		st, err := checkpoint.FromFile("fuzz", file)
 		if err != nil {
-			var ce *Error
+			var ce *checkpoint.Error
 			if !errors.As(err, &ce) || ce.File != "fuzz" {
 				t.Fatalf("error %v is not an *Error naming the file", err)
 			}
@@ -88,19 +89,19 @@ func FuzzFromFile(f *testing.F) {
 		}
 		// Save's tensors and metadata, encoded in memory (no disk, whose
 		// syncs would slow the fuzzer to a crawl), must read back the same.
-		ts, meta, err := st.parts()
+		ts, meta, err := st.Parts()
 		if err != nil {
 			t.Fatalf("saving what was accepted: %v", err)
 		}
 		var buf bytes.Buffer
-		if err := Encode(&buf, ts, meta); err != nil {
+		if err := checkpoint.Encode(&buf, ts, meta); err != nil {
 			t.Fatalf("encoding what was accepted: %v", err)
 		}
-		file2, err := Decode("again", buf.Bytes())
+		file2, err := checkpoint.Decode("again", buf.Bytes())
 		if err != nil {
 			t.Fatalf("decoding what was saved: %v", err)
 		}
-		again, err := FromFile("again", file2)
+		again, err := checkpoint.FromFile("again", file2)
 		if err != nil {
 			t.Fatalf("loading what was saved: %v", err)
 		}
@@ -127,42 +128,42 @@ func TestLoadForged(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
 		name string
-		edit func(f *File)
+		edit func(f *checkpoint.File)
 		want string
 	}{
-		{"width", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"Width":1000}` }, "width multiplier 1000 is out of range"},
-		{"image size", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"ImageWidth":100000}` }, "image size 0×100000 is out of range"},
-		{"classes", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"Classes":1000000000}` }, "1000000000 classes is out of range"},
-		{"momentum", func(f *File) { f.Metadata["model_options"] = `{"Seed":3,"BNMomentum":7}` }, "BatchNorm momentum 7 is out of range"},
-		{"learning rate", func(f *File) {
+		{"width", func(f *checkpoint.File) { f.Metadata["model_options"] = `{"Seed":3,"Width":1000}` }, "width multiplier 1000 is out of range"},
+		{"image size", func(f *checkpoint.File) { f.Metadata["model_options"] = `{"Seed":3,"ImageWidth":100000}` }, "image size 0×100000 is out of range"},
+		{"classes", func(f *checkpoint.File) { f.Metadata["model_options"] = `{"Seed":3,"Classes":1000000000}` }, "1000000000 classes is out of range"},
+		{"momentum", func(f *checkpoint.File) { f.Metadata["model_options"] = `{"Seed":3,"BNMomentum":7}` }, "BatchNorm momentum 7 is out of range"},
+		{"learning rate", func(f *checkpoint.File) {
 			f.Metadata["optimizer"] = strings.Replace(f.Metadata["optimizer"], `"lr":0.01`, `"lr":-1`, 1)
 		},
 			"the learning rate is -1"},
-		{"eval batch", func(f *File) {
+		{"eval batch", func(f *checkpoint.File) {
 			f.Metadata["run"] = regexp.MustCompile(`"eval_batch":\d+`).ReplaceAllString(f.Metadata["run"], `"eval_batch":-5`)
 		},
 			"run settings with a negative count"},
-		{"NaN weight", func(f *File) { f.Tensor("dense.kernel").Data[7] = float32(math.NaN()) },
+		{"NaN weight", func(f *checkpoint.File) { f.Tensor("dense.kernel").Data[7] = float32(math.NaN()) },
 			`tensor "dense.kernel" holds NaN at index 7: the run that saved it had diverged`},
-		{"Inf slot", func(f *File) { f.Tensor("optimizer.dense.kernel.v").Data[0] = float32(math.Inf(-1)) },
+		{"Inf slot", func(f *checkpoint.File) { f.Tensor("optimizer.dense.kernel.v").Data[0] = float32(math.Inf(-1)) },
 			`tensor "optimizer.dense.kernel.v" holds -Inf at index 0`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f, err := Decode("good", good)
+			f, err := checkpoint.Decode("good", good)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.edit(f)
 			path := filepath.Join(dir, c.name+".safetensors")
-			if err := WriteFile(path, f.Tensors, f.Metadata); err != nil {
+			if err := checkpoint.WriteFile(path, f.Tensors, f.Metadata); err != nil {
 				t.Fatal(err)
 			}
 			var before runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err = Load(path)
+			_, err = checkpoint.Load(path)
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)
-			var ce *Error
+			var ce *checkpoint.Error
 			if !errors.As(err, &ce) || ce.File != path || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Load = %v\nwant an *Error for %s with %q", err, path, c.want)
 			}
@@ -172,14 +173,14 @@ func TestLoadForged(t *testing.T) {
 		})
 	}
 	// And Save refuses to write a state holding NaN.
-	f, _ := Decode("good", good)
-	st, err := FromFile("good", f)
+	f, _ := checkpoint.Decode("good", good)
+	st, err := checkpoint.FromFile("good", f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.Net.Params()[0].Value.Data[0] = float32(math.NaN())
 	path := filepath.Join(dir, "nan.safetensors")
-	if err := Save(path, st); err == nil || !strings.Contains(err.Error(), "a diverged state is never saved") {
+	if err := checkpoint.Save(path, st); err == nil || !strings.Contains(err.Error(), "a diverged state is never saved") {
 		t.Fatalf("Save of a NaN state = %v", err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {

@@ -1,10 +1,11 @@
-package checkpoint
+package checkpoint_test
 
 import (
 	"context"
 	"errors"
 	"math"
 	"path/filepath"
+	"resgo/checkpoint"
 	"testing"
 
 	"resgo/internal/kernels"
@@ -68,31 +69,32 @@ func TestRecipeResumeBitExact(t *testing.T) {
 				}
 				cancel()
 				path := filepath.Join(t.TempDir(), "last.safetensors")
-				if err := Save(path, FromSession(s)); err != nil {
+				if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
 					t.Fatal(err)
 				}
-				st, err := Load(path)
+				st, err := checkpoint.Load(path)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.Recipe != s.Config.Recipe || st.Optimizer.Name != c.opt {
-					t.Fatalf("the file's recipe %+v, optimizer %s; the run's %+v, %s", st.Recipe, st.Optimizer.Name, s.Config.Recipe, c.opt)
+				recipe, err := train.RecipeOf(st)
+				if err != nil || recipe != s.Config.Recipe || st.Optimizer.Name != c.opt {
+					t.Fatalf("the file's recipe %+v (%v), optimizer %s; the run's %+v, %s", recipe, err, st.Optimizer.Name, s.Config.Recipe, c.opt)
 				}
-				resumed := recipeSession(t, c.opt, st.Recipe, 3)
-				if err := st.Restore(resumed); err != nil {
+				resumed := recipeSession(t, c.opt, recipe, 3)
+				if err := resumed.Restore(st); err != nil {
 					t.Fatal(err)
 				}
 				if err := resumed.Run(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				sameState(t, FromSession(straight), FromSession(resumed))
+				sameState(t, straight.Checkpoint(), resumed.Checkpoint())
 			}
 			// A different recipe does not restore.
 			other := c.r
 			other.LabelSmoothing += 0.05
-			st, err := Load(func() string {
+			st, err := checkpoint.Load(func() string {
 				p := filepath.Join(t.TempDir(), "x.safetensors")
-				if err := Save(p, FromSession(straight)); err != nil {
+				if err := checkpoint.Save(p, straight.Checkpoint()); err != nil {
 					t.Fatal(err)
 				}
 				return p
@@ -100,7 +102,7 @@ func TestRecipeResumeBitExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.Restore(recipeSession(t, c.opt, other, 3)); err == nil {
+			if err := recipeSession(t, c.opt, other, 3).Restore(st); err == nil {
 				t.Fatal("a checkpoint restored into a session with another recipe")
 			}
 		})

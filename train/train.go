@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"resgo/autograd"
+	"resgo/checkpoint"
 	"resgo/data"
 	"resgo/internal/kernels"
 	"resgo/models"
@@ -19,17 +20,9 @@ import (
 	"resgo/tensor"
 )
 
-// EpochResult is what one epoch measured. Accuracies are in [0, 1].
-type EpochResult struct {
-	Epoch        int     `json:"epoch"` // 1-based
-	Loss         float64 `json:"loss"`
-	Accuracy     float64 `json:"accuracy"`
-	TestLoss     float64 `json:"test_loss"`
-	TestAccuracy float64 `json:"test_accuracy"`
-	Seconds      float64 `json:"seconds"` // training pass only
-	ImagesPerSec float64 `json:"images_per_sec"`
-	LR           float64 `json:"lr,omitempty"` // the learning rate of the epoch's last step
-}
+// EpochResult is what one epoch measured, as a checkpoint's history keeps
+// it: its fields are checkpoint.EpochResult's.
+type EpochResult checkpoint.EpochResult
 
 // Line formats the tutorial's per-epoch line, accuracies in percent.
 func (r EpochResult) Line() string {
@@ -84,16 +77,10 @@ type Trainer struct {
 }
 
 // Position is where a Trainer stands within an epoch between two steps:
-// what a checkpoint taken mid-epoch records so that a resumed run can skip
-// the batches already trained and carry on the epoch's running metrics.
-type Position struct {
-	Epoch     int     `json:"epoch"`      // the epoch in progress, 1-based
-	Batches   int     `json:"batches"`    // its batches already trained
-	LossSum   float64 `json:"loss_sum"`   // the loss Mean's weighted sum
-	LossCount float64 `json:"loss_count"` // and its total weight
-	Correct   int     `json:"correct"`    // the accuracy's correct examples
-	Total     int     `json:"total"`      // and examples seen
-}
+// what a checkpoint taken mid-epoch records (checkpoint.Position) so that a
+// resumed run can skip the batches already trained and carry on the
+// epoch's running metrics.
+type Position = checkpoint.Position
 
 // Position returns where the trainer stands: the epoch it is training or
 // last trained, the batches of it done and its running metrics.

@@ -48,8 +48,9 @@ func notice(stderr io.Writer, msg string) {
 
 // resumption is a run being continued.
 type resumption struct {
-	st   *checkpoint.State
-	path string
+	st     *checkpoint.State
+	path   string
+	recipe train.Recipe // st's
 }
 
 // resume loads the checkpoint of --resume, if given, and takes the run's
@@ -66,6 +67,10 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writ
 		return nil, &exitError{code: 2, err: err}
 	}
 	notice(stderr, st.Notice)
+	recipe, err := train.RecipeOf(st)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
 	if st.Slots == nil && st.Step > 0 {
 		return nil, &exitError{code: 2, err: fmt.Errorf("checkpoint %s: holds only weights, no optimizer state: it cannot resume training", path)}
 	}
@@ -107,7 +112,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writ
 	if c.dir == "" {
 		c.dir = c.resumeDir
 	}
-	return &resumption{st: st, path: path}, nil
+	return &resumption{st: st, path: path, recipe: recipe}, nil
 }
 
 // configure sets what the flags do not cover from the checkpoint.
@@ -153,7 +158,7 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 		return &exitError{code: 2, err: fmt.Errorf("%s was trained on %d images and tested on %d, but the data now has %d and %d",
 			r.path, r.st.Run.TrainImages, r.st.Run.TestImages, tr, te)}
 	}
-	if err := r.st.Restore(s); err != nil {
+	if err := s.Restore(r.st); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	for _, h := range s.History {
@@ -164,7 +169,7 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 
 // save writes the session's state to dir/name.
 func (c *ckFlags) save(s *train.Session, dir, name string) (string, error) {
-	st := checkpoint.FromSession(s)
+	st := s.Checkpoint()
 	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data, st.Run.Log = c.f.trainLimit, c.f.testLimit, c.data, c.log
 	path := filepath.Join(dir, name)
 	return path, checkpoint.Save(path, st)

@@ -57,8 +57,8 @@ func sameTensors(t *testing.T, a, b string) {
 	}
 	for i, x := range sa.History {
 		y := sb.History[i]
-		if x.Line() != y.Line() || x.TestAccuracy != y.TestAccuracy || x.Loss != y.Loss {
-			t.Fatalf("history differs:\n%s\n%s", x.Line(), y.Line())
+		if x.Epoch != y.Epoch || x.Loss != y.Loss || x.Accuracy != y.Accuracy || x.TestLoss != y.TestLoss || x.TestAccuracy != y.TestAccuracy {
+			t.Fatalf("history differs:\n%+v\n%+v", x, y)
 		}
 	}
 }

@@ -143,7 +143,10 @@ func (r *recipeFlags) resume(fs *flag.FlagSet, st *checkpoint.State) error {
 	for name := range recipes[r.recipe] {
 		set[name] = true
 	}
-	saved := st.Recipe
+	saved, err := train.RecipeOf(st)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	given := r.value()
 	path := st.Path
 	for _, c := range []struct {

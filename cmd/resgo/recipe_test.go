@@ -65,8 +65,8 @@ func TestTrainRecipeResume(t *testing.T) {
 	}
 	want := train.Recipe{Schedule: "cosine", WarmupEpochs: 0.5, ScheduleEpochs: 2, WeightDecay: 1e-4, LabelSmoothing: 0.1,
 		Augment: "shift=2,rotate=10,crop=2,scale=0.1", Patience: 5, Monitor: "accuracy"}
-	if st.Optimizer.Name != "adamw" || st.Recipe != want {
-		t.Fatalf("checkpoint: optimizer %s, recipe %+v; want adamw, %+v", st.Optimizer.Name, st.Recipe, want)
+	if got, err := train.RecipeOf(st); st.Optimizer.Name != "adamw" || got != want || err != nil {
+		t.Fatalf("checkpoint: optimizer %s, recipe %+v (%v); want adamw, %+v", st.Optimizer.Name, got, err, want)
 	}
 	la, err := os.ReadFile(logA)
 	if err != nil {

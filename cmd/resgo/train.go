@@ -229,7 +229,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if resumed != nil {
 		resumed.configure(&cfg)
-		cfg.Recipe = resumed.st.Recipe
+		cfg.Recipe = resumed.recipe
 	}
 	s, err := train.NewSession(cfg)
 	if err != nil {
