@@ -195,9 +195,36 @@ func (a Augment) apply(img, scratch []float32, h, w, c int, d draw) {
 			if d.flip {
 				sx = float64(w-1) - sx
 			}
-			bilinear(dst[(y*w+x)*c:(y*w+x+1)*c], src, h, w, c, sx, sy)
+			if c == 1 {
+				dst[y*w+x] = bilinear1(src, h, w, sx, sy)
+			} else {
+				bilinear(dst[(y*w+x)*c:(y*w+x+1)*c], src, h, w, c, sx, sy)
+			}
 		}
 	}
+}
+
+// bilinear1 samples the one-channel image src at (sx, sy), with zeros
+// outside it: bilinear's sum in bilinear's order, without its bounds
+// checks where all four neighbours are inside.
+func bilinear1(src []float32, h, w int, sx, sy float64) float32 {
+	if !(sx > -1 && sx < float64(w) && sy > -1 && sy < float64(h)) {
+		return 0
+	}
+	x0, y0 := int(math.Floor(sx)), int(math.Floor(sy))
+	fx, fy := float32(sx-float64(x0)), float32(sy-float64(y0))
+	if x0 >= 0 && x0+1 < w && y0 >= 0 && y0+1 < h {
+		r0 := src[y0*w+x0 : y0*w+x0+2]
+		r1 := src[(y0+1)*w+x0 : (y0+1)*w+x0+2]
+		v := float32((1-fx)*(1-fy)) * r0[0]
+		v += float32(fx*(1-fy)) * r0[1]
+		v += float32((1-fx)*fy) * r1[0]
+		v += float32(fx*fy) * r1[1]
+		return v
+	}
+	var out [1]float32
+	bilinear(out[:], src, h, w, 1, sx, sy)
+	return out[0]
 }
 
 // bilinear writes into out the c channels of src sampled at (sx, sy),

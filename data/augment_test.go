@@ -176,3 +176,29 @@ func TestParseAugment(t *testing.T) {
 		t.Fatalf("none: %+v %v", a, err)
 	}
 }
+
+// BenchmarkAugmentBatch prepares batches of 32 MNIST images with --recipe
+// best's augmentation and without: the difference is what augmentation
+// adds to a training step.
+func BenchmarkAugmentBatch(b *testing.B) {
+	d, err := mnist()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, spec := range []string{"none", "shift=2,rotate=10"} {
+		b.Run(spec, func(b *testing.B) {
+			a, _ := ParseAugment(spec)
+			l := NewLoader(d[0], 32, 10000, 1)
+			if !a.None() {
+				l.SetTransform(a.Apply)
+			}
+			x := make([]float32, 32*28*28)
+			y := make([]int32, 32)
+			for b.Loop() {
+				if _, ok := l.Next(x, y); !ok {
+					l.Start(1)
+				}
+			}
+		})
+	}
+}
