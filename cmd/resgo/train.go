@@ -47,7 +47,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	}
 	fs.IntVar(&f.epochs, "epochs", 10, "number of epochs")
 	fs.IntVar(&f.batch, "batch", 32, "batch size")
-	fs.Float64Var(&f.lr, "lr", 0.001, "learning rate (a schedule's peak)")
+	fs.Float64Var(&f.lr, "lr", 0.001, "learning rate (with --lr-schedule, its peak)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for initialisation, shuffling and dropout")
 	fs.StringVar(&f.dataDir, "data", "", "read the four MNIST-format IDX files from `DIR` instead of the embedded MNIST\n(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;\nFashion-MNIST uses the same names)")
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
