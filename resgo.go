@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"resgo/compute"
 	"sort"
 	"sync"
 
@@ -95,7 +96,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp := autograd.NewTape(kernels.Default(), 0)
+	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
 	m := &Model{run: &engine{net: st.Net, tape: tp},
 		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice}}

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-
-	"resgo/internal/kernels"
 )
 
 // This file holds the generic finite-difference gradient check that the op
@@ -23,19 +22,19 @@ import (
 
 var (
 	gcPoolsOnce sync.Once
-	gcPools     []*kernels.Pool
+	gcPools     []*compute.Pool
 )
 
 // gcTestPools returns a pool of 1 worker and one of 3, so that every op runs
 // both unsplit and split (3 is more than our 2 cores, which only makes the
 // split uneven).
-func gcTestPools() []*kernels.Pool {
-	gcPoolsOnce.Do(func() { gcPools = []*kernels.Pool{kernels.NewPool(1), kernels.NewPool(3)} })
+func gcTestPools() []*compute.Pool {
+	gcPoolsOnce.Do(func() { gcPools = []*compute.Pool{compute.NewPool(1), compute.NewPool(3)} })
 	return gcPools
 }
 
 // gcForEachPool runs f as a subtest per pool.
-func gcForEachPool(t *testing.T, f func(t *testing.T, p *kernels.Pool)) {
+func gcForEachPool(t *testing.T, f func(t *testing.T, p *compute.Pool)) {
 	t.Helper()
 	for _, p := range gcTestPools() {
 		t.Run(fmt.Sprintf("workers=%d", p.Workers()), func(t *testing.T) { f(t, p) })
@@ -96,7 +95,7 @@ type gradCase struct {
 //
 //	|analytic − numeric| ≤ 2·rtol·max(1, |numeric|)  for every coordinate
 //	‖analytic − numeric‖ ≤ rtol·‖numeric‖ + 1e-3·√n   over the n coordinates checked.
-func gradCheck(pool *kernels.Pool, gc gradCase) []string {
+func gradCheck(pool *compute.Pool, gc gradCase) []string {
 	h, rtol := gc.h, gc.rtol
 	if h == 0 {
 		h = 1e-2

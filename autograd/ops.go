@@ -19,9 +19,9 @@ const (
 	Same
 )
 
-// ConvGeometry returns the convolution shape for input x [N, H, W, C] and
+// convGeometry returns the convolution shape for input x [N, H, W, C] and
 // a KH×KW kernel with cout filters.
-func ConvGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.ConvShape, error) {
+func convGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.ConvShape, error) {
 	if len(xs) != 4 {
 		return kernels.ConvShape{}, fmt.Errorf("conv2d: want input [N, H, W, C], got %v", xs)
 	}
@@ -51,7 +51,7 @@ func ConvGeometry(xs []int, kh, kw, cout, stride int, pad Padding) (kernels.Conv
 // whose values the backward pass reads.
 func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	ws := w.Value.Shape
-	s, err := ConvGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
+	s, err := convGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
 	if err != nil {
 		panic(err)
 	}
@@ -413,7 +413,10 @@ func dropoutBack(t *Tape, n *node) {
 // SoftmaxCrossEntropy is the fused softmax and sparse categorical
 // cross-entropy over logits [B, K] and labels [B] in 0..K−1: it returns the
 // mean loss as a scalar and writes the probabilities into prob [B, K] if it
-// is not nil. Backward: dlogits = (softmax − onehot)/B.
+// is not nil. Backward: dlogits = (softmax − onehot)/B. Logits of any
+// other rank, a label count other than B, a label outside 0..K−1 or a
+// prob of another size panic: a loss computed over the wrong axis would
+// train silently and badly.
 func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Tensor) *Var {
 	return t.SmoothedSoftmaxCrossEntropy(logits, labels, 0, prob)
 }
@@ -424,7 +427,22 @@ func (t *Tape) SoftmaxCrossEntropy(logits *Var, labels []int32, prob *tensor.Ten
 // (softmax − target)/B. ε = 0 is SoftmaxCrossEntropy.
 func (t *Tape) SmoothedSoftmaxCrossEntropy(logits *Var, labels []int32, smoothing float32, prob *tensor.Tensor) *Var {
 	defer t.since(OpLoss, t.now())
-	B, K := logits.Value.Shape[0], logits.Value.Shape[1]
+	ls := logits.Value.Shape
+	if len(ls) != 2 {
+		panic(fmt.Sprintf("softmax cross-entropy: want logits [B, K], got %v (flatten first)", ls))
+	}
+	B, K := ls[0], ls[1]
+	if len(labels) != B {
+		panic(fmt.Sprintf("softmax cross-entropy: %d labels for %d rows of logits", len(labels), B))
+	}
+	for i, l := range labels {
+		if l < 0 || int(l) >= K {
+			panic(fmt.Sprintf("softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, K-1))
+		}
+	}
+	if prob != nil && prob.Len() != B*K {
+		panic(fmt.Sprintf("softmax cross-entropy: prob has shape %v, want [%d, %d]", prob.Shape, B, K))
+	}
 	p := t.arena.Get(B, K)
 	loss := t.newVar(logits.needsGrad, 1)
 	loss.Value.Data[0] = kernels.SoftmaxCrossEntropy(logits.Value.Data, labels, B, K, smoothing, p.Data, nil)

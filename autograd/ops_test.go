@@ -6,11 +6,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"resgo/compute"
 	"sort"
 	"strings"
 	"testing"
 
-	"resgo/internal/kernels"
 	"resgo/tensor"
 )
 
@@ -34,7 +34,7 @@ func TestConvGeometry(t *testing.T) {
 		for k := 1; k <= 5; k++ {
 			for stride := 1; stride <= 3; stride++ {
 				for _, pad := range []Padding{Same, Valid} {
-					s, err := ConvGeometry([]int{2, in, in + 1, 3}, k, k, 4, stride, pad)
+					s, err := convGeometry([]int{2, in, in + 1, 3}, k, k, 4, stride, pad)
 					if pad == Valid && k > in {
 						if err == nil {
 							t.Errorf("in=%d k=%d valid: want an error", in, k)
@@ -53,10 +53,10 @@ func TestConvGeometry(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ConvGeometry([]int{1, 5, 5, 1}, 3, 3, 1, 0, Same); err == nil {
+	if _, err := convGeometry([]int{1, 5, 5, 1}, 3, 3, 1, 0, Same); err == nil {
 		t.Error("stride 0: want an error")
 	}
-	if _, err := ConvGeometry([]int{5, 5, 1}, 3, 3, 1, 1, Same); err == nil {
+	if _, err := convGeometry([]int{5, 5, 1}, 3, 3, 1, 1, Same); err == nil {
 		t.Error("3-D input: want an error")
 	}
 }
@@ -99,7 +99,7 @@ func convGradCases() []convGradCase {
 }
 
 func TestConv2DGrad(t *testing.T) {
-	t.Logf("kernels=%s", kernels.Path)
+	t.Logf("kernels=%s", compute.Kernels())
 	r := rand.New(rand.NewPCG(20, 20))
 	for _, c := range convGradCases() {
 		x := gcParam(r, "x", c.n, c.h, c.w, c.c)
@@ -137,7 +137,7 @@ func TestConv2DGrad(t *testing.T) {
 // `go test` checks the gradients on both the assembly and the portable
 // kernels.
 func TestConv2DGradGenericKernels(t *testing.T) {
-	if kernels.Path == "generic" {
+	if compute.Kernels() == "generic" {
 		t.Skip("already running on the generic kernels")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestConv2DGrad$", "-test.v", "-test.count=1")
@@ -700,4 +700,40 @@ func TestNetworkGrad(t *testing.T) {
 			h = tp.Dense(tp.Reshape(h, 3, 12), in[10], in[11])     // [3, 5]
 			return tp.SoftmaxCrossEntropy(h, []int32{1, 4, 0}, nil)
 		}})
+}
+
+// TestSoftmaxCrossEntropyRefusesBadShapes checks that logits of another
+// rank (which used to give a loss over the wrong axis), a wrong label
+// count, an out-of-range label and a prob of the wrong size each panic
+// with a message saying what is wrong.
+func TestSoftmaxCrossEntropyRefusesBadShapes(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		shape  []int
+		labels []int32
+		prob   *tensor.Tensor
+		want   string
+	}{
+		{"4-D logits", []int{2, 1, 1, 3}, []int32{0, 1}, nil, "want logits [B, K]"},
+		{"1-D logits", []int{3}, []int32{0}, nil, "want logits [B, K]"},
+		{"3-D logits", []int{2, 3, 4}, []int32{0, 1}, nil, "want logits [B, K]"},
+		{"few labels", []int{2, 3}, []int32{0}, nil, "1 labels for 2 rows"},
+		{"label too big", []int{2, 3}, []int32{0, 3}, nil, "outside 0..2"},
+		{"negative label", []int{2, 3}, []int32{-1, 0}, nil, "outside 0..2"},
+		{"prob size", []int{2, 3}, []int32{0, 1}, tensor.New(3, 3), "prob has shape"},
+	} {
+		tp := NewTape(nil, 0)
+		x := tp.Param(NewParam("x", true, c.shape...))
+		got := fmt.Sprint(catchPanic(func() { tp.SoftmaxCrossEntropy(x, c.labels, c.prob) }))
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%s: panic %q, want one containing %q", c.name, got, c.want)
+		}
+	}
+}
+
+// catchPanic runs f and returns what it panicked with.
+func catchPanic(f func()) (r any) {
+	defer func() { r = recover() }()
+	f()
+	return nil
 }

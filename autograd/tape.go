@@ -15,6 +15,7 @@ package autograd
 import (
 	"fmt"
 	"math/rand/v2"
+	"resgo/compute"
 
 	"resgo/internal/kernels"
 	"resgo/tensor"
@@ -71,7 +72,7 @@ type node struct {
 
 // Tape records ops for one forward pass and runs their backward pass.
 type Tape struct {
-	pool  *kernels.Pool
+	pool  *compute.Pool
 	arena tensor.Arena
 	nodes []node
 	vars  []*Var
@@ -92,9 +93,9 @@ type Tape struct {
 
 // NewTape returns a tape whose ops run on pool (nil: the default pool) and
 // whose random ops (Dropout) draw from a generator seeded with seed.
-func NewTape(pool *kernels.Pool, seed uint64) *Tape {
+func NewTape(pool *compute.Pool, seed uint64) *Tape {
 	if pool == nil {
-		pool = kernels.Default()
+		pool = compute.Default()
 	}
 	pcg := rand.NewPCG(seed, 0x5eed)
 	return &Tape{pool: pool, pcg: pcg, rng: rand.New(pcg)}
@@ -106,7 +107,7 @@ func NewTape(pool *kernels.Pool, seed uint64) *Tape {
 func (t *Tape) Seed(seed, stream uint64) { t.pcg.Seed(seed, stream) }
 
 // Pool returns the worker pool the tape's ops run on.
-func (t *Tape) Pool() *kernels.Pool { return t.pool }
+func (t *Tape) Pool() *compute.Pool { return t.pool }
 
 // Reset forgets the recorded ops and makes every buffer reusable. Values
 // returned before Reset must not be used after it.

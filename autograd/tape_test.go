@@ -3,7 +3,9 @@ package autograd
 import (
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
+	"time"
 
 	"resgo/tensor"
 )
@@ -153,5 +155,32 @@ func TestNoGrad(t *testing.T) {
 		if with[i] != without[i] {
 			t.Fatalf("NoGrad output[%d] = %v, want %v", i, without[i], with[i])
 		}
+	}
+}
+
+// TestTapeOutlivesSetThreads checks that a tape keeps working on its pool
+// after SetThreads has replaced the default pool it was built with: the
+// old pool used to be closed under it, and a loop on it never returned.
+func TestTapeOutlivesSetThreads(t *testing.T) {
+	compute.SetThreads(2)
+	defer compute.SetThreads(0)
+	tp := NewTape(nil, 0)
+	compute.SetThreads(3)
+	done := make(chan float32, 1)
+	go func() {
+		x := tp.Param(NewParam("x", true, 64, 1024))
+		for i := range x.Value.Data {
+			x.Value.Data[i] = float32(i%7) - 3
+		}
+		y := tp.ReLU(x) // large enough to be split over both workers
+		done <- y.Value.Data[6]
+	}()
+	select {
+	case v := <-done:
+		if v != 3 {
+			t.Fatalf("relu(3) = %v", v)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("an op on the tape's pool did not return after SetThreads")
 	}
 }

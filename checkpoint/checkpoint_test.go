@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"resgo/checkpoint"
+	"resgo/compute"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +75,7 @@ func newSession(t testing.TB, model, opt string, epochs, trainN, testN int) *tra
 	tr, te := limited(t, trainN, testN)
 	s, err := train.NewSession(train.Config{Model: model, ModelOptions: models.Options{BNMomentum: 0.9},
 		Epochs: epochs, Batch: 16, LR: 0.002, Optimizer: opt, Seed: 7, Shuffle: 100,
-		Train: tr, Test: te, Pool: kernels.Default()})
+		Train: tr, Test: te, Pool: compute.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func sameBits(t *testing.T, name string, x, y []float32) {
 func probabilities(t *testing.T, m models.Model, d *data.Dataset) []float32 {
 	t.Helper()
 	var out []float32
-	train.Predict(m, kernels.Default(), d, 64, func(logits []float32, _ []int32, K int, _ float64) {
+	train.Predict(m, compute.Default(), d, 64, func(logits []float32, _ []int32, K int, _ float64) {
 		p := make([]float32, len(logits))
 		kernels.Softmax(logits, len(logits)/K, K, p)
 		out = append(out, p...)

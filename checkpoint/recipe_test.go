@@ -6,9 +6,9 @@ import (
 	"math"
 	"path/filepath"
 	"resgo/checkpoint"
+	"resgo/compute"
 	"testing"
 
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/train"
@@ -20,7 +20,7 @@ func recipeSession(t *testing.T, opt string, r train.Recipe, epochs int) *train.
 	tr, te := limited(t, 160, 32)
 	s, err := train.NewSession(train.Config{Model: tinyModel, ModelOptions: models.Options{BNMomentum: 0.9},
 		Epochs: epochs, Batch: 16, LR: 0.002, Optimizer: opt, Seed: 7, Shuffle: 100,
-		Train: tr, Test: te, Pool: kernels.Default(), Recipe: r})
+		Train: tr, Test: te, Pool: compute.Default(), Recipe: r})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package models
 import (
 	"fmt"
 	"io"
+	"resgo/compute"
 	"strings"
 
 	"resgo/autograd"
-	"resgo/internal/kernels"
 	"resgo/tensor"
 )
 
@@ -72,7 +72,7 @@ func Summarize(name string, m Model, input []int) (s *Summary, err error) {
 		}
 	}()
 
-	pool := kernels.NewPool(1)
+	pool := compute.NewPool(1)
 	defer pool.Close()
 	t := autograd.NewTape(pool, 1)
 	x := tensor.New(append([]int{1}, input...)...)

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 
 	"resgo/autograd"
-	"resgo/internal/kernels"
 	"resgo/nn"
 	"resgo/tensor"
 )
@@ -82,7 +82,7 @@ func TestBatchNormKeras(t *testing.T) {
 	movingMean := [][]float64{{0.03, 0.01}, {0.0497, 0.0099}, {0.049203, 0.019801}}
 	movingVar := [][]float64{{1.025, 1.04}, {1.05475, 1.5296}, {1.0942025, 1.521804}}
 
-	pool := kernels.NewPool(1)
+	pool := compute.NewPool(1)
 	defer pool.Close()
 	for step, x := range batches {
 		tp := autograd.NewTape(pool, 0)
@@ -172,7 +172,7 @@ func TestBatchNormMomentum(t *testing.T) {
 	// mean a tenth of the way: 0.1·3 = 0.3, and the variance to 0.9 + 0.35.
 	bn := nn.NewBatchNorm("bn")
 	bn.Momentum = 0.9
-	tp := autograd.NewTape(kernels.NewPool(1), 0)
+	tp := autograd.NewTape(compute.NewPool(1), 0)
 	bn.Forward(tp, tp.Constant(tensor.FromData([]float32{1, 3, 2, 6}, 4, 1)), true)
 	if !near(bn.MovingMean.Value.Data[0], 0.3, 1e-6) || !near(bn.MovingVar.Value.Data[0], 1.25, 1e-6) {
 		t.Fatalf("momentum 0.9: moving mean %v variance %v, want 0.3 and 1.25", bn.MovingMean.Value.Data[0], bn.MovingVar.Value.Data[0])
@@ -180,7 +180,7 @@ func TestBatchNormMomentum(t *testing.T) {
 }
 
 // fdLoss evaluates the mean cross-entropy of model on x on a fresh tape.
-func fdLoss(pool *kernels.Pool, model nn.Layer, x *tensor.Tensor, labels []int32, training bool) float64 {
+func fdLoss(pool *compute.Pool, model nn.Layer, x *tensor.Tensor, labels []int32, training bool) float64 {
 	tp := autograd.NewTape(pool, 1)
 	return float64(tp.SoftmaxCrossEntropy(model.Forward(tp, tp.Constant(x), training), labels, nil).Value.Data[0])
 }
@@ -193,7 +193,7 @@ func TestLayersGrad(t *testing.T) {
 	r := rand.New(rand.NewPCG(40, 40))
 	for _, training := range []bool{true, false} {
 		for _, workers := range []int{1, 3} {
-			pool := kernels.NewPool(workers)
+			pool := compute.NewPool(workers)
 			conv := nn.NewConv2D(r, "conv", 4, 3, autograd.Same, nn.Linear)
 			conv.Stride = 2
 			bn := nn.NewBatchNorm("bn")
@@ -354,7 +354,7 @@ func TestLayerConstructors(t *testing.T) {
 // Dropout.
 func TestActivationsAndParameterFreeLayers(t *testing.T) {
 	r := rand.New(rand.NewPCG(43, 43))
-	pool := kernels.NewPool(2)
+	pool := compute.NewPool(2)
 	defer pool.Close()
 	x := tensor.New(2, 5, 7, 3)
 	for i := range x.Data {

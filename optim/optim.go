@@ -5,6 +5,7 @@ package optim
 
 import (
 	"math"
+	"resgo/compute"
 
 	"resgo/autograd"
 	"resgo/internal/kernels"
@@ -24,7 +25,7 @@ type Optimizer interface {
 // PoolUser is implemented by optimisers whose update runs on a worker pool;
 // a trainer gives them the pool its steps run on (train.NewTrainer does).
 type PoolUser interface {
-	UsePool(p *kernels.Pool)
+	UsePool(p *compute.Pool)
 }
 
 // ZeroGrad sets every trainable parameter's gradient to zero.
@@ -42,29 +43,50 @@ func ZeroGrad(params []*autograd.Param) {
 //	α = lr·sqrt(1−β2^t)/(1−β1^t)
 //	θ ← θ − α·m/(sqrt(v) + ε)
 //
-// Keras's defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-7. Moments are kept per
-// parameter name, so a restored state applies to a freshly built model.
+// Keras's defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-7. A field left zero
+// takes its default, so Adam{} is Keras's Adam (the learning rate only
+// until SetLR is called: a schedule may set it to zero). Moments are kept
+// per parameter name, so a restored state applies to a freshly built
+// model.
 type Adam struct {
 	LR, Beta1, Beta2, Epsilon float64
 	// Pool runs the update (nil: the default pool); the update is
 	// elementwise, so the result does not depend on the thread count.
-	Pool *kernels.Pool
+	Pool *compute.Pool
 
+	lrSet bool // SetLR was called: a zero LR is meant
 	t     int64
 	slots map[string][]float32 // "<name>.m", "<name>.v"
 	keys  map[string][2]string
 }
 
 // UsePool makes the update run on p (see PoolUser).
-func (a *Adam) UsePool(p *kernels.Pool) { a.Pool = p }
+func (a *Adam) UsePool(p *compute.Pool) { a.Pool = p }
 
 // SetLR sets the learning rate of the next steps (see LRSetter).
-func (a *Adam) SetLR(lr float64) { a.LR = lr }
+func (a *Adam) SetLR(lr float64) { a.LR, a.lrSet = lr, true }
+
+// settings returns the hyperparameters with those left zero replaced by
+// the defaults (eps is the optimiser's own default ε).
+func (a *Adam) settings(eps float64) (lr, b1, b2, e float64) {
+	lr = a.LR
+	if lr == 0 && !a.lrSet {
+		lr = 1e-3
+	}
+	return lr, orDefault(a.Beta1, 0.9), orDefault(a.Beta2, 0.999), orDefault(a.Epsilon, eps)
+}
+
+// orDefault returns v, or def if v is zero.
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
 
 // NewAdam returns Adam with learning rate lr and Keras's other defaults.
 func NewAdam(lr float64) *Adam {
-	return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7,
-		slots: map[string][]float32{}, keys: map[string][2]string{}}
+	return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
 }
 
 // slot returns the named slot of length n, creating a zero one if needed.
@@ -80,9 +102,9 @@ func slot(slots map[string][]float32, key string, n int) []float32 {
 // Step applies one Adam update.
 func (a *Adam) Step(params []*autograd.Param) {
 	a.t++
-	b1, b2 := a.Beta1, a.Beta2
-	alpha := float32(a.LR * math.Sqrt(1-math.Pow(b2, float64(a.t))) / (1 - math.Pow(b1, float64(a.t))))
-	a.update(params, kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2), Alpha: alpha, Epsilon: float32(a.Epsilon)})
+	lr, b1, b2, eps := a.settings(1e-7)
+	alpha := float32(lr * math.Sqrt(1-math.Pow(b2, float64(a.t))) / (1 - math.Pow(b1, float64(a.t))))
+	a.update(params, kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2), Alpha: alpha, Epsilon: float32(eps)})
 }
 
 // update applies the update of args to every trainable parameter.
@@ -95,7 +117,7 @@ func (a *Adam) update(params []*autograd.Param, args kernels.AdamArgs) {
 	}
 	pool := a.Pool
 	if pool == nil {
-		pool = kernels.Default()
+		pool = compute.Default()
 	}
 	for _, p := range params {
 		if !p.Trainable {
@@ -134,7 +156,8 @@ func (a *Adam) SetState(slots map[string][]float32, step int64) {
 //
 // The last line runs as Adam's kernel with α = lr·sqrt(1−β2^t)/(1−β1^t)
 // and ε·sqrt(1−β2^t) in place of ε, which is the same expression.
-// PyTorch's defaults: β1 0.9, β2 0.999, ε 1e-8. Its state is Adam's.
+// PyTorch's defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-8, which fields
+// left zero take (AdamW{} has no weight decay). Its state is Adam's.
 type AdamW struct {
 	Adam
 	WeightDecay float64 // λ
@@ -149,11 +172,12 @@ func NewAdamW(lr, wd float64) *AdamW {
 // Step applies one AdamW update.
 func (a *AdamW) Step(params []*autograd.Param) {
 	a.t++
-	bc1 := 1 - math.Pow(a.Beta1, float64(a.t))
-	sbc2 := math.Sqrt(1 - math.Pow(a.Beta2, float64(a.t)))
-	a.update(params, kernels.AdamArgs{Beta1: float32(a.Beta1), Beta2: float32(a.Beta2),
-		Alpha: float32(a.LR * sbc2 / bc1), Epsilon: float32(a.Epsilon * sbc2),
-		WeightDecay: float32(a.LR * a.WeightDecay)})
+	lr, b1, b2, eps := a.settings(1e-8)
+	bc1 := 1 - math.Pow(b1, float64(a.t))
+	sbc2 := math.Sqrt(1 - math.Pow(b2, float64(a.t)))
+	a.update(params, kernels.AdamArgs{Beta1: float32(b1), Beta2: float32(b2),
+		Alpha: float32(lr * sbc2 / bc1), Epsilon: float32(eps * sbc2),
+		WeightDecay: float32(lr * a.WeightDecay)})
 }
 
 // SGD is stochastic gradient descent with optional momentum, Nesterov's
@@ -163,29 +187,36 @@ func (a *AdamW) Step(params []*autograd.Param) {
 //	velocity ← momentum·velocity − lr·g
 //	θ ← θ + velocity                    (θ ← θ + momentum·velocity − lr·g with Nesterov)
 //
-// Without momentum, θ ← θ − lr·g.
+// Without momentum, θ ← θ − lr·g. Keras's defaults are lr 0.01 and no
+// momentum; an LR left zero takes the default until SetLR is called, so
+// SGD{} is Keras's SGD.
 type SGD struct {
 	LR, Momentum float64
 	Nesterov     bool
 	WeightDecay  float64 // λ
+	lrSet        bool    // SetLR was called: a zero LR is meant
 	t            int64
 	slots        map[string][]float32 // "<name>.velocity"
 	keys         map[string]string
 }
 
 // SetLR sets the learning rate of the next steps (see LRSetter).
-func (s *SGD) SetLR(lr float64) { s.LR = lr }
+func (s *SGD) SetLR(lr float64) { s.LR, s.lrSet = lr, true }
 
 // NewSGD returns SGD with the given learning rate and momentum.
 func NewSGD(lr, momentum float64) *SGD {
-	return &SGD{LR: lr, Momentum: momentum, slots: map[string][]float32{}, keys: map[string]string{}}
+	return &SGD{LR: lr, Momentum: momentum}
 }
 
 // Step applies one SGD update.
 func (s *SGD) Step(params []*autograd.Param) {
 	s.t++
-	lr, mu := float32(s.LR), float32(s.Momentum)
-	keep := 1 - float32(s.LR*s.WeightDecay)
+	lr64 := s.LR
+	if lr64 == 0 && !s.lrSet {
+		lr64 = 0.01
+	}
+	lr, mu := float32(lr64), float32(s.Momentum)
+	keep := 1 - float32(lr64*s.WeightDecay)
 	if s.slots == nil {
 		s.slots = map[string][]float32{}
 	}

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"resgo/autograd"
@@ -162,6 +163,47 @@ func TestZeroValueOptimizers(t *testing.T) {
 		o.Step([]*autograd.Param{p})
 		if !(p.Value.Data[0] < 0) {
 			t.Fatalf("%T: w = %v after a step against a positive gradient", o, p.Value.Data[0])
+		}
+	}
+}
+
+// TestZeroValueIsKerasDefault checks that Adam{}, AdamW{} and SGD{} work
+// and update exactly as the constructors with the defaults do, and that a
+// learning rate set to zero (by a schedule's warmup) is kept, not taken
+// for the default.
+func TestZeroValueIsKerasDefault(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		zero, ctor Optimizer
+	}{
+		{"Adam", &Adam{}, NewAdam(1e-3)},
+		{"AdamW", &AdamW{}, NewAdamW(1e-3, 0)},
+		{"SGD", &SGD{}, NewSGD(0.01, 0)},
+	} {
+		pz, pc := autograd.NewParam("w", true, 4), autograd.NewParam("w", true, 4)
+		for _, p := range []*autograd.Param{pz, pc} {
+			copy(p.Value.Data, []float32{1, -2, 0.5, 3})
+		}
+		for step := range 3 {
+			for i := range 4 {
+				g := float32(i-step) * 0.3
+				pz.Grad.Data[i], pc.Grad.Data[i] = g, g
+			}
+			c.zero.Step([]*autograd.Param{pz})
+			c.ctor.Step([]*autograd.Param{pc})
+		}
+		if pz.Value.Data[0] == 1 || !slices.Equal(pz.Value.Data, pc.Value.Data) {
+			t.Errorf("%s{}: w = %v, want %v as the defaults give", c.name, pz.Value.Data, pc.Value.Data)
+		}
+		if _, step := c.zero.State(); step != 3 {
+			t.Errorf("%s{}: step count %d after 3 steps", c.name, step)
+		}
+		// Learning rate 0 set on purpose: nothing moves.
+		c.zero.(LRSetter).SetLR(0)
+		before := slices.Clone(pz.Value.Data)
+		c.zero.Step([]*autograd.Param{pz})
+		if !slices.Equal(pz.Value.Data, before) {
+			t.Errorf("%s{} after SetLR(0): w moved from %v to %v", c.name, before, pz.Value.Data)
 		}
 	}
 }

@@ -1,8 +1,8 @@
 package report
 
 import (
+	"resgo/compute"
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/train"
 )
@@ -10,7 +10,7 @@ import (
 // ConfusionMatrix runs m in inference mode over every image of d, in
 // batches of batch, and returns the counts [true class][predicted class]
 // (the prediction is the highest logit, the first on ties).
-func ConfusionMatrix(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) [][]int {
+func ConfusionMatrix(m models.Model, pool *compute.Pool, d *data.Dataset, batch int) [][]int {
 	var conf [][]int
 	train.Predict(m, pool, d, batch, func(logits []float32, labels []int32, K int, _ float64) {
 		if conf == nil {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"resgo/compute"
 	"time"
 
 	"resgo/autograd"
@@ -20,7 +21,7 @@ type BenchConfig struct {
 	Steps        int   // timed training steps
 	Warmup       int   // untimed steps first
 	InferBatches []int // inference batch sizes
-	Pool         *kernels.Pool
+	Pool         *compute.Pool
 	Data         *data.Dataset // images to use (MNIST's training set if nil)
 }
 
@@ -53,7 +54,7 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 		return nil, fmt.Errorf("bench: batch %d and steps %d must be at least 1", cfg.Batch, cfg.Steps)
 	}
 	if cfg.Pool == nil {
-		cfg.Pool = kernels.Default()
+		cfg.Pool = compute.Default()
 	}
 	d := cfg.Data
 	if d == nil {
@@ -67,7 +68,7 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &BenchResult{Model: cfg.Model, Kernels: kernels.Path, Threads: cfg.Pool.Workers(),
+	res := &BenchResult{Model: cfg.Model, Kernels: compute.Kernels(), Threads: cfg.Pool.Workers(),
 		Batch: cfg.Batch, Steps: cfg.Steps, InferImagesSec: map[string]float64{}, OpMillis: map[string]float64{}}
 
 	tt := NewTrainer(m, optim.NewAdam(1e-3), cfg.Pool, cfg.Batch, d.H, d.W, 1)
@@ -130,7 +131,7 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 
 // benchInfer times inference at batch b over about n images, after one
 // untimed batch.
-func benchInfer(m models.Model, pool *kernels.Pool, d *data.Dataset, b, n int) float64 {
+func benchInfer(m models.Model, pool *compute.Pool, d *data.Dataset, b, n int) float64 {
 	tp := autograd.NewTape(pool, 0)
 	tp.NoGrad = true
 	loader := data.NewLoader(d, b, 0, 0)

@@ -1,10 +1,10 @@
 package train
 
 import (
+	"resgo/compute"
 	"testing"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"
@@ -25,7 +25,7 @@ func benchTrainStep(b *testing.B, name string, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tt := NewTrainer(m, optim.NewAdam(1e-3), kernels.Default(), batch, 28, 28, 1)
+	tt := NewTrainer(m, optim.NewAdam(1e-3), compute.Default(), batch, 28, 28, 1)
 	l := data.NewLoader(tr, batch, 0, 1)
 	x := tensor.New(batch, 28, 28, 1)
 	y := make([]int32, batch)
@@ -46,6 +46,6 @@ func BenchmarkResNetInfer256(b *testing.B) {
 	}
 	m, _ := models.New("resnet", models.Options{Seed: 1})
 	b.ResetTimer()
-	ips := benchInfer(m, kernels.Default(), tr, 256, 256*b.N)
+	ips := benchInfer(m, compute.Default(), tr, 256, 256*b.N)
 	b.ReportMetric(ips, "images/s")
 }

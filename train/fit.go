@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"resgo/compute"
 	"slices"
 	"strings"
 	"time"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 )
@@ -27,7 +27,7 @@ type Config struct {
 	Shuffle      int            // shuffle buffer (tf.data's 10,000); 0 = 10,000
 	EvalBatch    int            // batch size for the test pass; 0 = 32, the tutorial's
 	Train, Test  *data.Dataset
-	Pool         *kernels.Pool // nil: the default pool
+	Pool         *compute.Pool // nil: the default pool
 	// MaxLoss is the largest training batch loss accepted before the run
 	// counts as diverged: 0 means DefaultMaxLoss, +Inf only NaN and Inf.
 	MaxLoss float64
@@ -165,7 +165,7 @@ func NewSession(cfg Config) (*Session, error) {
 		cfg.EvalBatch = 32
 	}
 	if cfg.Pool == nil {
-		cfg.Pool = kernels.Default()
+		cfg.Pool = compute.Default()
 	}
 	if cfg.ModelOptions.Seed == 0 {
 		cfg.ModelOptions.Seed = cfg.Seed

@@ -2,17 +2,17 @@ package train
 
 import (
 	"math"
+	"resgo/compute"
 	"testing"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"
 )
 
 // newStepper builds a ResNet trainer on pool and the first batch of MNIST.
-func newStepper(t *testing.T, pool *kernels.Pool, seed uint64) (*Trainer, *tensor.Tensor, []int32, *data.Loader) {
+func newStepper(t *testing.T, pool *compute.Pool, seed uint64) (*Trainer, *tensor.Tensor, []int32, *data.Loader) {
 	t.Helper()
 	tr, _, err := data.LoadMNIST()
 	if err != nil {
@@ -38,7 +38,7 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on synchronisation")
 	}
-	pool := kernels.NewPool(2)
+	pool := compute.NewPool(2)
 	defer pool.Close()
 	tt, x, y, _ := newStepper(t, pool, 1)
 	tt.TrainStep(x, y)
@@ -54,7 +54,7 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 func TestTrainingIsDeterministic(t *testing.T) {
 	for _, threads := range []int{1, 2, 3} {
 		run := func() []*tensor.Tensor {
-			pool := kernels.NewPool(threads)
+			pool := compute.NewPool(threads)
 			defer pool.Close()
 			tt, x, y, l := newStepper(t, pool, 7)
 			for i := 0; i < 4; i++ {
@@ -82,7 +82,7 @@ func TestTrainingIsDeterministic(t *testing.T) {
 // the trainer's steps run on (optim.PoolUser), not on the default pool,
 // which would start a second set of workers.
 func TestTrainerGivesAdamItsPool(t *testing.T) {
-	pool := kernels.NewPool(1)
+	pool := compute.NewPool(1)
 	defer pool.Close()
 	m, err := models.New("vgg16-reduced", models.Options{Seed: 1})
 	if err != nil {

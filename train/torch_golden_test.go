@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"resgo/compute"
 	"slices"
 	"strings"
 	"testing"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"
@@ -158,7 +158,7 @@ func TestResNetMatchesPyTorch(t *testing.T) {
 		return x, y
 	}
 
-	pool := kernels.NewPool(2)
+	pool := compute.NewPool(2)
 	defer pool.Close()
 	tt := NewTrainer(m, optim.NewAdam(1e-3), pool, n, tr.H, tr.W, 1)
 

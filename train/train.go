@@ -8,13 +8,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"resgo/compute"
 	"sync"
 	"time"
 
 	"resgo/autograd"
 	"resgo/checkpoint"
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"
@@ -43,7 +43,7 @@ type Trainer struct {
 	Model  models.Model
 	Opt    optim.Optimizer
 	Params []*autograd.Param
-	Pool   *kernels.Pool
+	Pool   *compute.Pool
 	// Profile, if not nil, receives the optimiser's time per step (the
 	// tape's ops are timed with the tape's own SetProfile).
 	Profile *autograd.Profile
@@ -100,9 +100,9 @@ func (t *Trainer) SetPosition(p Position) { t.resume = &p }
 // NewTrainer prepares to train m with opt on batches of up to batch images
 // h×w×1 (the buffers are sized for batch: give at most the number of
 // images an epoch has). seed seeds dropout.
-func NewTrainer(m models.Model, opt optim.Optimizer, pool *kernels.Pool, batch, h, w int, seed uint64) *Trainer {
+func NewTrainer(m models.Model, opt optim.Optimizer, pool *compute.Pool, batch, h, w int, seed uint64) *Trainer {
 	if pool == nil {
-		pool = kernels.Default()
+		pool = compute.Default()
 	}
 	if u, ok := opt.(optim.PoolUser); ok {
 		u.UsePool(pool)
@@ -266,7 +266,7 @@ var evalTapes sync.Pool
 
 // Evaluate returns the mean loss and the accuracy of the model in inference
 // mode over every image of d, in batches of batch.
-func Evaluate(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) (loss, acc float64) {
+func Evaluate(m models.Model, pool *compute.Pool, d *data.Dataset, batch int) (loss, acc float64) {
 	var lm Mean
 	var am SparseCategoricalAccuracy
 	Predict(m, pool, d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
@@ -279,7 +279,7 @@ func Evaluate(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int) (l
 // Predict runs the model in inference mode over d in order and calls fn with
 // each batch's logits [n, K], labels and mean loss. A batch larger than d
 // (or below 1) is taken as d.N: the same single batch.
-func Predict(m models.Model, pool *kernels.Pool, d *data.Dataset, batch int, fn func(logits []float32, labels []int32, K int, loss float64)) {
+func Predict(m models.Model, pool *compute.Pool, d *data.Dataset, batch int, fn func(logits []float32, labels []int32, K int, loss float64)) {
 	if batch < 1 || batch > d.N {
 		batch = d.N
 	}

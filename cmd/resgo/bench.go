@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"resgo/compute"
 	"runtime"
 	"sort"
 	"strings"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/train"
 )
@@ -65,9 +65,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *batch > tr.N {
 		return badFlag("bench", "--batch %d is larger than the %d training images", *batch, tr.N)
 	}
-	kernels.SetThreads(*threads)
+	compute.SetThreads(*threads)
 	r, err := train.Bench(train.BenchConfig{Model: *model, Options: models.Options{Seed: 1, WidthMultiplier: *width},
-		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: kernels.Default(), Data: tr})
+		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: compute.Default(), Data: tr})
 	if err != nil {
 		return err
 	}

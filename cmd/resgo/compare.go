@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"resgo/compute"
 	"runtime"
 	"strings"
 	"time"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/internal/oserr"
 	"resgo/models"
 	"resgo/report"
@@ -76,8 +76,8 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, oserr.Cause(err))}
 	}
-	kernels.SetThreads(f.threads)
-	pool := kernels.Default()
+	compute.SetThreads(f.threads)
+	pool := compute.Default()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -94,7 +94,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		epochs = "1 epoch"
 	}
 	fmt.Fprintf(stdout, "Comparing %s: %s on %d training images, testing on %d; batch %d, seed %d, %d threads, %s kernels\n",
-		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, f.seed, pool.Workers(), kernels.Path)
+		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, f.seed, pool.Workers(), compute.Kernels())
 
 	var interrupted bool
 	for _, name := range names {
@@ -156,7 +156,7 @@ func (f *compareFlags) modelList() ([]string, error) {
 // trainOne trains one model and measures it. It returns the run so far
 // even when training stops early: diverged (recorded in Run.Err, error
 // nil) or interrupted (context.Canceled).
-func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.Dataset, pool *kernels.Pool, stdout io.Writer) (*report.Run, error) {
+func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.Dataset, pool *compute.Pool, stdout io.Writer) (*report.Run, error) {
 	bar := newProgressBar(stdout, f.epochs)
 	defer bar.close()
 	cfg := train.Config{
@@ -231,7 +231,7 @@ func machine(threads int) string {
 		}
 		f.Close()
 	}
-	return fmt.Sprintf("%s (%d of %d cores, %s kernels, %s %s/%s)", cpu, threads, runtime.NumCPU(), kernels.Path,
+	return fmt.Sprintf("%s (%d of %d cores, %s kernels, %s %s/%s)", cpu, threads, runtime.NumCPU(), compute.Kernels(),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 

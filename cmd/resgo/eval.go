@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"resgo/compute"
 	"runtime"
 	"strings"
 
 	"resgo/checkpoint"
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/train"
 )
 
@@ -92,7 +92,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			batch = 256
 		}
 	}
-	kernels.SetThreads(threads)
+	compute.SetThreads(threads)
 	r, err := evaluate(st, te, batch)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func evaluate(st *checkpoint.State, d *data.Dataset, batch int) (*evalResult, er
 	var loss train.Mean
 	var acc train.SparseCategoricalAccuracy
 	seen, bad := 0, -1 // images done; the first whose outputs are not finite
-	train.Predict(st.Net, kernels.Default(), d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
+	train.Predict(st.Net, compute.Default(), d, batch, func(logits []float32, labels []int32, K int, batchLoss float64) {
 		if bad < 0 && (math.IsNaN(batchLoss) || math.IsInf(batchLoss, 0)) {
 			bad = seen // the loss alone may overflow
 			for i, v := range logits {

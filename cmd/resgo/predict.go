@@ -5,12 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"resgo/compute"
 	"runtime"
 	"strings"
 
 	"resgo"
 	"resgo/imageprep"
-	"resgo/internal/kernels"
 )
 
 func init() {
@@ -70,7 +70,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	case threads < 1 || threads > maxThreads:
 		return badFlag("predict", "--threads must be 1 to %d, got %d", maxThreads, threads)
 	}
-	kernels.SetThreads(threads)
+	compute.SetThreads(threads)
 	m, err := resgo.Load(path)
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"resgo/compute"
 	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
-	"resgo/internal/kernels"
 	"resgo/serve"
 )
 
@@ -106,7 +106,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	case shutdownTimeout <= 0:
 		return badFlag("serve", "--shutdown-timeout must be more than 0, got %v", shutdownTimeout)
 	}
-	kernels.SetThreads(threads)
+	compute.SetThreads(threads)
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = logger
 	cfg.Version = version

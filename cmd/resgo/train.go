@@ -9,12 +9,12 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"resgo/compute"
 	"runtime"
 	"strings"
 	"syscall"
 
 	"resgo/data"
-	"resgo/internal/kernels"
 	"resgo/models"
 	"resgo/train"
 )
@@ -204,8 +204,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kernels.SetThreads(f.threads)
-	pool := kernels.Default()
+	compute.SetThreads(f.threads)
+	pool := compute.Default()
 	bar := newProgressBar(stdout, f.epochs)
 	defer bar.close()
 	cfg := train.Config{
@@ -240,7 +240,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	tc, nc := models.CountParams(s.Model)
 	fmt.Fprintf(stdout, "Training %s (%d trainable + %d non-trainable parameters) on %d images, testing on %d; batch %d, %d threads, %s kernels\n",
-		f.model, tc, nc, tr.N, te.N, f.batch, pool.Workers(), kernels.Path)
+		f.model, tc, nc, tr.N, te.N, f.batch, pool.Workers(), compute.Kernels())
 	if resumed != nil {
 		fmt.Fprintln(stdout, resumed.describe(cfg.Epochs))
 	}

@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"resgo/compute"
 	"runtime"
-
-	"resgo/internal/kernels"
 )
 
 // version is resgo's release.
@@ -20,6 +19,6 @@ func runVersion(args []string, stdout, _ io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "resgo %s, %s %s/%s, %s kernels, %d cores\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, kernels.Path, runtime.NumCPU())
+	fmt.Fprintf(stdout, "resgo %s, %s %s/%s, %s kernels, %d cores\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, compute.Kernels(), runtime.NumCPU())
 	return nil
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 )
 
@@ -21,7 +22,7 @@ func TestAdamUpdateVectorMatchesPortable(t *testing.T) {
 // constants (a.WeightDecay makes it AdamW's update).
 func testAdamUpdate(t *testing.T, r *rand.Rand, a AdamArgs) {
 	for _, workers := range []int{1, 3} {
-		p := NewPool(workers)
+		p := compute.NewPool(workers)
 		for _, n := range []int{1, 15, 16, 17, 100, 20000} {
 			w0, g := randVec(r, n), randVec(r, n)
 			m0, v0 := randVec(r, n), randVec(r, n)

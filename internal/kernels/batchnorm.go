@@ -15,7 +15,7 @@ func BNStats(p *Pool, x []float32, M, C int, mean, variance []float32) {
 	L := max(tileLen(C), C)
 	part := p.Partials64(2 * L) // per worker: Σ x, Σ x², tiled
 	parallel(p, &bnTasks, M, 256, bnTask{op: bnMoments, x: x, C: C, L: L, part: part})
-	s1, s2 := reduce64(part, p.n, L, C)
+	s1, s2 := reduce64(part, p.Workers(), L, C)
 	for c := 0; c < C; c++ {
 		mu := s1[c] / float64(M)
 		mean[c] = float32(mu)
@@ -111,7 +111,7 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	tile(center, mean[:C])
 	part := p.Partials64(2 * L) // per worker: Σ g, Σ g·(x − mean), tiled
 	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, center: center, part: part})
-	sumG, sumGX := reduce64(part, p.n, L, C)
+	sumG, sumGX := reduce64(part, p.Workers(), L, C)
 	for c := 0; c < C; c++ {
 		sb[c] = float32(sumG[c])
 		sg[c] = float32(sumGX[c] * float64(invstd[c])) // Σ g·xhat

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 )
 
@@ -83,7 +84,7 @@ func TestBNStats(t *testing.T) {
 func TestBNStatsHand(t *testing.T) {
 	// x [4, 2]: channel 0 = 1, 3, 2, 6 (mean 3, biased variance 14/4 = 3.5);
 	// channel 1 = 0, 2, −2, 4 (mean 1, variance 20/4 = 5).
-	p := NewPool(1)
+	p := compute.NewPool(1)
 	defer p.Close()
 	x := []float32{1, 0, 3, 2, 2, -2, 6, 4}
 	mean, variance := make([]float32, 2), make([]float32, 2)

@@ -304,7 +304,7 @@ func ConvBackwardWeight(p *Pool, s ConvShape, x, dy, dw, db []float32) {
 	stride := K*Co + Co
 	part := p.Partials(stride)
 	parallel(p, &convTasks, M, R, convTask{op: convBwdWeight, p: p, s: s, x: x, dy: dy, part: part, db: db != nil})
-	addWeightPartials(part, p.n, K*Co, Co, dw, db)
+	addWeightPartials(part, p.Workers(), K*Co, Co, dw, db)
 }
 
 // backwardWeight sums the weight (and bias) gradient of positions [lo, hi)

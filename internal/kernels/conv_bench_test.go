@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 )
 
@@ -15,7 +16,7 @@ func benchConv(b *testing.B, workers int, run func(p *Pool, s ConvShape, bufs []
 	for _, c := range resnetConvs {
 		s := stride1Shape(32, c.h, c.h, c.c, 3, 3, c.co, true)
 		b.Run(fmt.Sprintf("%dx%dx%d-%d", c.h, c.h, c.c, c.co), func(b *testing.B) {
-			p := NewPool(workers)
+			p := compute.NewPool(workers)
 			defer p.Close()
 			r := rand.New(rand.NewPCG(1, 1))
 			x := randVec(r, s.N*s.H*s.W*s.C)

@@ -157,7 +157,7 @@ func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
 	stride := K*Co + Co
 	part := p.Partials(stride)
 	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy, part: part, db: db != nil})
-	addWeightPartials(part, p.n, K*Co, Co, dw, db)
+	addWeightPartials(part, p.Workers(), K*Co, Co, dw, db)
 }
 
 // backwardWeightPadded sums the weight (and bias) gradient of work units

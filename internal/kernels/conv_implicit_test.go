@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 )
 
@@ -35,7 +36,7 @@ func TestImplicitConvMatchesIm2col(t *testing.T) {
 		stride1Shape(1, 3, 3, 4, 3, 3, 3, false),
 	}
 	for _, workers := range []int{1, 2, 3} {
-		p := NewPool(workers)
+		p := compute.NewPool(workers)
 		for _, s := range shapes {
 			t.Run(fmt.Sprintf("w%d/%dx%dx%dx%d_k%dx%d_o%d_pad%d%d", workers, s.N, s.H, s.W, s.C, s.KH, s.KW, s.Cout, s.PadT, s.PadL), func(t *testing.T) {
 				x := randVec(r, s.N*s.H*s.W*s.C)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
+	"resgo/internal/kernelset"
 	"testing"
 )
 
@@ -55,7 +57,7 @@ func ctForEachSet(t *testing.T, f func(t *testing.T, p *Pool)) {
 			t.Run(fmt.Sprintf("%s/workers=%d", ks.name, workers), func(t *testing.T) {
 				restore := ks.use()
 				defer restore()
-				p := NewPool(workers)
+				p := compute.NewPool(workers)
 				defer p.Close()
 				f(t, p)
 			})
@@ -504,9 +506,9 @@ func ctCheckPadded(t *testing.T, p *Pool, r *rand.Rand, c ctConvCase) {
 // default GEMM (assembly where the CPU has it) with the one computed with
 // the portable SgemmGeneric family, directly.
 func TestConvFastMatchesGeneric(t *testing.T) {
-	t.Logf("default kernels: %s", Path)
+	t.Logf("default kernels: %s", kernelset.Current())
 	generic := ctKernelSets[1]
-	p := NewPool(2)
+	p := compute.NewPool(2)
 	defer p.Close()
 	for _, c := range ctConvCases() {
 		s := c.s
@@ -547,7 +549,7 @@ func TestConvFastMatchesGeneric(t *testing.T) {
 // TestConvDeterministic checks that the same inputs and worker count give
 // bit-identical results, the weight gradient's cross-worker sum included.
 func TestConvDeterministic(t *testing.T) {
-	p := NewPool(3)
+	p := compute.NewPool(3)
 	defer p.Close()
 	r := rand.New(rand.NewPCG(1, 1))
 	s := ctGeometry(2, 17, 19, 16, 3, 3, 16, 1, true)

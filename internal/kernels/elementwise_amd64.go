@@ -23,12 +23,6 @@ func addAVX512(x, y, z *float32, n int)
 //go:noescape
 func reluAVX512(x, y *float32, n int)
 
-func init() {
-	if hasAVX512 && !forcedGeneric() {
-		rowsFast = true
-	}
-}
-
 //go:noescape
 func adamAVX512(w, grad, m, v *float32, n int, c *[7]float32)
 

@@ -4,14 +4,12 @@
 // Every kernel has a portable Go version (the *Generic functions), written
 // for speed but kept clear, which is the reference that faster assembly
 // versions are tested against. The exported entry points dispatch to the
-// fastest implementation the CPU supports; RESGO_KERNELS=generic forces the
-// portable ones.
+// kernel set chosen through compute.SetKernels: at start the fastest the CPU
+// supports, or the one RESGO_KERNELS names (select.go).
 //
 // All matrices are row-major float32 slices with an explicit leading
 // dimension (row stride) so that sub-matrices can be passed in place.
 package kernels
-
-import "os"
 
 // gemmImpl is the implementation behind Sgemm; assembly versions replace
 // it at start-up on CPUs that support them.
@@ -25,12 +23,6 @@ var gemmTBImpl = SgemmTBGeneric
 
 // gemmSegImpl is the implementation behind SgemmSeg.
 var gemmSegImpl = SgemmSegGeneric
-
-// Path names the kernel set in use: "generic", "avx2" or "avx512".
-var Path = "generic"
-
-// forcedGeneric reports whether RESGO_KERNELS=generic is set.
-func forcedGeneric() bool { return os.Getenv("RESGO_KERNELS") == "generic" }
 
 // Sgemm computes C = A·B, or C += A·B when acc is true, for row-major
 // A [m×k] (row stride lda), B [k×n] (row stride ldb) and C [m×n]

@@ -72,23 +72,33 @@ var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 )
 
-func init() {
-	if forcedGeneric() {
-		return
+// archSets lists the assembly kernel sets the CPU supports, fastest first.
+func archSets() []string {
+	var sets []string
+	if hasAVX512 {
+		sets = append(sets, "avx512")
 	}
-	switch {
-	case hasAVX512:
+	if hasAVX2 {
+		sets = append(sets, "avx2")
+	}
+	return sets
+}
+
+// useArch switches to an assembly set named by archSets; useSet has reset
+// everything to the portable kernels first.
+func useArch(name string) {
+	switch name {
+	case "avx512":
 		gemmImpl = sgemmAVX512
 		gemmTAImpl = sgemmTAAVX512
 		gemmTBImpl = sgemmTBAVX512
 		gemmSegImpl = sgemmSegAVX512
-		Path = "avx512"
-	case hasAVX2:
+		rowsFast = true
+	case "avx2":
 		gemmImpl = sgemmAVX2
 		gemmTAImpl = sgemmTAAVX2
 		gemmTBImpl = sgemmTBAVX2
 		gemmSegImpl = sgemmSegAVX2
-		Path = "avx2"
 	}
 }
 

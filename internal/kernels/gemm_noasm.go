@@ -8,3 +8,9 @@ var (
 	hasAVX512 = false
 	hasAVX2   = false
 )
+
+// archSets: no assembly sets here.
+func archSets() []string { return nil }
+
+// useArch has nothing to switch to.
+func useArch(string) {}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/internal/kernelset"
 	"testing"
 )
 
@@ -177,8 +178,11 @@ func TestSgemmGeneric(t *testing.T)   { testGemmImpl(t, SgemmGeneric, false, fal
 func TestSgemmTAGeneric(t *testing.T) { testGemmImpl(t, SgemmTAGeneric, true, false) }
 func TestSgemmTBGeneric(t *testing.T) { testGemmImpl(t, SgemmTBGeneric, false, true) }
 
-// The exported entry points, whatever Path they dispatch to.
-func TestSgemm(t *testing.T)   { t.Log("Path:", Path); testGemmImpl(t, Sgemm, false, false) }
+// The exported entry points, whatever set they dispatch to.
+func TestSgemm(t *testing.T) {
+	t.Log("kernels:", kernelset.Current())
+	testGemmImpl(t, Sgemm, false, false)
+}
 func TestSgemmTA(t *testing.T) { testGemmImpl(t, SgemmTA, true, false) }
 func TestSgemmTB(t *testing.T) { testGemmImpl(t, SgemmTB, false, true) }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/internal/kernelset"
 	"testing"
 )
 
@@ -198,7 +199,7 @@ func testGemmSegConv(t *testing.T, f gemmSegFunc) {
 }
 
 func TestSgemmSegGeneric(t *testing.T) { testGemmSegImpl(t, SgemmSegGeneric) }
-func TestSgemmSeg(t *testing.T)        { t.Log("Path:", Path); testGemmSegImpl(t, SgemmSeg) }
+func TestSgemmSeg(t *testing.T)        { t.Log("kernels:", kernelset.Current()); testGemmSegImpl(t, SgemmSeg) }
 func TestSgemmSegConv(t *testing.T)    { testGemmSegConv(t, SgemmSeg) }
 
 // TestSgemmSegOne checks that one segment is exactly Sgemm, bit for bit.

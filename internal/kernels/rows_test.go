@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"resgo/compute"
 	"testing"
 )
 
@@ -41,7 +42,7 @@ func TestRowKernelsMatchPortable(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, workers := range []int{1, 3} {
-		p := NewPool(workers)
+		p := compute.NewPool(workers)
 		for _, C := range []int{1, 2, 3, 4, 8, 16, 24, 32, 48, 64} {
 			for _, M := range []int{1, 7, 33, 300} {
 				n := M * C
@@ -90,7 +91,7 @@ func TestMaxPoolVectorMatchesPortable(t *testing.T) {
 		t.Skip("no AVX-512 row kernels on this CPU")
 	}
 	r := rand.New(rand.NewPCG(9, 9))
-	p := NewPool(3)
+	p := compute.NewPool(3)
 	defer p.Close()
 	for _, sh := range [][4]int{{2, 4, 4, 16}, {3, 7, 5, 32}, {1, 28, 28, 16}, {2, 14, 14, 48}, {1, 3, 3, 16}} {
 		N, H, W, C := sh[0], sh[1], sh[2], sh[3]
@@ -129,7 +130,7 @@ func TestMaxPoolVectorMatchesPortable(t *testing.T) {
 // kernel set.
 func TestRowKernelsPropagateNaN(t *testing.T) {
 	nan := float32(math.NaN())
-	p := NewPool(1)
+	p := compute.NewPool(1)
 	defer p.Close()
 	for _, fast := range []bool{false, true} {
 		if fast && (!hasAVX512 || forcedGeneric()) {

@@ -1,4 +1,4 @@
-package kernels
+package compute
 
 import (
 	"fmt"
@@ -198,5 +198,81 @@ func TestPoolScratchAndPartials(t *testing.T) {
 		if v != 0 {
 			t.Fatalf("Partials not zeroed at %d", i)
 		}
+	}
+}
+
+// ctWithin fails the test if f does not return within d (a loop on a
+// closed or broken pool would spin forever).
+func ctWithin(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f()
+	}()
+	select {
+	case r := <-done:
+		if r != nil {
+			t.Fatalf("%s panicked: %v", what, r)
+		}
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %v", what, d)
+	}
+}
+
+// TestSetThreadsKeepsHeldPool checks that SetThreads leaves the pool it
+// replaces working for whoever still holds it.
+func TestSetThreadsKeepsHeldPool(t *testing.T) {
+	SetThreads(3)
+	held := Default()
+	SetThreads(2)
+	if Default() == held || Default().Workers() != 2 {
+		t.Fatalf("SetThreads(2) did not replace the default pool")
+	}
+	ctWithin(t, 20*time.Second, "a loop on the replaced pool", func() {
+		_, hits := ctRunFor(held, 300, 1)
+		for i, h := range hits {
+			if h != 1 {
+				panic(fmt.Sprintf("index %d covered %d times", i, h))
+			}
+		}
+	})
+	SetThreads(0)
+}
+
+// TestClosedPoolPanics checks that a loop on a closed pool panics with a
+// message instead of waiting forever for workers that are gone, and that
+// closing twice is harmless.
+func TestClosedPoolPanics(t *testing.T) {
+	p := NewPool(3)
+	p.Close()
+	p.Close()
+	for _, n := range []int{1, 30} {
+		r := ctCatch(func() { p.For(n, 1, func(int, int, int) {}) })
+		if s, ok := r.(string); !ok || !strings.Contains(s, "closed Pool") {
+			t.Fatalf("For(%d) on a closed pool: %v, want a panic naming the closed pool", n, r)
+		}
+	}
+}
+
+// TestDroppedPoolStops checks that the workers of a pool nobody holds
+// any more are stopped once the garbage collector finds it.
+func TestDroppedPoolStops(t *testing.T) {
+	func() {
+		p := NewPool(5)
+		p.For(5, 1, func(int, int, int) {}) // every worker has started
+		if n := liveWorkers.Load(); n < 4 {
+			t.Fatalf("%d workers running, want at least NewPool(5)'s 4", n)
+		}
+	}()
+	// Other tests' pools are dropped too, so all workers should go except
+	// the default pool's.
+	deadline := time.Now().Add(10 * time.Second)
+	for liveWorkers.Load() > int64(Default().Workers()-1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still running after their pools were dropped", liveWorkers.Load())
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,4 +1,4 @@
-package kernels
+package compute
 
 import (
 	"runtime"
@@ -21,7 +21,16 @@ import (
 // (BenchmarkPoolRun, BenchmarkPoolRunAfterIdle), and starts were seen
 // 0.1 to 0.5 ms late under load. With spinning the ResNet's training step
 // ran 26% faster (resgo bench, alternating builds).
-type Pool struct {
+//
+// A Pool's goroutines stop when Close is called or, failing that, once the
+// Pool is no longer reachable, so a pool replaced by SetThreads keeps
+// working for whoever still holds it (a Tape) and is cleaned up after.
+type Pool struct{ c *core }
+
+// core is the state the workers share; they hold the core, never the
+// Pool, so that an unreachable Pool can be collected and its workers told
+// to stop.
+type core struct {
 	n       int
 	slots   []*slot
 	pending atomic.Int64 // jobs of the current loop not yet finished
@@ -53,10 +62,10 @@ type slot struct {
 const spinTime = 200 * time.Microsecond
 
 // Task is the body of a parallel loop: Run handles items [lo, hi) as
-// worker number worker. Kernels implement it with small structs of
-// arguments taken from a sync.Pool, so that a parallel loop allocates
-// nothing (a closure handed to another goroutine would be heap-allocated
-// on every call).
+// worker number worker. Hot loops implement it with small structs of
+// arguments reused from call to call, so that a parallel loop allocates
+// nothing (a closure handed to another goroutine is heap-allocated on
+// every call, as For's is).
 type Task interface {
 	Run(worker, lo, hi int)
 }
@@ -66,63 +75,42 @@ type funcTask func(worker, lo, hi int)
 
 func (f funcTask) Run(worker, lo, hi int) { f(worker, lo, hi) }
 
-// taskPool recycles a kernel's argument structs.
-type taskPool[T any] struct{ sync.Pool }
-
-func (tp *taskPool[T]) get() *T {
-	if v := tp.Get(); v != nil {
-		return v.(*T)
-	}
-	return new(T)
-}
-
-func (tp *taskPool[T]) put(t *T) {
-	var zero T
-	*t = zero // drop references to the caller's slices
-	tp.Put(t)
-}
-
-// parallel runs args as a Task over [0, n) on p, with the argument struct
-// drawn from (and returned to) tp.
-func parallel[T any, PT interface {
-	*T
-	Task
-}](p *Pool, tp *taskPool[T], n, grain int, args T) {
-	t := tp.get()
-	*t = args
-	p.Run(n, grain, PT(t))
-	tp.put(t)
-}
-
 // NewPool starts a pool of n workers (n <= 0 means runtime.GOMAXPROCS(0)).
 func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{n: n}
-	p.slots = make([]*slot, n)
-	p.scratch = make([][]float32, n)
+	c := &core{n: n}
+	c.slots = make([]*slot, n)
+	c.scratch = make([][]float32, n)
 	for w := 1; w < n; w++ {
 		s := &slot{wake: make(chan struct{}, 1)}
-		p.slots[w] = s
-		go p.worker(s)
+		c.slots[w] = s
+		go c.worker(s)
 	}
+	p := &Pool{c: c}
+	runtime.AddCleanup(p, (*core).close, c)
 	return p
 }
 
+// liveWorkers counts the worker goroutines of all pools, for tests.
+var liveWorkers atomic.Int64
+
 // worker runs the jobs posted to s until the pool is closed.
-func (p *Pool) worker(s *slot) {
+func (c *core) worker(s *slot) {
+	liveWorkers.Add(1)
+	defer liveWorkers.Add(-1)
 	var seen uint64
 	for {
 		var deadline time.Time
 		for spins := 1; ; spins++ {
 			if cur := s.seq.Load(); cur != seen {
 				seen = cur
-				if p.closed.Load() {
+				if c.closed.Load() {
 					return
 				}
 				s.failed = runJob(s.job)
-				p.pending.Add(-1)
+				c.pending.Add(-1)
 				spins, deadline = 0, time.Time{}
 				continue
 			}
@@ -141,32 +129,33 @@ func (p *Pool) worker(s *slot) {
 			<-s.wake
 		}
 		s.parked.Store(0)
-		if p.closed.Load() {
+		if c.closed.Load() {
 			return
 		}
 	}
 }
 
 // Workers reports the number of workers, the caller included.
-func (p *Pool) Workers() int { return p.n }
+func (p *Pool) Workers() int { return p.c.n }
 
 // Scratch returns worker w's scratch slice of length n. Its contents are
 // undefined. It stays valid until the next Scratch call for that worker.
 func (p *Pool) Scratch(w, n int) []float32 {
-	if cap(p.scratch[w]) < n {
-		p.scratch[w] = make([]float32, n)
+	c := p.c
+	if cap(c.scratch[w]) < n {
+		c.scratch[w] = make([]float32, n)
 	}
-	return p.scratch[w][:n]
+	return c.scratch[w][:n]
 }
 
 // Partials returns a zeroed slice of Workers()*n floats, one row of n per
 // worker, for reductions that each worker computes separately and the
 // caller then sums in worker order (which keeps results deterministic).
-func (p *Pool) Partials(n int) []float32 { return zeroed(&p.partial, p.n*n) }
+func (p *Pool) Partials(n int) []float32 { return zeroed(&p.c.partial, p.c.n*n) }
 
 // Partials64 is Partials in float64, for sums that float32 would round
 // too coarsely.
-func (p *Pool) Partials64(n int) []float64 { return zeroed(&p.part64, p.n*n) }
+func (p *Pool) Partials64(n int) []float64 { return zeroed(&p.c.part64, p.c.n*n) }
 
 // zeroed returns the first n elements of *buf, zeroed, growing it first if
 // needed.
@@ -179,12 +168,20 @@ func zeroed[T float32 | float64](buf *[]T, n int) []T {
 	return s
 }
 
-// Close stops the pool's goroutines. The pool must not be used afterwards.
-func (p *Pool) Close() {
-	p.closed.Store(true)
-	for w := 1; w < p.n; w++ {
-		p.slots[w].seq.Add(1)
-		close(p.slots[w].wake)
+// Close stops the pool's goroutines; a later For or Run panics. Closing
+// twice is harmless. A pool that is simply dropped is closed when the
+// garbage collector finds it unreachable.
+func (p *Pool) Close() { p.c.close() }
+
+func (c *core) close() {
+	c.mu.Lock() // wait for a loop in progress
+	defer c.mu.Unlock()
+	if c.closed.Swap(true) {
+		return
+	}
+	for w := 1; w < c.n; w++ {
+		c.slots[w].seq.Add(1)
+		close(c.slots[w].wake)
 	}
 }
 
@@ -192,20 +189,25 @@ func (p *Pool) Close() {
 // contiguous ranges and calls fn(worker, lo, hi) for each range in parallel.
 // It returns when all calls have returned. Worker indices are dense from 0,
 // so callers can index per-worker scratch space with them. The closure
-// escapes to the heap; hot kernels use Run with a pooled Task instead.
+// escapes to the heap; hot loops use Run with a reused Task instead.
+// A panic in fn is raised again in the caller of For.
 func (p *Pool) For(n, grain int, fn func(worker, lo, hi int)) {
 	p.Run(n, grain, funcTask(fn))
 }
 
 // Run is For with a Task.
 func (p *Pool) Run(n, grain int, t Task) {
+	c := p.c
+	if c.closed.Load() {
+		panic("compute: Run on a closed Pool")
+	}
 	if n <= 0 {
 		return
 	}
 	if grain < 1 {
 		grain = 1
 	}
-	parts := p.n
+	parts := c.n
 	if max := (n + grain - 1) / grain; parts > max {
 		parts = max
 	}
@@ -213,12 +215,15 @@ func (p *Pool) Run(n, grain int, t Task) {
 		t.Run(0, 0, n)
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pending.Store(int64(parts - 1))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() { // closed while we waited for the lock
+		panic("compute: Run on a closed Pool")
+	}
+	c.pending.Store(int64(parts - 1))
 	for w := 1; w < parts; w++ {
 		lo, hi := split(n, parts, w)
-		s := p.slots[w]
+		s := c.slots[w]
 		s.job = job{task: t, worker: w, lo: lo, hi: hi}
 		s.seq.Add(1)
 		if s.parked.Load() == 1 {
@@ -230,18 +235,19 @@ func (p *Pool) Run(n, grain int, t Task) {
 	}
 	lo, hi := split(n, parts, 0)
 	failed := runJob(job{task: t, worker: 0, lo: lo, hi: hi})
-	for spins := 1; p.pending.Load() != 0; spins++ {
+	for spins := 1; c.pending.Load() != 0; spins++ {
 		if spins&255 == 0 {
 			runtime.Gosched()
 		}
 	}
 	for w := 1; w < parts; w++ {
-		s := p.slots[w]
+		s := c.slots[w]
 		if s.failed != nil && failed == nil {
 			failed = s.failed
 		}
 		s.failed, s.job = nil, job{}
 	}
+	runtime.KeepAlive(p) // the cleanup must not close c during the loop
 	if failed != nil {
 		panic(failed)
 	}
@@ -283,12 +289,11 @@ func Default() *Pool {
 }
 
 // SetThreads replaces the process-wide pool with one of n workers
-// (n <= 0 means GOMAXPROCS). Call it before training, not during.
+// (n <= 0 means GOMAXPROCS). Tapes and optimisers already holding the old
+// pool keep using it safely; its workers stop once nothing holds it. Call
+// it before building tapes, so that they all use the new pool.
 func SetThreads(n int) {
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
-	if defaultPool != nil {
-		defaultPool.Close()
-	}
 	defaultPool = NewPool(n)
 }
