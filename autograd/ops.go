@@ -62,17 +62,25 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 // left, rows below and columns right (ONNX's Conv pads, in that order).
 func (t *Tape) Conv2DPads(x, w, b *Var, stride int, pads [4]int) *Var {
 	ws := w.Value.Shape
-	s, err := PadsGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pads)
+	s, err := padsGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pads)
 	if err != nil {
 		panic(err)
 	}
 	return t.conv2D(x, w, b, s)
 }
 
-// PadsGeometry returns the convolution shape for input x [N, H, W, C], a
-// KH×KW kernel with cout filters and explicit pads (top, left, bottom,
-// right): OH = (H+top+bottom−KH)/stride + 1, and likewise OW.
-func PadsGeometry(xs []int, kh, kw, cout, stride int, pads [4]int) (kernels.ConvShape, error) {
+// PadsGeometry returns the output height and width of Conv2DPads for input
+// x [N, H, W, C], a KH×KW kernel and explicit pads (top, left, bottom,
+// right): OH = (H+top+bottom−KH)/stride + 1, and likewise OW. An input
+// that is not 4-D, a stride below 1, negative pads or a kernel larger than
+// the padded input is an error.
+func PadsGeometry(xs []int, kh, kw, stride int, pads [4]int) (oh, ow int, err error) {
+	s, err := padsGeometry(xs, kh, kw, 1, stride, pads)
+	return s.OH, s.OW, err
+}
+
+// padsGeometry returns the convolution shape of Conv2DPads.
+func padsGeometry(xs []int, kh, kw, cout, stride int, pads [4]int) (kernels.ConvShape, error) {
 	if len(xs) != 4 {
 		return kernels.ConvShape{}, fmt.Errorf("conv2d: want input [N, H, W, C], got %v", xs)
 	}

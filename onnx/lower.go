@@ -275,7 +275,7 @@ func (l *loader) conv(x, w, b *val) error {
 	if err != nil {
 		return err
 	}
-	s, err := autograd.PadsGeometry([]int{1, x.shape[2], x.shape[3], C}, KH, KW, O, stride, pads)
+	oh, ow, err := autograd.PadsGeometry([]int{1, x.shape[2], x.shape[3], C}, KH, KW, stride, pads)
 	if err != nil {
 		return l.fail("%v", err)
 	}
@@ -297,7 +297,7 @@ func (l *loader) conv(x, w, b *val) error {
 		}
 		st.b = &autograd.Param{Name: l.name(2), Value: tensorOf(slices.Clone(b.f), O), Trainable: true}
 	}
-	l.emit(st, &val{shape: []int{-1, O, s.OH, s.OW}, nhwc: true})
+	l.emit(st, &val{shape: []int{-1, O, oh, ow}, nhwc: true})
 	return nil
 }
 
