@@ -149,7 +149,8 @@ async function loadModel(name) {
   const meta = await resp.json();
   const p = meta.parameters || {};
   labels = p.labels || [];
-  $("info").textContent = name + " · " + (p.architecture || "") + " · epoch " + p.epoch +
+  const arch = p.architecture && p.architecture !== name ? " (" + p.architecture + ")" : "";
+  $("info").textContent = name + arch + " · epoch " + p.epoch +
     " · test accuracy " + (100 * (p.test_accuracy || 0)).toFixed(2) + "%";
   document.title = "resgo: " + name;
   if (drawn) sendCanvas();
