@@ -35,7 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchSynopsis, stdout)
 	model := fs.String("model", "resnet", "model: "+strings.Join(models.Names(), ", "))
 	batch := fs.Int("batch", 32, "training batch size")
-	threads := fs.Int("threads", runtime.NumCPU(), "worker threads")
+	threads := fs.Int("threads", runtime.NumCPU(), "worker threads (default: all cores)")
 	steps := fs.Int("steps", 200, "timed training steps")
 	warmup := fs.Int("warmup", 20, "untimed training steps first")
 	width := fs.Float64("width", 0, "width multiplier for VGG models (0: default)")
@@ -66,6 +66,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return badFlag("bench", "--batch %d is larger than the %d training images", *batch, tr.N)
 	}
 	compute.SetThreads(*threads)
+	if err := checkWidth("bench", *model, *width); err != nil {
+		return err
+	}
+	if err := checkBatchMemory("bench", *model, models.Options{Seed: 1, WidthMultiplier: *width}, *batch, compute.Default()); err != nil {
+		return err
+	}
+	setMemoryLimit()
 	r, err := train.Bench(train.BenchConfig{Model: *model, Options: models.Options{Seed: 1, WidthMultiplier: *width},
 		Batch: *batch, Steps: *steps, Warmup: *warmup, InferBatches: []int{32, 256}, Pool: compute.Default(), Data: tr})
 	if err != nil {

@@ -106,7 +106,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writ
 		f.epochs = st.Run.Epochs
 	}
 	if f.epochs <= st.Epoch {
-		fmt.Fprintf(stdout, "%s has trained %d epochs already; nothing to do (give --epochs N to train further)\n", path, st.Epoch)
+		fmt.Fprintf(stdout, "%s has trained %s already; nothing to do (give --epochs N to train further)\n", path, plural(st.Epoch, "epoch"))
 		return nil, &exitError{code: 0, err: errors.New("")}
 	}
 	if c.dir == "" {
@@ -126,7 +126,7 @@ func (r *resumption) configure(cfg *train.Config) {
 // describe says where the resumed run starts.
 func (r *resumption) describe(epochs int) string {
 	st := r.st
-	s := fmt.Sprintf("Resuming from %s: %d of %d epochs done, %d steps", r.path, st.Epoch, epochs, st.Step)
+	s := fmt.Sprintf("Resuming from %s: %d of %s done, %s", r.path, st.Epoch, plural(epochs, "epoch"), plural(int(st.Step), "step"))
 	if p := st.Position; p != nil {
 		s += fmt.Sprintf("; epoch %d was interrupted after %d batches", p.Epoch, p.Batches)
 	}

@@ -68,6 +68,20 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	compute.SetThreads(f.threads)
+	pool := compute.Default()
+	withBN := false
+	for _, name := range names {
+		o := models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)}
+		if err := checkBatchMemory("compare", name, o, min(f.batch, tr.N), pool); err != nil {
+			return err
+		}
+		if m, err := models.New(name, o); err == nil {
+			_, nc := models.CountParams(m)
+			withBN = withBN || nc > 0
+		}
+	}
+	setMemoryLimit()
 	started := time.Now()
 	dir := f.out
 	if dir == "" {
@@ -76,8 +90,6 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, oserr.Cause(err))}
 	}
-	compute.SetThreads(f.threads)
-	pool := compute.Default()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -89,12 +101,12 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		Command: commandLine("compare", args), Machine: machine(pool.Workers()), Data: dataName,
 		TrainImages: tr.N, TestImages: te.N, Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Started: started,
 	}
-	epochs := fmt.Sprintf("%d epochs", f.epochs)
-	if f.epochs == 1 {
-		epochs = "1 epoch"
-	}
+	epochs := plural(f.epochs, "epoch")
 	fmt.Fprintf(stdout, "Comparing %s: %s on %d training images, testing on %d; batch %d, seed %d, %d threads, %s kernels\n",
 		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, f.seed, pool.Workers(), compute.Kernels())
+	if note := shortRunNote(f.bnMomentum, f.epochs*((tr.N+f.batch-1)/f.batch)); withBN && note != "" {
+		fmt.Fprintln(stdout, note)
+	}
 
 	var interrupted bool
 	for _, name := range names {

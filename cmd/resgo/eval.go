@@ -157,16 +157,8 @@ func evaluate(st *checkpoint.State, d *data.Dataset, batch int) (*evalResult, er
 	return r, nil
 }
 
-// evalPlural returns "s" unless n is 1.
-func evalPlural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 func printEval(w io.Writer, r *evalResult, st *checkpoint.State) {
-	fmt.Fprintf(w, "Checkpoint %s: %s after %d epoch%s (%d steps)\n", r.Checkpoint, r.Model, r.Epoch, evalPlural(r.Epoch), r.Step)
+	fmt.Fprintf(w, "Checkpoint %s: %s after %s (%s)\n", r.Checkpoint, r.Model, plural(r.Epoch, "epoch"), plural(int(r.Step), "step"))
 	if n := len(st.History); n > 0 {
 		h := st.History[n-1]
 		fmt.Fprintf(w, "Training measured for epoch %d: Test Loss: %.4f, Test Accuracy: %.2f on %d test images\n",

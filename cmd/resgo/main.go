@@ -25,8 +25,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
+
+	"resgo/compute"
 )
 
 // command is one subcommand of resgo.
@@ -85,12 +89,16 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) (status int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "resgo: internal error: %v\n", r)
+			fmt.Fprintf(stderr, "resgo: internal error: %v%s\n", r, saveStack(r, args, debug.Stack()))
 			status = 1
 		}
 	}()
 	if len(args) == 0 {
 		usage(stderr)
+		return 2
+	}
+	if err := checkKernelsEnv(); err != nil {
+		fmt.Fprintf(stderr, "resgo: %v\n", err)
 		return 2
 	}
 	name := args[0]
@@ -131,4 +139,42 @@ func status0(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "resgo: %v\n", err)
 	return 1
+}
+
+// saveStack writes what a bug report needs (the panic, the command line,
+// the version and the stack) to a new file in the temporary folder, and
+// returns the words that point the user to it (or say why it could not be
+// written).
+func saveStack(r any, args []string, stack []byte) string {
+	cmd := []string{"resgo"}
+	if len(args) > 0 {
+		cmd = args
+	}
+	f, err := os.CreateTemp("", "resgo-crash-*.txt")
+	if err != nil {
+		return fmt.Sprintf(" (a bug: please report it; the stack trace could not be saved: %v)", err)
+	}
+	_, err = fmt.Fprintf(f, "resgo %s, %s %s/%s, %s kernels\n%s\npanic: %v\n\n%s",
+		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, compute.Kernels(), commandLine(cmd[0], cmd[1:]), r, stack)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Sprintf(" (a bug: please report it; the stack trace could not be saved: %v)", err)
+	}
+	return fmt.Sprintf(" (a bug: please report it with the stack trace saved in %s)", f.Name())
+}
+
+// checkKernelsEnv returns an error if RESGO_KERNELS names no kernel set
+// this CPU has: the kernels' start-up ignores such a value, which would
+// leave a misspelt RESGO_KERNELS=generic silently running the fast ones.
+func checkKernelsEnv() error {
+	v := os.Getenv("RESGO_KERNELS")
+	if v == "" {
+		return nil
+	}
+	if err := compute.SetKernels(v); err != nil {
+		return fmt.Errorf("RESGO_KERNELS=%q: %v", v, err)
+	}
+	return nil
 }

@@ -45,6 +45,9 @@ func runSummary(args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return badFlag("summary", "%v", err)
 	}
+	if err := checkWidth("summary", *model, *width); err != nil {
+		return err
+	}
 	s, err := models.Summarize(*model, m, o.InputShape())
 	if err != nil {
 		return err

@@ -62,12 +62,12 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 // check validates the flag values.
 func (f *trainFlags) check(cmd string) error {
 	switch {
-	case f.epochs < 0:
-		return badFlag(cmd, "--epochs must be 0 or more, got %d", f.epochs)
+	case f.epochs < 1:
+		return badFlag(cmd, "--epochs must be at least 1, got %d", f.epochs)
 	case f.batch < 1:
 		return badFlag(cmd, "--batch must be at least 1, got %d", f.batch)
-	case !(f.lr > 0) || f.lr > 1e6:
-		return badFlag(cmd, "--lr must be a positive number, got %v", f.lr)
+	case !(f.lr > 0) || f.lr > maxLR:
+		return badFlag(cmd, "--lr must be more than 0 and at most %g (Adam's usual is 0.001), got %v", maxLR, f.lr)
 	case f.threads < 1 || f.threads > maxThreads:
 		return badFlag(cmd, "--threads must be 1 to %d, got %d", maxThreads, f.threads)
 	case f.trainLimit < 0:
@@ -85,6 +85,10 @@ func (f *trainFlags) check(cmd string) error {
 	}
 	return nil
 }
+
+// maxLR is the largest learning rate accepted: far above any that trains
+// (the ResNet diverges from about 0.1), low enough to refuse a typo.
+const maxLR = 1e6
 
 // maxLossLimit is --max-loss as train.Config.MaxLoss wants it.
 func (f *trainFlags) maxLossLimit() float64 {
@@ -200,6 +204,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if _, err := models.New(f.model, models.Options{WidthMultiplier: f.width}); err != nil {
 		return badFlag("train", "%v", err)
 	}
+	if err := checkWidth("train", f.model, f.width); err != nil {
+		return err
+	}
 	tr, te, err := f.loadData("train")
 	if err != nil {
 		return err
@@ -231,6 +238,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		resumed.configure(&cfg)
 		cfg.Recipe = resumed.recipe
 	}
+	if err := checkBatchMemory("train", cfg.Model, cfg.ModelOptions, min(cfg.Batch, tr.N), pool); err != nil {
+		return err
+	}
+	setMemoryLimit()
 	s, err := train.NewSession(cfg)
 	if err != nil {
 		return badFlag("train", "%s", strings.TrimPrefix(err.Error(), "train: "))
@@ -243,6 +254,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		f.model, tc, nc, tr.N, te.N, f.batch, pool.Workers(), compute.Kernels())
 	if resumed != nil {
 		fmt.Fprintln(stdout, resumed.describe(cfg.Epochs))
+	} else if note := shortRunNote(f.bnMomentum, f.epochs*s.Loader.Batches()); nc > 0 && note != "" {
+		fmt.Fprintln(stdout, note)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
