@@ -42,3 +42,20 @@ func TestImportMatchesOnnxruntime(t *testing.T) {
 		})
 	}
 }
+
+// TestOpsMatchOnnxruntime runs a graph of every supported op, attribute
+// and fusion (onnx.OpsGraph) in resgo and in onnxruntime.
+func TestOpsMatchOnnxruntime(t *testing.T) {
+	const n = 300
+	x := testImages(t, n)
+	path := filepath.Join(t.TempDir(), "ops.onnx")
+	if err := os.WriteFile(path, onnx.OpsGraph(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkONNX(t, path)
+	m, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareLogits(t, "resgo on the ops graph", resgoLogits(m, x, n), runORT(t, path, x, n)["logits"], n, 1e-4)
+}

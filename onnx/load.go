@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -22,6 +23,9 @@ const (
 	MaxFileSize = 2 << 30
 	// maxElems bounds any one tensor's element count.
 	maxElems = 1 << 28
+	// maxActivation bounds a computed value's elements per image (64 MB
+	// of float32), so that a forged graph cannot make a run take more.
+	maxActivation = 1 << 24
 )
 
 // Error is what Load returns for a file it cannot run: the file, and the
@@ -41,14 +45,28 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("onnx %s: node %q (%s, opset %d): %s", e.File, e.Node, e.Op, e.Opset, e.Problem)
 }
 
-// IsONNX reports whether b starts as an ONNX model file does: a protobuf
-// whose first field is ir_version (field 1, a varint), which is how
-// every ONNX writer begins. A safetensors checkpoint starts with a
-// little-endian header length instead, whose first byte is never 0x08 for
-// a header shorter than 2^56 bytes... unless the length ends in 0x08; so
-// the second byte (a small IR version) is checked as well.
+// IsONNX reports whether b, a file's first bytes, starts as an ONNX model
+// does: a protobuf whose first field is ir_version (field 1, a small
+// varint), which is how every ONNX writer begins. A safetensors file (a
+// resgo checkpoint) starts with an 8-byte header length and then '{'.
 func IsONNX(b []byte) bool {
-	return len(b) >= 2 && b[0] == 0x08 && b[1] >= 1 && b[1] <= 20
+	if len(b) > 8 && b[8] == '{' {
+		return false
+	}
+	return len(b) >= 2 && b[0] == 0x08 && b[1] >= 1 && b[1] <= 30
+}
+
+// Sniff reports whether the file at path is an ONNX model, by its content
+// (IsONNX), whatever its name. A file that cannot be read is not.
+func Sniff(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 16)
+	n, _ := io.ReadFull(f, b)
+	return IsONNX(b[:n])
 }
 
 // Load reads an ONNX model file and lays it out for resgo's kernels. Every
@@ -150,6 +168,9 @@ type loader struct {
 	m     *Model
 	node  *onnxpb.NodeProto
 	nid   int
+	// tooLarge is set by emit for an output of more than maxActivation
+	// values per image.
+	tooLarge error
 }
 
 // root returns the name that name copies through Identity and Dropout.
@@ -216,6 +237,9 @@ func (l *loader) graph(g *onnxpb.GraphProto) error {
 			return l.fail("input %q has no fixed size for dimension %d (%v); resgo needs C, H and W", input.GetName(), i+1, d)
 		}
 	}
+	if chw[0]*chw[1]*chw[2] > maxActivation {
+		return l.fail("input %q of %d×%d×%d values per image is larger than resgo runs", input.GetName(), chw[0], chw[1], chw[2])
+	}
 	l.m.Input = []int{chw[1], chw[2], chw[0]}
 	l.vals[input.GetName()] = &val{shape: []int{-1, chw[0], chw[1], chw[2]}, id: 0, nhwc: true}
 	l.m.nvals = 1
@@ -241,6 +265,9 @@ func (l *loader) graph(g *onnxpb.GraphProto) error {
 		l.node, l.nid = n, i
 		if err := l.lower(n); err != nil {
 			return err
+		}
+		if l.tooLarge != nil {
+			return l.fail("%v", l.tooLarge)
 		}
 	}
 	l.node = nil

@@ -155,6 +155,15 @@ func (l *loader) lower(n *onnxpb.NodeProto) error {
 // emit appends s, computing the node's first output with like's shape and
 // layout, and returns that value.
 func (l *loader) emit(s *step, like *val) *val {
+	s.size = 1
+	for _, d := range like.shape[1:] {
+		s.size *= d
+		if d < 1 || s.size > maxActivation {
+			// A failed check of a node's own output; nothing runs.
+			l.tooLarge = fmt.Errorf("output of shape %v is larger than resgo runs (%d values per image)", like.shape, maxActivation)
+			s.size = maxActivation
+		}
+	}
 	s.name = l.node.GetName()
 	if s.name == "" {
 		s.name = fmt.Sprintf("%s_%d", l.node.GetOpType(), l.nid)
@@ -223,7 +232,9 @@ func (l *loader) flatten(x *val) *val {
 	}
 	s := &step{kind: stepView, in: []int{x.id}, shape: []int{rest}}
 	like := &val{shape: []int{-1, rest}}
-	if x.nhwc {
+	// (h, w, c) and (c, h, w) orders differ unless a 1×1 image or one
+	// channel.
+	if x.nhwc && x.shape[1] > 1 && x.shape[2]*x.shape[3] > 1 {
 		like.flat, like.hwc = true, [3]int{x.shape[2], x.shape[3], x.shape[1]}
 	}
 	return l.emit(s, like)

@@ -81,6 +81,8 @@ type step struct {
 	// stored axes (batch included).
 	shape []int
 	perm  []int
+	// size is the output's number of values per image.
+	size int
 	// release: after this step the only live value is its output, so the
 	// tape may drop everything else.
 	release bool
