@@ -26,6 +26,7 @@ import (
 	"resgo/imageprep"
 	"resgo/internal/kernels"
 	"resgo/models"
+	"resgo/onnx"
 	"resgo/tensor"
 )
 
@@ -88,10 +89,14 @@ func (p Prediction) Top(k int) []int {
 // batch is how many images a forward pass takes at most.
 const batch = 64
 
-// Load reads a checkpoint written by resgo (see docs/checkpoint.md) and
-// returns its model, ready to predict. The file is checked completely;
+// Load reads a checkpoint written by resgo (see docs/checkpoint.md), or an
+// ONNX file of a digit classifier (docs/onnx.md), and returns its model,
+// ready to predict. The file is checked completely;
 // errors name it and say what is wrong.
 func Load(path string) (*Model, error) {
+	if onnx.Sniff(path) {
+		return loadONNX(path)
+	}
 	st, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err

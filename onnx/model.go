@@ -116,7 +116,6 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 	x := vals[s.in[0]]
 	xs := x.Value.Shape
 	N := xs[0]
-	p := t.Pool()
 	switch s.kind {
 	case stepConv:
 		var b *autograd.Var
@@ -124,20 +123,13 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 			b = t.Param(s.b)
 		}
 		y := t.Conv2DPads(x, t.Param(s.w), b, s.stride, s.pads)
-		if s.relu {
-			kernels.ReLU(p, y.Value.Data, y.Value.Data) // in place: Conv+ReLU fused
-		}
-		return y
+		return s.reluOf(t, y)
 	case stepDense:
 		var b *autograd.Var
 		if s.b != nil {
 			b = t.Param(s.b)
 		}
-		y := t.Dense(x, t.Param(s.w), b)
-		if s.relu {
-			kernels.ReLU(p, y.Value.Data, y.Value.Data)
-		}
-		return y
+		return s.reluOf(t, t.Dense(x, t.Param(s.w), b))
 	case stepBatchNorm:
 		return t.BatchNorm(x, t.Param(s.w), t.Param(s.b), s.mean, s.variance, 0, s.eps, false, s.relu)
 	case stepReLU:
@@ -210,6 +202,19 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 		return t.Inference("Softmax", xs, func(y []float32) { kernels.Softmax(x.Value.Data, x.Value.Len()/K, K, y) }, x)
 	}
 	panic(fmt.Sprintf("onnx: step %s of unknown kind %d", s.name, s.kind))
+}
+
+// reluOf applies a fused ReLU to y in place in inference; a recorded pass
+// (a summary's trace) runs it as the tape's op, so that it shows.
+func (s *step) reluOf(t *autograd.Tape, y *autograd.Var) *autograd.Var {
+	switch {
+	case !s.relu:
+		return y
+	case t.NoGrad:
+		kernels.ReLU(t.Pool(), y.Value.Data, y.Value.Data)
+		return y
+	}
+	return t.ReLU(y)
 }
 
 func poolName(max bool) string {

@@ -76,7 +76,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	case threads < 1 || threads > maxThreads:
 		return badFlag("eval", "--threads must be 1 to %d, got %d", maxThreads, threads)
 	}
-	st, err := checkpoint.Load(path)
+	st, err := loadModel(path) // a checkpoint or an ONNX file
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

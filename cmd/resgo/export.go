@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"resgo/checkpoint"
+	"resgo/models"
 	"resgo/onnx"
 )
 
@@ -62,4 +63,26 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s, epoch %d)\n", out, st.Model, st.Epoch)
 	return nil
+}
+
+// loadModel reads a model file for eval and summary: a resgo checkpoint,
+// or an ONNX file (told apart by content), which becomes a State holding
+// only the network, its input shape and the path.
+func loadModel(path string) (*checkpoint.State, error) {
+	if !onnx.Sniff(path) {
+		return checkpoint.Load(path)
+	}
+	m, err := onnx.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	st := &checkpoint.State{Model: "onnx", Net: m, Path: path,
+		Options: models.Options{Height: m.Input[0], Width: m.Input[1], Channels: m.Input[2]}}
+	// A file resgo exported says what it was.
+	if name := m.Metadata["resgo.model"]; name != "" {
+		st.Model = name + " (onnx)"
+		st.Epoch, _ = strconv.Atoi(m.Metadata["resgo.epoch"])
+		st.Step, _ = strconv.ParseInt(m.Metadata["resgo.step"], 10, 64)
+	}
+	return st, nil
 }

@@ -40,3 +40,45 @@ func TestExportCommand(t *testing.T) {
 		t.Errorf("the directory holds %d files after a failed export, want only m.onnx", len(ents))
 	}
 }
+
+// TestONNXCommands: eval, predict and summary take an ONNX file where they
+// take a checkpoint, told apart by content (here under a .bin name): the
+// committed model exported evaluates as the checkpoint does.
+func TestONNXCommands(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "model.bin")
+	if code, _, stderr := ckRun("export", "--checkpoint", ckTestModel, "-o", out); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	_, want, _ := ckRun("eval", "--checkpoint", ckTestModel, "--test-limit", "300", "--json")
+	code, got, stderr := ckRun("eval", "--checkpoint", out, "--test-limit", "300", "--json")
+	if code != 0 {
+		t.Fatalf("eval of the ONNX file: status %d: %s", code, stderr)
+	}
+	acc := func(s string) string {
+		i := strings.Index(s, `"accuracy"`)
+		if i < 0 {
+			return ""
+		}
+		return s[i : i+strings.IndexByte(s[i:], ',')]
+	}
+	if acc(got) == "" || acc(got) != acc(want) {
+		t.Errorf("eval of the ONNX file: %s, of the checkpoint: %s", acc(got), acc(want))
+	}
+	if !strings.Contains(got, `"model": "resnet (onnx)"`) {
+		t.Errorf("eval of the ONNX file does not name its model:\n%s", got)
+	}
+	code, stdout, stderr := ckRun("predict", "--checkpoint", out, "../../testdata/digits/seven.png")
+	if code != 0 || !strings.Contains(stdout, "seven.png:  7 ") {
+		t.Errorf("predict with the ONNX file: status %d, %q %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = ckRun("summary", "--checkpoint", "../../onnx/testdata/torch-resnet.onnx")
+	if code != 0 || !strings.Contains(stdout, "conv1 (Conv2D+ReLU)") || !strings.Contains(stdout, "Total params: 576,170") {
+		t.Errorf("summary of PyTorch's ResNet: status %d:\n%s%s", code, stdout, stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.onnx")
+	b, _ := os.ReadFile("../../onnx/testdata/torch-resnet.onnx")
+	os.WriteFile(bad, b[:1000], 0o644)
+	if code, _, stderr := ckRun("eval", "--checkpoint", bad); code != 2 || !strings.Contains(stderr, "onnx "+bad) {
+		t.Errorf("eval of a truncated ONNX file: status %d, %q", code, stderr)
+	}
+}

@@ -14,13 +14,16 @@ func init() {
 
 const summarySynopsis = `
 Usage: resgo summary [--model NAME] [--width W] [--input HxWxC]
+       resgo summary --checkpoint FILE
 
 Prints a table like Keras's model.summary(): every layer of the model in the
 order its forward pass runs them, with the output shape, the number of
 parameters and the multiply-adds for one image (28×28×1 unless --input
 gives another shape, such as 32x32x3), then the totals:
 trainable and non-trainable parameters (BatchNorm's moving statistics) and
-multiply-adds per image.
+multiply-adds per image. --checkpoint describes the model saved in FILE, a
+checkpoint or an ONNX file (as resgo runs it: with BatchNorms folded into
+the convolutions before them).
 
 A ReLU applied straight to a layer's output is shown as part of it
 (Conv2D+ReLU). Multiply-adds count convolutions and dense layers only.`
@@ -30,8 +33,20 @@ func runSummary(args []string, stdout, _ io.Writer) error {
 	model := fs.String("model", "resnet", "model to describe: "+strings.Join(models.Names(), ", "))
 	width := fs.Float64("width", 0, "width multiplier for VGG models (0: the model's default, 0.25)")
 	input := fs.String("input", "28x28x1", "one image's shape, HxWxC")
+	ckpt := fs.String("checkpoint", "", "describe the model in `FILE` instead, a checkpoint or an ONNX file")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *ckpt != "" {
+		st, err := loadModel(*ckpt)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		s, err := models.Summarize(*ckpt, st.Net, st.Options.InputShape())
+		if err != nil {
+			return err
+		}
+		return s.WriteTable(stdout)
 	}
 	if !(*width >= 0) {
 		return badFlag("summary", "--width must be positive, got %v", *width)

@@ -1,0 +1,33 @@
+package resgo
+
+import (
+	"fmt"
+
+	"resgo/autograd"
+	"resgo/imageprep"
+	"resgo/internal/kernels"
+	"resgo/onnx"
+)
+
+// loadONNX is Load for an ONNX file (told apart by content: onnx.Sniff):
+// a CNN another framework exported, with input [N, 1, 28, 28] as MNIST's
+// digits (pixel/255, white on black) and logits (or, stripped at load,
+// softmax) as its first output, run on resgo's kernels.
+func loadONNX(path string) (*Model, error) {
+	om, err := onnx.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if in := om.Input; in[0] != imageprep.Size || in[1] != imageprep.Size || in[2] != 1 {
+		return nil, fmt.Errorf("onnx %s: input %d×%d×%d (H×W×C); resgo predicts 28×28 grey digits", path, in[0], in[1], in[2])
+	}
+	tp := autograd.NewTape(kernels.Default(), 0)
+	tp.NoGrad = true
+	m := &Model{run: &engine{net: om, tape: tp}, info: Info{Path: path, Model: "onnx"}}
+	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
+	if err != nil {
+		return nil, fmt.Errorf("onnx %s: the model cannot run: %v", path, err)
+	}
+	m.info.Classes = len(probe)
+	return m, nil
+}
