@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/imageprep"
-	"resgo/internal/kernels"
 	"resgo/onnx"
 )
 
@@ -21,7 +21,7 @@ func loadONNX(path string) (*Model, error) {
 	if in := om.Input; in[0] != imageprep.Size || in[1] != imageprep.Size || in[2] != 1 {
 		return nil, fmt.Errorf("onnx %s: input %d×%d×%d (H×W×C); resgo predicts 28×28 grey digits", path, in[0], in[1], in[2])
 	}
-	tp := autograd.NewTape(kernels.Default(), 0)
+	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
 	m := &Model{run: &engine{net: om, tape: tp}, info: Info{Path: path, Model: "onnx"}}
 	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
