@@ -2,11 +2,13 @@ package serve
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"resgo/checkpoint"
@@ -45,4 +47,41 @@ func otherNetwork(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestParseTensor(t *testing.T) {
+	conv, _ := pixelsOf("UINT8")
+	for _, c := range []struct {
+		in, shape, data, err string
+	}{
+		{"255", "[]", "[1]", ""},
+		{"[0, 51, 255]", "[3]", "[0 0.2 1]", ""},
+		{" [ [0,1e2] ,\n[ 2.55e2 , -0 ] ] ", "[2 2]", "[0 0.39215687 1 0]", ""},
+		{"[[[1]],[[2]]]", "[2 1 1]", "[0.003921569 0.007843138]", ""},
+		{"[1, [2]]", "", "", "ragged"},
+		{"[[1], 2]", "", "", "ragged"},
+		{"[[1, 2], [3]]", "", "", "ragged arrays: lengths 2 and 1 at depth 2"},
+		{"[]", "", "", "an empty array"},
+		{"[[], []]", "", "", "an empty array"},
+		{"[[[[[[[[[1]]]]]]]]]", "", "", "nested too deep"},
+		{`["1"]`, "", "", "expected numbers"},
+		{`[true]`, "", "", "expected numbers"},
+		{`[null]`, "", "", "expected numbers"},
+		{`{"a": 1}`, "", "", "expected numbers"},
+		{"[1, 2, 3, 4, 5]", "", "", "more than 4 values"},
+		{"[256]", "", "", "value 0 is 256: UINT8 pixels are integers 0 to 255"},
+		{"[0, 1.5]", "", "", "value 1 is 1.5"},
+	} {
+		got, err := parseTensor([]byte(c.in), 4, conv)
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.in, err, c.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.in, err)
+		case fmt.Sprint(got.shape) != c.shape || fmt.Sprint(got.data) != c.data:
+			t.Errorf("%s: shape %v data %v, want %s %s", c.in, got.shape, got.data, c.shape, c.data)
+		}
+	}
 }

@@ -152,7 +152,9 @@ func (s *Server) wrap(route string, h handler) http.Handler {
 			}
 		}
 		if err == nil {
-			r.Body = http.MaxBytesReader(x, r.Body, s.cfg.MaxBody)
+			body := &budgetBody{ReadCloser: http.MaxBytesReader(x, r.Body, s.cfg.MaxBody), s: s}
+			defer body.release()
+			r.Body = body
 			err = h(x, r)
 		}
 		if err != nil {
@@ -198,6 +200,32 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// errBodyMemory is a body that would take the bodies held over
+// Config.BodyMemory.
+var errBodyMemory = errors.New("the server holds too much request data: retry later")
+
+// budgetBody counts the bytes read from a request body against
+// Config.BodyMemory until the request is answered.
+type budgetBody struct {
+	io.ReadCloser
+	s    *Server
+	held int64
+}
+
+func (b *budgetBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		if b.s.bodyHeld.Add(int64(n)) > b.s.cfg.BodyMemory {
+			b.s.bodyHeld.Add(-int64(n))
+			return 0, errBodyMemory
+		}
+		b.held += int64(n)
+	}
+	return n, err
+}
+
+func (b *budgetBody) release() { b.s.bodyHeld.Add(-b.held) }
+
 // readBody reads the whole body, mapping a body over the limit to 413.
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
@@ -208,6 +236,9 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 func (s *Server) bodyError(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, errBodyMemory) {
+		return errorf(http.StatusServiceUnavailable, "%v", err)
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

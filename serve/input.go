@@ -3,13 +3,13 @@ package serve
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"resgo/imageprep"
@@ -83,77 +83,118 @@ func (s *Server) imageBody(r *http.Request) ([]byte, error) {
 
 func (s *Server) multipartError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if errors.As(err, &mbe) || errors.Is(err, errBodyMemory) {
 		return s.bodyError(err)
 	}
 	return errorf(http.StatusBadRequest, "bad multipart body: %v", err)
 }
 
-// tensor is a numeric array read from JSON: its values, row-major, and its
-// shape from the nesting of the arrays.
+// tensor is a numeric array read from JSON: its values as pixels, row-major,
+// and its shape from the nesting of the arrays.
 type tensor struct {
-	data  []float64
+	data  []float32
 	shape []int
 }
 
-// parseTensor reads a JSON number or nested arrays of numbers, checking
-// that the arrays are not ragged. At most limit values are read.
-func parseTensor(raw json.RawMessage, limit int) (tensor, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
+// pixelConv checks a value read from JSON and converts it to a pixel, a
+// grey level in [0, 1]; i is its index.
+type pixelConv func(i int, v float64) (float32, error)
+
+// pixelsOf returns the conversion of a datatype: FP32 values are grey
+// levels in [0, 1] as they are, UINT8 values integers 0 to 255 divided by
+// 255.
+func pixelsOf(datatype string) (pixelConv, error) {
+	switch datatype {
+	case "FP32":
+		return func(i int, v float64) (float32, error) {
+			if !(v >= 0 && v <= 1) {
+				return 0, fmt.Errorf("value %d is %v: FP32 pixels are grey levels in [0, 1], white digit on black (send 0-255 as UINT8)", i, v)
+			}
+			return float32(math.Abs(v)), nil // -0 is 0
+		}, nil
+	case "UINT8":
+		return func(i int, v float64) (float32, error) {
+			if v != math.Trunc(v) || v < 0 || v > 255 {
+				return 0, fmt.Errorf("value %d is %v: UINT8 pixels are integers 0 to 255", i, v)
+			}
+			return float32(math.Abs(v)) / 255, nil // -0 is 0
+		}, nil
+	}
+	return nil, fmt.Errorf("datatype %q is not supported: use FP32 (grey levels in [0, 1]) or UINT8 (0 to 255)", datatype)
+}
+
+// parseTensor reads a JSON number or nested arrays of numbers, flat or
+// nested, checking that the arrays are not ragged and converting each value
+// with conv. At most limit values are read. raw must be valid JSON (as
+// json.Unmarshal leaves a json.RawMessage): the scan reads it byte by byte,
+// with no allocation per value.
+func parseTensor(raw []byte, limit int, conv pixelConv) (tensor, error) {
 	var t tensor
-	var counts []int // values or arrays seen so far at each open depth
+	var counts []int // elements seen so far in each open array
 	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
+	// element counts an element (a number or an array) of the array open
+	// at depth, and checks that the nesting is regular.
+	element := func(isArray bool) error {
+		if depth > 0 {
+			counts[depth-1]++
 		}
-		if err != nil {
-			return t, fmt.Errorf("bad JSON: %v", err)
+		switch {
+		case isArray && depth == len(t.shape) && len(t.data) > 0,
+			!isArray && depth != len(t.shape):
+			return errors.New("ragged arrays: a number and an array at the same level")
 		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '[':
-				if depth > 0 {
-					counts[depth-1]++
-				}
-				if depth > 8 {
-					return t, errors.New("arrays nested too deep")
-				}
-				if depth == len(t.shape) {
-					if len(t.data) > 0 {
-						return t, errors.New("ragged arrays: a number and an array at the same level")
-					}
-					t.shape = append(t.shape, -1)
-				}
-				counts = append(counts[:depth], 0)
-				depth++
-			case ']':
-				depth--
-				n := counts[depth]
-				switch {
-				case t.shape[depth] == -1:
-					t.shape[depth] = n
-				case t.shape[depth] != n:
-					return t, fmt.Errorf("ragged arrays: lengths %d and %d at depth %d", t.shape[depth], n, depth+1)
-				}
-			default:
-				return t, errors.New("expected numbers or arrays of numbers, found an object")
+		return nil
+	}
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case ' ', '\t', '\n', '\r', ',':
+		case '[':
+			if err := element(true); err != nil {
+				return t, err
 			}
-		case float64:
-			if depth != len(t.shape) {
-				return t, errors.New("ragged arrays: a number and an array at the same level")
+			if depth >= 8 {
+				return t, errors.New("arrays nested too deep")
 			}
-			if depth > 0 {
-				counts[depth-1]++
+			if depth == len(t.shape) {
+				t.shape = append(t.shape, -1)
+			}
+			counts = append(counts[:depth], 0)
+			depth++
+		case ']':
+			if depth == 0 {
+				return t, errors.New("bad JSON: unbalanced ]")
+			}
+			depth--
+			switch n := counts[depth]; {
+			case t.shape[depth] == -1:
+				t.shape[depth] = n
+			case t.shape[depth] != n:
+				return t, fmt.Errorf("ragged arrays: lengths %d and %d at depth %d", t.shape[depth], n, depth+1)
+			}
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return t, errors.New("expected numbers or arrays of numbers")
+			}
+			j := i + 1
+			for j < len(raw) && raw[j] != ',' && raw[j] != ']' && raw[j] != ' ' && raw[j] != '\n' && raw[j] != '\t' && raw[j] != '\r' {
+				j++
+			}
+			v, err := strconv.ParseFloat(string(raw[i:j]), 64)
+			if err != nil {
+				return t, fmt.Errorf("bad number %q", raw[i:j])
+			}
+			if err := element(false); err != nil {
+				return t, err
 			}
 			if len(t.data) >= limit {
 				return t, fmt.Errorf("more than %d values", limit)
 			}
-			t.data = append(t.data, v)
-		default:
-			return t, fmt.Errorf("expected numbers, found %v", tok)
+			p, err := conv(len(t.data), v)
+			if err != nil {
+				return t, err
+			}
+			t.data = append(t.data, p)
+			i = j - 1
 		}
 	}
 	if depth != 0 {
@@ -165,31 +206,6 @@ func parseTensor(raw json.RawMessage, limit int) (tensor, error) {
 		}
 	}
 	return t, nil
-}
-
-// pixels converts values to the model's input, grey levels in [0, 1]:
-// FP32 values as they are, UINT8 values (integers 0 to 255) divided by 255.
-func pixels(vals []float64, datatype string) ([]float32, error) {
-	out := make([]float32, len(vals))
-	switch datatype {
-	case "FP32":
-		for i, v := range vals {
-			if !(v >= 0 && v <= 1) {
-				return nil, fmt.Errorf("value %d is %v: FP32 pixels are grey levels in [0, 1], white digit on black (send 0-255 as UINT8)", i, v)
-			}
-			out[i] = float32(v)
-		}
-	case "UINT8":
-		for i, v := range vals {
-			if v != math.Trunc(v) || v < 0 || v > 255 {
-				return nil, fmt.Errorf("value %d is %v: UINT8 pixels are integers 0 to 255", i, v)
-			}
-			out[i] = float32(v) / 255
-		}
-	default:
-		return nil, fmt.Errorf("datatype %q is not supported: use FP32 (grey levels in [0, 1]) or UINT8 (0 to 255)", datatype)
-	}
-	return out, nil
 }
 
 // imagesOf returns how many 28×28 images a shape holds: [N, 28, 28, 1],

@@ -38,6 +38,9 @@ type Config struct {
 	BatchDelay time.Duration // longest wait for a batch to fill; 0 takes what is queued (DefaultBatchDelay: 2ms)
 	MaxQueue   int           // requests waiting per model, and requests in flight; default 256
 	MaxBody    int64         // bytes in a request body; default 8 MiB
+	// BodyMemory caps the bytes of request bodies held at once, in all
+	// requests; a request that would go over gets 503. Default 256 MiB.
+	BodyMemory int64
 	MaxPixels  int64         // width×height of an image accepted; default 16 megapixels
 	Timeout    time.Duration // the longest a request may take; default 10s
 	// Logger gets reloads and, unless Quiet, one line per request; nil
@@ -54,6 +57,7 @@ const (
 	DefaultBatchDelay = 2 * time.Millisecond
 	DefaultMaxQueue   = 256
 	DefaultMaxBody    = 8 << 20
+	DefaultBodyMemory = 256 << 20
 	DefaultMaxPixels  = 16 << 20
 	DefaultTimeout    = 10 * time.Second
 )
@@ -68,6 +72,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	if c.BodyMemory <= 0 {
+		c.BodyMemory = DefaultBodyMemory
 	}
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = DefaultMaxPixels
@@ -106,6 +113,7 @@ type Server struct {
 	inflight chan struct{} // a token per request being handled
 	decode   chan struct{} // a token per image being decoded
 	draining atomic.Bool
+	bodyHeld atomic.Int64 // bytes of request bodies read and not yet let go
 	closed   sync.Once
 }
 

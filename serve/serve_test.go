@@ -480,7 +480,7 @@ func TestPredict(t *testing.T) {
 		{"b64 text", `{"instances": [{"b64": "aGVsbG8="}]}`, 415, "instance 0: not a PNG, JPEG or GIF"},
 		{"b64 bomb", fmt.Sprintf(`{"instances": [{"b64": %q}]}`, base64.StdEncoding.EncodeToString(pngHeader(50000, 50000))), 413, "instance 0: the png image is 50000×50000"},
 		{"other object", `{"instances": [{"pixels": []}]}`, 400, `expected an array of grey levels`},
-		{"number", `{"instances": [3]}`, 400, "shape [] is not"},
+		{"number", `{"instances": [0.5]}`, 400, "shape [] is not"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, v := call(t, "POST", url, "application/json", []byte(c.body))
@@ -593,7 +593,7 @@ func TestConcurrentRequests(t *testing.T) {
 
 // TestOverload fills the queue of a batcher that does not run: the next
 // request is refused at once with 429, the queued one times out with 504,
-// and beyond the in-flight cap requests get 503.
+// and beyond the in-flight cap or the memory for bodies requests get 503.
 func TestOverload(t *testing.T) {
 	s, ts, _ := newTest(t, Config{MaxQueue: 2, Timeout: 300 * time.Millisecond})
 	e := s.models["mnist"]
@@ -620,6 +620,9 @@ func TestOverload(t *testing.T) {
 	code, v = call(t, "POST", url, "image/png", img)
 	wantError(t, code, v, 503, "too many requests in flight")
 	<-s.inflight
+	s.cfg.BodyMemory = int64(len(img)) - 1 // the bodies held may not grow beyond this
+	code, v = call(t, "POST", url, "image/png", img)
+	wantError(t, code, v, 503, "too much request data")
 	if code := <-first; code != 504 {
 		t.Errorf("the queued request: %d, want 504", code)
 	}

@@ -127,17 +127,15 @@ func (s *Server) instance(r *http.Request, dst []float32, raw json.RawMessage) e
 		}
 		return errorf(http.StatusBadRequest, `expected an array of grey levels, {"b64": "..."} or {%q: ...}`, inputName)
 	}
-	t, err := parseTensor(raw, pixelsPerImage)
+	conv, _ := pixelsOf("FP32")
+	t, err := parseTensor(raw, pixelsPerImage, conv)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	if _, err := imagesOf(t.shape, false); err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	px, err := pixels(t.data, "FP32")
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%v", err)
-	}
+	px := t.data
 	copy(dst, px)
 	return nil
 }

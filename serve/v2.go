@@ -162,17 +162,18 @@ func (s *Server) infer(x *exchange, r *http.Request) error {
 	if len(in.Data) == 0 {
 		return errorf(http.StatusBadRequest, "input %q has no data", inputName)
 	}
-	t, err := parseTensor(in.Data, want)
+	conv, err := pixelsOf(in.Datatype)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
+	}
+	t, err := parseTensor(in.Data, want, conv)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "input %q: data: %v", inputName, err)
 	}
 	if len(t.data) != want {
 		return errorf(http.StatusBadRequest, "input %q: shape %v holds %d values, data has %d", inputName, in.Shape, want, len(t.data))
 	}
-	px, err := pixels(t.data, in.Datatype)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
-	}
+	px := t.data
 	wanted := map[string]bool{outProbs: true, outClass: true, outLabel: true}
 	if len(req.Outputs) > 0 {
 		wanted = map[string]bool{}
