@@ -234,25 +234,7 @@ func TestResumeMidEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, stop := range []struct{ epoch, step int }{{2, 3}, {1, 10}} {
-		ctx, cancel := context.WithCancel(context.Background())
-		s := newSession(t, tinyModel, "", 3, 160, 32)
-		s.Config.OnProgress = func(p train.Progress) {
-			if p.Epoch == stop.epoch && p.Step == stop.step {
-				cancel()
-			}
-		}
-		if err := s.Run(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run = %v, want context.Canceled", err)
-		}
-		cancel()
-		path := filepath.Join(t.TempDir(), "last.safetensors")
-		if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
-			t.Fatal(err)
-		}
-		st, err := checkpoint.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := stopAndSave(t, newSession(t, tinyModel, "", 3, 160, 32), stop.epoch, stop.step)
 		want := train.Position{Epoch: stop.epoch, Batches: stop.step}
 		if p := st.Position; p == nil || p.Epoch != want.Epoch || p.Batches != want.Batches || st.Loader.Batches != stop.step {
 			t.Fatalf("position %+v, want epoch %d batches %d", p, want.Epoch, want.Batches)

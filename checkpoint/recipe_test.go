@@ -5,10 +5,10 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
-	"resgo/checkpoint"
-	"resgo/compute"
 	"testing"
 
+	"resgo/checkpoint"
+	"resgo/compute"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/train"
@@ -25,6 +25,31 @@ func recipeSession(t *testing.T, opt string, r train.Recipe, epochs int) *train.
 		t.Fatal(err)
 	}
 	return s
+}
+
+// stopAndSave runs s until the given step (1-based) of the given epoch,
+// saves it, and returns the checkpoint loaded back from the file.
+func stopAndSave(t *testing.T, s *train.Session, epoch, step int) *checkpoint.State {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Config.OnProgress = func(p train.Progress) {
+		if p.Epoch == epoch && p.Step == step {
+			cancel()
+		}
+	}
+	if err := s.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	path := filepath.Join(t.TempDir(), "last.safetensors")
+	if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // TestRecipeResumeBitExact stops runs with every recipe setting on —
@@ -57,25 +82,8 @@ func TestRecipeResumeBitExact(t *testing.T) {
 				}
 			}
 			for _, stop := range []struct{ epoch, step int }{{2, 3}, {1, 10}} {
-				ctx, cancel := context.WithCancel(context.Background())
 				s := recipeSession(t, c.opt, c.r, 3)
-				s.Config.OnProgress = func(p train.Progress) {
-					if p.Epoch == stop.epoch && p.Step == stop.step {
-						cancel()
-					}
-				}
-				if err := s.Run(ctx); !errors.Is(err, context.Canceled) {
-					t.Fatalf("Run = %v, want context.Canceled", err)
-				}
-				cancel()
-				path := filepath.Join(t.TempDir(), "last.safetensors")
-				if err := checkpoint.Save(path, s.Checkpoint()); err != nil {
-					t.Fatal(err)
-				}
-				st, err := checkpoint.Load(path)
-				if err != nil {
-					t.Fatal(err)
-				}
+				st := stopAndSave(t, s, stop.epoch, stop.step)
 				recipe, err := train.RecipeOf(st)
 				if err != nil || recipe != s.Config.Recipe || st.Optimizer.Name != c.opt {
 					t.Fatalf("the file's recipe %+v (%v), optimizer %s; the run's %+v, %s", recipe, err, st.Optimizer.Name, s.Config.Recipe, c.opt)

@@ -236,23 +236,16 @@ func bilinear(out, src []float32, h, w, c int, sx, sy float64) {
 	}
 	x0, y0 := int(math.Floor(sx)), int(math.Floor(sy))
 	fx, fy := float32(sx-float64(x0)), float32(sy-float64(y0))
-	for j := range 2 {
+	wxs, wys := [2]float32{1 - fx, fx}, [2]float32{1 - fy, fy}
+	for j, wy := range wys {
 		yy := y0 + j
 		if yy < 0 || yy >= h {
 			continue
 		}
-		wy := 1 - fy
-		if j == 1 {
-			wy = fy
-		}
-		for i := range 2 {
+		for i, wx := range wxs {
 			xx := x0 + i
 			if xx < 0 || xx >= w {
 				continue
-			}
-			wx := 1 - fx
-			if i == 1 {
-				wx = fx
 			}
 			wgt := wx * wy
 			if wgt == 0 {
