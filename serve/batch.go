@@ -81,7 +81,8 @@ func (b *batcher) close() {
 }
 
 // loop takes the first job waiting, then more until the batch holds
-// maxBatch images or delay has passed since the first, and runs them. A job
+// maxBatch images or delay has passed since the first (it does not wait
+// when no other request for the model is under way), and runs them. A job
 // that would overflow the batch starts the next one. A job larger than
 // maxBatch runs alone (the model splits it).
 func (b *batcher) loop() {
@@ -107,7 +108,8 @@ func (b *batcher) loop() {
 	fill:
 		for n < b.maxBatch {
 			var j *job
-			if b.delay > 0 {
+			// Wait only if requests not yet queued may join the batch.
+			if b.delay > 0 && b.e.active.Load() > int64(len(jobs)) {
 				select {
 				case j = <-b.queue:
 				case <-timer.C:

@@ -124,6 +124,17 @@ type entry struct {
 	model  atomic.Pointer[resgo.Model]
 	reload sync.Mutex // one reload at a time
 	b      *batcher
+	// active counts the inference requests for the model being handled
+	// (read, decoded, queued or waiting): the batcher waits for a batch
+	// to fill only while there are others that could join it.
+	active atomic.Int64
+}
+
+// begin counts an inference request as active until the returned func is
+// called.
+func (e *entry) begin() func() {
+	e.active.Add(1)
+	return func() { e.active.Add(-1) }
 }
 
 // New loads the checkpoints and starts a batcher for each. It fails if a

@@ -795,3 +795,15 @@ func TestNew(t *testing.T) {
 		t.Errorf("Models() = %s", got)
 	}
 }
+
+// TestNoWaitAlone: a request alone does not wait --batch-delay for others
+// (here an hour, beyond the request's timeout).
+func TestNoWaitAlone(t *testing.T) {
+	_, ts, _ := newTest(t, Config{BatchDelay: time.Hour, Timeout: 20 * time.Second})
+	for _, d := range digits {
+		code, v := call(t, "POST", ts.URL+"/v1/models/mnist:classify", "image/png", readDigit(t, d.file))
+		if code != 200 || v["class"] != float64(d.class) {
+			t.Errorf("%s: %d %v", d.file, code, v)
+		}
+	}
+}

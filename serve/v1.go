@@ -44,6 +44,7 @@ func (s *Server) tfCall(x *exchange, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer e.begin()()
 	if verb == "predict" {
 		return s.tfPredict(x, r, e)
 	}

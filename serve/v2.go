@@ -139,6 +139,7 @@ func (s *Server) infer(x *exchange, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer e.begin()()
 	body, err := s.readBody(r)
 	if err != nil {
 		return err
