@@ -155,6 +155,9 @@ type val struct {
 	flat  bool
 	hwc   [3]int
 	plain *val
+	// padOf is the value a Pad step padded into this one, for folding
+	// the padding into a Conv that alone reads it.
+	padOf *val
 }
 
 func (v *val) konst() bool { return v.id < 0 }

@@ -286,6 +286,14 @@ func (l *loader) conv(x, w, b *val) error {
 	if err != nil {
 		return err
 	}
+	// A zero Pad that only this Conv reads becomes part of its pads.
+	if p := x.padOf; p != nil && l.used(l.node.Input[0]) == 1 && len(l.m.steps) > 0 && l.m.steps[len(l.m.steps)-1] == x.prod {
+		l.m.steps = l.m.steps[:len(l.m.steps)-1]
+		for i := range pads {
+			pads[i] += x.prod.pads[i]
+		}
+		x = p
+	}
 	oh, ow, err := autograd.PadsGeometry([]int{1, x.shape[2], x.shape[3], C}, KH, KW, stride, pads)
 	if err != nil {
 		return l.fail("%v", err)
@@ -827,7 +835,8 @@ func (l *loader) pad(x, p, v *val) error {
 		}
 		pd[i] = int(pads[j])
 	}
-	l.emit(&step{kind: stepPad, in: []int{x.id}, pads: pd},
+	out := l.emit(&step{kind: stepPad, in: []int{x.id}, pads: pd},
 		&val{shape: []int{-1, x.shape[1], x.shape[2] + pd[0] + pd[2], x.shape[3] + pd[1] + pd[3]}, nhwc: true})
+	out.padOf = x
 	return nil
 }

@@ -136,8 +136,9 @@ func (b *graphBuilder) scalar(v float32) string {
 	return name
 }
 
-// TestFusions: loading the ops graph folds its BatchNorms and constant
-// Add/Sub into the convolutions before them, fuses every ReLU, and runs
+// TestFusions: loading the ops graph folds its Pad, BatchNorms and
+// constant Add/Sub into the convolutions after and before them, fuses
+// every ReLU, and runs
 // its NHWC flatten and its NCHW flatten into a Gemm without a transpose.
 func TestFusions(t *testing.T) {
 	m, err := Decode("ops.onnx", opsGraph())
@@ -152,7 +153,7 @@ func TestFusions(t *testing.T) {
 			relus++
 		}
 	}
-	want := map[stepKind]int{stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 2}
+	want := map[stepKind]int{stepPad: 0, stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 2}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d steps of kind %d, want %d (all: %v)", count[k], k, n, count)
