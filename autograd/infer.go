@@ -16,8 +16,7 @@ func (t *Tape) Inference(op string, shape []int, f func(y []float32), in ...*Var
 	y := t.newVar(needs, shape...)
 	f(y.Value.Data)
 	nd := node{kind: OpElementwise, op: op, back: inferenceBack, out: y}
-	copy(nd.in[:], in)
-	t.record(nd)
+	t.recordArgs(&nd, in) // any number of inputs (a Concat's)
 	return y
 }
 

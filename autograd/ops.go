@@ -312,8 +312,8 @@ func addBack(t *Tape, n *node) {
 }
 
 // MaxPool2D is 2×2 max pooling with stride 2 over x [N, H, W, C]
-// ('valid', as Keras's MaxPool2D()). Forward saves which window position
-// held each maximum.
+// ('valid', as Keras's MaxPool2D()): MaxPool(x, Pool2x2) on its fast
+// kernels. Forward saves which window position held each maximum.
 func (t *Tape) MaxPool2D(x *Var) *Var {
 	defer t.since(OpPooling, t.now())
 	s := x.Value.Shape
@@ -324,7 +324,8 @@ func (t *Tape) MaxPool2D(x *Var) *Var {
 	y := t.newVar(x.needsGrad, N, H/2, W/2, C)
 	arg := t.arena.Get(N, H/2, W/2, C)
 	kernels.MaxPool2x2(t.pool, x.Value.Data, N, H, W, C, y.Value.Data, arg.Data)
-	t.record(node{kind: OpPooling, op: "MaxPool2D", back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}})
+	ps := kernels.PoolShape{N: N, H: H, W: W, C: C, KH: 2, KW: 2, SH: 2, SW: 2, OH: H / 2, OW: W / 2}
+	t.record(node{kind: OpPooling, op: "MaxPool2D", back: maxPoolBack, in: [3]*Var{x}, out: y, saved: [3]*tensor.Tensor{arg}, pool: ps})
 	return y
 }
 

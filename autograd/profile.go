@@ -15,11 +15,13 @@ const (
 	OpDense
 	OpElementwise
 	OpLoss
+	OpConcat    // copies channels side by side (DenseNet's joins)
+	OpCustom    // ops defined outside the package (Tape.Custom)
 	OpOptimizer // timed by the training loop, not the tape
 	NumOpKinds
 )
 
-var opKindNames = [NumOpKinds]string{"other", "conv forward", "conv backward", "batchnorm", "pooling", "dense", "elementwise", "loss", "optimizer"}
+var opKindNames = [NumOpKinds]string{"other", "conv forward", "conv backward", "batchnorm", "pooling", "dense", "elementwise", "loss", "concat", "custom", "optimizer"}
 
 // String names the kind.
 func (k OpKind) String() string {

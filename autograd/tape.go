@@ -65,6 +65,9 @@ type node struct {
 	saved  [3]*tensor.Tensor
 	aux    [2]*tensor.Tensor // what Trace reports beyond inputs and output (BatchNorm's moving statistics)
 	conv   kernels.ConvShape
+	pool   kernels.PoolShape // a pooling op's window
+	argLo  int               // an op of any number of inputs (Concat) keeps
+	argN   int               // them in Tape.args[argLo : argLo+argN], not in in
 	ints   [4]int
 	f      float32
 	ints32 []int32
@@ -75,6 +78,7 @@ type Tape struct {
 	pool  *compute.Pool
 	arena tensor.Arena
 	nodes []node
+	args  []*Var // inputs of ops with any number of them (see node.argLo)
 	vars  []*Var
 	nvar  int
 	heads []*tensor.Tensor // tensor headers for views
@@ -83,6 +87,11 @@ type Tape struct {
 	rng   *rand.Rand
 	// NoGrad disables recording: ops compute values only (inference).
 	NoGrad bool
+
+	// Scratch argument lists for kernels, reused op after op.
+	scratchData  [][]float32
+	scratchInts  []int
+	scratchShape []int
 
 	prof  *Profile // nil: no timing
 	flops float64  // conv and dense FLOPs since Reset
@@ -116,6 +125,8 @@ func (t *Tape) Reset() {
 		t.nodes[i] = node{}
 	}
 	t.nodes = t.nodes[:0]
+	clear(t.args)
+	t.args = t.args[:0]
 	t.flops = 0
 	t.nvar = 0
 	t.nhead = 0
@@ -160,6 +171,48 @@ func (t *Tape) record(n node) {
 		return
 	}
 	t.nodes = append(t.nodes, n)
+}
+
+// recordArgs is record for an op whose inputs, any number of them, are
+// ins (kept in t.args; n.in stays empty).
+func (t *Tape) recordArgs(n *node, ins []*Var) {
+	if t.NoGrad || !n.out.needsGrad {
+		return
+	}
+	n.argLo, n.argN = len(t.args), len(ins)
+	t.args = append(t.args, ins...)
+	t.nodes = append(t.nodes, *n)
+}
+
+// inputs returns the inputs of a recorded op.
+func (t *Tape) inputs(n *node) []*Var {
+	if n.argN > 0 {
+		return t.args[n.argLo : n.argLo+n.argN]
+	}
+	k := 0
+	for k < len(n.in) && n.in[k] != nil {
+		k++
+	}
+	return n.in[:k]
+}
+
+// scratchArgs returns a list of n slices and one of n ints for a kernel's
+// arguments, valid until the next call.
+func (t *Tape) scratchArgs(n int) ([][]float32, []int) {
+	if cap(t.scratchData) < n {
+		t.scratchData = make([][]float32, n)
+		t.scratchInts = make([]int, n)
+	}
+	return t.scratchData[:n], t.scratchInts[:n]
+}
+
+// shapeBuf returns an empty slice with room for a shape of rank r, valid
+// until the next call (newVar copies shapes).
+func (t *Tape) shapeBuf(r int) []int {
+	if cap(t.scratchShape) < r+1 {
+		t.scratchShape = make([]int, 0, r+1)
+	}
+	return t.scratchShape[:0]
 }
 
 // Constant puts a value on the tape that needs no gradient (an input batch).

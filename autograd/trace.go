@@ -9,8 +9,9 @@ import "resgo/tensor"
 // OpInfo describes one op recorded on a tape.
 type OpInfo struct {
 	// Op names the op: "Conv2D", "Dense", "BatchNorm", "ReLU", "Add",
-	// "MaxPool2D", "Flatten", "Reshape", "Pad2D", "Dropout",
-	// "SoftmaxCrossEntropy": the name each op records.
+	// "MaxPool2D", "AvgPool2D", "GlobalAvgPool", "Concat", "Flatten",
+	// "Reshape", "Pad2D", "Dropout", "SoftmaxCrossEntropy": the name each
+	// op records (a custom op's is the name given to Tape.Custom).
 	Op string
 	// Inputs are the values the op read, in the order of its arguments
 	// (for Conv2D and Dense: x, kernel, bias; for BatchNorm: x, gamma,
@@ -24,9 +25,13 @@ type OpInfo struct {
 	FusedReLU bool
 	// Stride is a Conv2D's stride (0 for other ops).
 	Stride int
+	// Window and Strides are a pooling op's window and the rows and
+	// columns it moves at a time (zero for other ops).
+	Window, Strides [2]int
 	// Pads are the zero rows and columns a Conv2D reads around its input,
-	// or that a Pad2D adds: top, left, bottom, right (ONNX's order). A
-	// bottom or right pad that the stride never reaches is left out.
+	// or that a Pad2D adds, or that a pooling window overhangs the input
+	// by: top, left, bottom, right (ONNX's order). A bottom or right pad
+	// that the stride never reaches is left out.
 	Pads [4]int
 	// MovingMean and MovingVar are a BatchNorm's moving statistics (the
 	// non-trainable parameters it normalises with in inference), and
@@ -60,10 +65,8 @@ func (t *Tape) Trace() []OpInfo {
 	for i := range t.nodes {
 		n := &t.nodes[i]
 		op := OpInfo{Op: n.op, Output: n.out.Value}
-		for _, v := range n.in {
-			if v != nil {
-				op.Inputs = append(op.Inputs, v.Value)
-			}
+		for _, v := range t.inputs(n) {
+			op.Inputs = append(op.Inputs, v.Value)
 		}
 		switch op.Op {
 		case "Conv2D":
@@ -71,6 +74,10 @@ func (t *Tape) Trace() []OpInfo {
 			op.MACs = int64(s.N) * int64(s.OH*s.OW) * int64(s.Cout) * int64(s.KH*s.KW*s.C)
 			op.Stride = s.Stride
 			op.Pads = [4]int{s.PadT, s.PadL, max(0, (s.OH-1)*s.Stride+s.KH-s.H-s.PadT), max(0, (s.OW-1)*s.Stride+s.KW-s.W-s.PadL)}
+		case "MaxPool2D", "AvgPool2D":
+			p := n.pool
+			op.Window, op.Strides = [2]int{p.KH, p.KW}, [2]int{p.SH, p.SW}
+			op.Pads = [4]int{p.PadT, p.PadL, max(0, (p.OH-1)*p.SH+p.KH-p.H-p.PadT), max(0, (p.OW-1)*p.SW+p.KW-p.W-p.PadL)}
 		case "Pad2D":
 			in, out := n.in[0].Value.Shape, n.out.Value.Shape
 			top, left := n.ints[0], n.ints[1]
