@@ -222,6 +222,10 @@ func verify(name string, b, hdr []byte, f *File) error {
 	return nil
 }
 
+// tempInfix is in the name of WriteFile's temporary files:
+// ".NAME.tmp-123456" (see RemoveStale).
+const tempInfix = ".tmp-"
+
 // createTemp is os.CreateTemp; tests replace it to make writes fail.
 var createTemp = os.CreateTemp
 
@@ -239,7 +243,7 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 		return &Error{File: path, Problem: "cannot save: " + err.Error(), Err: err}
 	}
 	dir := filepath.Dir(path)
-	f, err := createTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := createTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return &Error{File: path, Problem: fmt.Sprintf("cannot create a temporary file in %s: %v", dir, oserr.Cause(err)), Err: err}
 	}

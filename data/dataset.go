@@ -68,7 +68,7 @@ func LoadMNIST() (train, test *Dataset, err error) {
 		f, err := mnistFS.Open("mnist/" + name)
 		return f, name, err
 	}
-	return load(open)
+	return load(open, false)
 }
 
 // LoadDir reads the MNIST training and test sets from the four files
@@ -77,7 +77,20 @@ func LoadMNIST() (train, test *Dataset, err error) {
 // file) is read instead. A missing file gives an error naming its path that
 // matches both ErrFormat and fs.ErrNotExist.
 func LoadDir(dir string) (train, test *Dataset, err error) {
-	open := func(name string) (io.ReadCloser, string, error) {
+	return load(dirOpener(dir), false)
+}
+
+// LoadTestDir reads only the MNIST test set from dir, the files
+// TestImagesFile and TestLabelsFile, as LoadDir does: all that evaluating
+// a model needs.
+func LoadTestDir(dir string) (*Dataset, error) {
+	_, test, err := load(dirOpener(dir), true)
+	return test, err
+}
+
+// dirOpener returns load's open for the files in dir (see LoadDir).
+func dirOpener(dir string) func(name string) (io.ReadCloser, string, error) {
+	return func(name string) (io.ReadCloser, string, error) {
 		gzPath := filepath.Join(dir, name)
 		f, err := os.Open(gzPath)
 		if err == nil {
@@ -96,12 +109,11 @@ func LoadDir(dir string) (train, test *Dataset, err error) {
 		}
 		return nil, gzPath, formatErr(gzPath, err, "missing file (nor is there %s)", filepath.Base(rawPath))
 	}
-	return load(open)
 }
 
 // load reads the four MNIST files through open, which returns a reader and
-// the name to use in errors.
-func load(open func(name string) (io.ReadCloser, string, error)) (train, test *Dataset, err error) {
+// the name to use in errors; with testOnly, the two test files only.
+func load(open func(name string) (io.ReadCloser, string, error), testOnly bool) (train, test *Dataset, err error) {
 	var testImages string // the test images' name in errors
 	pair := func(imagesFile, labelsFile string) (*Dataset, error) {
 		fi, iname, err := open(imagesFile)
@@ -123,13 +135,15 @@ func load(open func(name string) (io.ReadCloser, string, error)) (train, test *D
 		defer fl.Close()
 		return NewDataset(iname, fi, lname, fl)
 	}
-	if train, err = pair(TrainImagesFile, TrainLabelsFile); err != nil {
-		return nil, nil, err
+	if !testOnly {
+		if train, err = pair(TrainImagesFile, TrainLabelsFile); err != nil {
+			return nil, nil, err
+		}
 	}
 	if test, err = pair(TestImagesFile, TestLabelsFile); err != nil {
 		return nil, nil, err
 	}
-	if test.H != train.H || test.W != train.W {
+	if train != nil && (test.H != train.H || test.W != train.W) {
 		return nil, nil, formatErr(testImages, nil, "images are %d×%d, but the training images are %d×%d",
 			test.H, test.W, train.H, train.W)
 	}

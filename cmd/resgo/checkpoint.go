@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,10 +32,13 @@ type ckFlags struct {
 	log       string  // --log as an absolute path, kept for a resumed run
 	saved     string  // the last checkpoint saved or resumed from, if any
 	savedAt   int     // and the epochs it holds
+	overwrite bool    // --overwrite
+	lock      *checkpoint.Lock
 }
 
 func (c *ckFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "checkpoint-dir", "", "save `DIR`/"+lastFile+" after every epoch and DIR/"+bestFile+" when the test accuracy improves")
+	fs.BoolVar(&c.overwrite, "overwrite", false, "start a new run in --checkpoint-dir even though it holds another run's checkpoints, deleting them")
 	fs.StringVar(&c.resumeDir, "resume", "", "continue the run saved in `DIR`/"+lastFile+" with its model, settings, seed and thread count\n(--epochs may extend it; checkpoints go on being saved in DIR unless --checkpoint-dir says otherwise)")
 }
 
@@ -149,6 +153,9 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 		if err := checkWritable(c.dir); err != nil {
 			return &exitError{code: 2, err: err}
 		}
+		if err := c.claim(r); err != nil {
+			return err
+		}
 	}
 	if r == nil {
 		return nil
@@ -165,6 +172,80 @@ func (c *ckFlags) start(s *train.Session, r *resumption, f *trainFlags) error {
 		c.best = max(c.best, h.TestAccuracy)
 	}
 	return nil
+}
+
+// claim locks the checkpoint folder for the run, removes the temporary
+// files of an interrupted save and makes sure that the run replaces no
+// other run's checkpoints: a folder holding one is refused unless this
+// run resumes it or --overwrite is given, which deletes them.
+func (c *ckFlags) claim(r *resumption) error {
+	l, err := checkpoint.LockDir(c.dir)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	c.lock = l
+	if _, err := checkpoint.RemoveStale(c.dir); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("cannot remove an interrupted save's temporary file in %s: %v", c.dir, oserr.Cause(err))}
+	}
+	if r != nil && sameFolder(c.dir, c.resumeDir) {
+		return nil
+	}
+	held := heldRun(c.dir)
+	switch {
+	case held == "":
+		return nil
+	case !c.overwrite && r != nil:
+		return &exitError{code: 2, err: fmt.Errorf("train: %s holds another run (%s): resuming %s there would replace its checkpoints; choose another --checkpoint-dir, or give --overwrite to delete them",
+			c.dir, held, r.path)}
+	case !c.overwrite:
+		return &exitError{code: 2, err: fmt.Errorf("train: %s already holds a run (%s): continue it with '%s train --resume %s', or start a new one there with --overwrite, which deletes it",
+			c.dir, held, progName(), shellQuote(c.dir))}
+	}
+	for _, n := range []string{lastFile, bestFile} {
+		if err := os.Remove(filepath.Join(c.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &exitError{code: 2, err: fmt.Errorf("--overwrite: cannot delete %s: %v", filepath.Join(c.dir, n), oserr.Cause(err))}
+		}
+	}
+	return nil
+}
+
+// release unlocks the checkpoint folder.
+func (c *ckFlags) release() { c.lock.Unlock() }
+
+// heldRun describes the run whose checkpoints dir holds, or returns "" if
+// it holds none.
+func heldRun(dir string) string {
+	var files []string
+	for _, n := range []string{lastFile, bestFile} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			files = append(files, n)
+		}
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	desc := strings.Join(files, " and ")
+	if st, err := checkpoint.Load(filepath.Join(dir, files[0])); err == nil {
+		desc += fmt.Sprintf(": %s, %d of %d epochs", st.Model, st.Epoch, st.Run.Epochs)
+		best := -1.0
+		for _, h := range st.History {
+			best = max(best, h.TestAccuracy)
+		}
+		if best >= 0 {
+			desc += fmt.Sprintf(", best test accuracy %.2f%%", 100*best)
+		}
+	}
+	return desc
+}
+
+// sameFolder says whether a and b name the same folder.
+func sameFolder(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(fa, fb)
 }
 
 // save writes the session's state to dir/name.
@@ -245,10 +326,11 @@ func checkWritable(dir string) error {
 func (c *ckFlags) interrupted(s *train.Session, stdout io.Writer) error {
 	dir := c.dir
 	if dir == "" {
-		dir = interruptDir
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("interrupted, and cannot create %s to save a checkpoint: %v", dir, err)}
+		d, l, err := interruptFolder()
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("interrupted, and %v", err)}
 		}
+		dir, c.lock = d, l
 	}
 	path, err := c.save(s, dir, lastFile)
 	if err != nil {
@@ -261,6 +343,36 @@ func (c *ckFlags) interrupted(s *train.Session, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Interrupted %s; saved %s\nResume with: %s train --resume %s\n", where, path, progName(), shellQuote(dir))
 	return &exitError{code: 130, err: errors.New("")}
+}
+
+// interruptFolder returns the folder where an interrupted run without
+// --checkpoint-dir saves, and its lock: interruptDir or, if that is in use
+// or holds another run, the first of interruptDir-2, -3, … that is free.
+func interruptFolder() (string, *checkpoint.Lock, error) {
+	for i := 1; i <= 100; i++ {
+		dir := interruptDir
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", interruptDir, i)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("cannot create %s to save a checkpoint: %v", dir, oserr.Cause(err))
+		}
+		l, err := checkpoint.LockDir(dir)
+		var busy *checkpoint.BusyError
+		switch {
+		case errors.As(err, &busy):
+			continue
+		case err != nil:
+			return "", nil, err
+		}
+		if heldRun(dir) != "" {
+			l.Unlock()
+			continue
+		}
+		checkpoint.RemoveStale(dir)
+		return dir, l, nil
+	}
+	return "", nil, fmt.Errorf("%s-2 to %s-100 all hold runs: cannot save a checkpoint", interruptDir, interruptDir)
 }
 
 // progName is how to call resgo in a printed command: as it was called if

@@ -58,7 +58,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	)
 	fs := newFlags("eval", evalSynopsis, stdout)
 	fs.StringVar(&path, "checkpoint", "", "the checkpoint `FILE` to evaluate (required)")
-	fs.StringVar(&dataDir, "data", "", "read the MNIST-format IDX files from `DIR` instead of the embedded MNIST")
+	fs.StringVar(&dataDir, "data", "", "read the MNIST-format test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from `DIR`\ninstead of the embedded MNIST; the training files need not be there")
 	fs.IntVar(&testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
 	fs.IntVar(&batch, "batch", 0, "batch size (0: the one training used for its test pass)")
 	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
@@ -81,7 +81,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	notice(stderr, st.Notice)
-	f := trainFlags{dataDir: dataDir, testLimit: testLimit}
+	f := trainFlags{dataDir: dataDir, testLimit: testLimit, testOnly: true}
 	_, te, err := f.loadData("eval")
 	if err != nil {
 		return err

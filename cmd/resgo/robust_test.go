@@ -235,11 +235,24 @@ func TestBadDataFiles(t *testing.T) {
 				files[k] = v
 			}
 			dir := writeDir(t, files)
-			path := filepath.Join(dir, c.file)
 			for _, args := range [][]string{
 				{"train", "--data", dir, "--epochs", "1", "--train-limit", "16", "--test-limit", "8"},
 				{"eval", "--data", dir, "--checkpoint", ckTestModel},
 			} {
+				path, want := filepath.Join(dir, c.file), c.want
+				if args[0] == "eval" { // eval reads the test files only
+					switch {
+					case c.also[data.TestImagesFile] != nil:
+						path = filepath.Join(dir, data.TestImagesFile)
+					case c.file == data.TrainImagesFile || c.file == data.TrainLabelsFile:
+						if code, _, stderr := ckRun(args...); code != exitOK {
+							t.Errorf("eval with a bad training file: exit %d, want 0\n%s", code, stderr)
+						}
+						continue
+					case c.file == data.TestImagesFile && strings.Contains(want, "training images"):
+						want = "images are 32×32, but resgo's models take 28×28"
+					}
+				}
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
 				code, stdout, stderr := ckRun(args...)
@@ -247,7 +260,7 @@ func TestBadDataFiles(t *testing.T) {
 				if code != exitUsage {
 					t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], code, exitUsage, stdout, stderr)
 				}
-				checkOneLineError(t, args[0], stderr, "idx: "+path+": ", c.want)
+				checkOneLineError(t, args[0], stderr, "idx: "+path+": ", want)
 				// A forged header must not make resgo allocate what it claims
 				// (2 GB): the reader grows its buffer as data arrives.
 				if a := after.TotalAlloc - before.TotalAlloc; a > 256<<20 {
@@ -263,7 +276,7 @@ func TestBadDataFiles(t *testing.T) {
 				if r.code != exitUsage {
 					t.Errorf("binary %s: exit %d, want %d\nstderr: %s", args[0], r.code, exitUsage, r.stderr)
 				}
-				checkOneLineError(t, "binary "+args[0], r.stderr, "idx: "+path+": ", c.want)
+				checkOneLineError(t, "binary "+args[0], r.stderr, "idx: "+path+": ", want)
 			}
 		})
 	}
@@ -277,19 +290,21 @@ func TestBadDataDir(t *testing.T) {
 	for _, c := range []struct {
 		dir, want string
 	}{
-		{filepath.Join(dir, "none"), "idx: " + filepath.Join(dir, "none", data.TrainImagesFile) + ": missing file"},
-		{file, "idx: " + filepath.Join(file, data.TrainImagesFile) + ": cannot open: "},
+		{filepath.Join(dir, "none"), ": missing file"},
+		{file, ": cannot open: "},
 	} {
 		for _, cmd := range []string{"train", "eval"} {
 			args := []string{cmd, "--data", c.dir}
+			first := data.TrainImagesFile // the first file read
 			if cmd == "eval" {
 				args = append(args, "--checkpoint", ckTestModel)
+				first = data.TestImagesFile
 			}
 			code, _, stderr := ckRun(args...)
 			if code != exitUsage {
 				t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 			}
-			checkOneLineError(t, strings.Join(args, " "), stderr, c.want)
+			checkOneLineError(t, strings.Join(args, " "), stderr, "idx: "+filepath.Join(c.dir, first)+c.want)
 		}
 	}
 }

@@ -39,6 +39,7 @@ type trainFlags struct {
 	maxLoss    float64
 	bnMomentum float64
 	shuffle    int
+	testOnly   bool // read only the test set (eval)
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -102,23 +103,27 @@ func (f *trainFlags) maxLossLimit() float64 {
 const imageSize = 28
 
 // loadData reads the data set, checks that its images fit the models and
-// applies the limits.
+// applies the limits. With testOnly and --data, it reads only the test
+// files (tr is nil).
 func (f *trainFlags) loadData(cmd string) (tr, te *data.Dataset, err error) {
-	if f.dataDir == "" {
+	switch {
+	case f.dataDir == "":
 		tr, te, err = data.LoadMNIST()
-	} else {
+	case f.testOnly:
+		te, err = data.LoadTestDir(f.dataDir)
+	default:
 		tr, te, err = data.LoadDir(f.dataDir)
 	}
 	if err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
 	}
 	for _, d := range []*data.Dataset{tr, te} {
-		if d.H != imageSize || d.W != imageSize {
+		if d != nil && (d.H != imageSize || d.W != imageSize) {
 			return nil, nil, &exitError{code: 2, err: &data.FormatError{File: d.ImagesFile,
 				Problem: fmt.Sprintf("images are %d×%d, but resgo's models take %d×%d", d.H, d.W, imageSize, imageSize)}}
 		}
 	}
-	if f.trainLimit > 0 {
+	if f.trainLimit > 0 && tr != nil {
 		if f.trainLimit > tr.N {
 			return nil, nil, badFlag(cmd, "--train-limit %d is larger than the %d training images", f.trainLimit, tr.N)
 		}
@@ -154,7 +159,8 @@ seconds, the running loss and accuracy, the epoch's ETA and the run's.
 
 With --checkpoint-dir DIR, DIR/last.safetensors is saved after every epoch
 and DIR/best.safetensors whenever the test accuracy improves (docs/checkpoint.md
-describes the format). --resume DIR continues the run saved in
+describes the format); DIR is locked while the run lasts, and a DIR that
+holds another run is refused unless --overwrite. --resume DIR continues the run saved in
 DIR/last.safetensors with its model, settings and seed, bit for bit as if it
 had never stopped; --epochs may extend it. Ctrl-C (or SIGTERM) finishes the
 current step, saves DIR/last.safetensors (or ` + interruptDir + `/ without
@@ -246,6 +252,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return badFlag("train", "%s", strings.TrimPrefix(err.Error(), "train: "))
 	}
+	defer ck.release()
 	if err := ck.start(s, resumed, &f); err != nil {
 		return err
 	}

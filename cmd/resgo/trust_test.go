@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"resgo/checkpoint"
+	"resgo/data"
 )
 
 // copyTestModel copies the committed test model into a new folder as
@@ -54,4 +56,100 @@ func TestNoSilentNaN(t *testing.T) {
 		}
 		checkOneLineError(t, c.cmd, stderr, "checkpoint "+c.path+": ", c.want)
 	}
+}
+
+// TestRunsNeverOverwrite checks that a run never replaces another's
+// checkpoints: a fresh run into a folder holding one is refused (status 2,
+// offering --resume and --overwrite) and leaves it byte for byte, a folder
+// locked by another run is refused naming its process, a resumed run
+// removes an interrupted save's temporary files, and --overwrite starts
+// afresh.
+func TestRunsNeverOverwrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	small := []string{"--train-limit", "64", "--test-limit", "32", "--batch", "16", "--checkpoint-dir", dir}
+	train := func(args ...string) (int, string, string) {
+		return ckRun(append(append([]string{"train"}, small...), args...)...)
+	}
+	if code, stdout, stderr := train("--epochs", "1"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	before := readAll(t, dir, lastFile, bestFile)
+
+	code, _, stderr := train("--epochs", "1", "--seed", "2")
+	if code != exitUsage {
+		t.Errorf("a second fresh run: exit %d, want %d", code, exitUsage)
+	}
+	checkOneLineError(t, "second run", stderr, dir+" already holds a run (last.safetensors and best.safetensors: resnet, 1 of 1 epochs, best test accuracy",
+		"train --resume "+dir, "--overwrite")
+	checkUntouched(t, dir, before)
+
+	// A folder locked by another process (here, this one).
+	l, err := checkpoint.LockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = ckRun("train", "--resume", dir, "--epochs", "2")
+	l.Unlock()
+	if code != exitUsage {
+		t.Errorf("a run into a locked folder: exit %d, want %d", code, exitUsage)
+	}
+	checkOneLineError(t, "locked", stderr, "checkpoint folder "+dir+" is in use by another resgo run (process "+strconv.Itoa(os.Getpid()))
+	checkUntouched(t, dir, before)
+
+	// An interrupted save's temporary file goes at the next resume.
+	stale := filepath.Join(dir, ".last.safetensors.tmp-123456")
+	if err := os.WriteFile(stale, []byte("half a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := ckRun("train", "--resume", dir, "--epochs", "2"); code != exitOK {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("%s is still there after a resume", stale)
+	}
+
+	// Resuming into another run's folder is refused too.
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range before {
+		if err := os.WriteFile(filepath.Join(other, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr = ckRun("train", "--resume", other, "--epochs", "2", "--checkpoint-dir", dir)
+	if code != exitUsage {
+		t.Errorf("resume into another run's folder: exit %d, want %d", code, exitUsage)
+	}
+	checkOneLineError(t, "resume elsewhere", stderr, dir+" holds another run", "--overwrite")
+
+	// --overwrite starts afresh: a 1-epoch run of another seed.
+	if code, stdout, stderr := train("--epochs", "1", "--seed", "2", "--overwrite"); code != exitOK {
+		t.Fatalf("--overwrite: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	st, err := checkpoint.Load(filepath.Join(dir, bestFile))
+	if err != nil || st.Seed != 2 || st.Epoch != 1 {
+		t.Fatalf("after --overwrite, best.safetensors is %+v, %v; want seed 2's first epoch", st, err)
+	}
+}
+
+// TestEvalNeedsOnlyTestFiles checks that eval --data reads the two test
+// files alone: a folder without the training files evaluates.
+func TestEvalNeedsOnlyTestFiles(t *testing.T) {
+	files := smallMNIST(t)
+	delete(files, data.TrainImagesFile)
+	delete(files, data.TrainLabelsFile)
+	dir := writeDir(t, files)
+	code, stdout, stderr := ckRun("eval", "--checkpoint", ckTestModel, "--data", dir)
+	if code != exitOK || !strings.Contains(stdout, "(of 32 images)") && !strings.Contains(stdout, "of 32 images)") {
+		t.Fatalf("eval with the test files only: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// A missing test file is still named.
+	os.Remove(filepath.Join(dir, data.TestLabelsFile))
+	code, _, stderr = ckRun("eval", "--checkpoint", ckTestModel, "--data", dir)
+	if code != exitUsage {
+		t.Errorf("eval without the test labels: exit %d, want %d", code, exitUsage)
+	}
+	checkOneLineError(t, "no test labels", stderr, filepath.Join(dir, data.TestLabelsFile), "missing file")
 }
