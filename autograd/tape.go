@@ -9,7 +9,45 @@
 //
 // A Tape is reused from step to step: Reset keeps its nodes, variables and
 // arena, so once warm a training step draws every activation and gradient
-// from buffers it used last step.
+// from buffers it used last step. Its ops run on a compute.Pool (the
+// threads) with the kernel set compute.SetKernels chose.
+//
+// # How to add an op
+//
+// Outside this package, call Tape.Custom with the op's name, its inputs,
+// its output shape, a forward function that fills the output from the
+// inputs' values, and a backward function that adds the gradient of each
+// input that needs one, given the output and its gradient:
+//
+//	// y = x², elementwise
+//	func Square(t *autograd.Tape, x *autograd.Var) *autograd.Var {
+//		xv := x.Value.Data
+//		return t.Custom("Square", []*autograd.Var{x}, x.Shape(),
+//			func(y []float32) {
+//				for i, v := range xv {
+//					y[i] = v * v
+//				}
+//			},
+//			func(y, dy []float32, grads [][]float32) {
+//				for i, g := range dy {
+//					grads[0][i] += 2 * xv[i] * g
+//				}
+//			})
+//	}
+//
+// What forward keeps for backward goes in buffers from Tape.Temp, and a
+// loop worth splitting over threads runs on Tape.Pool().For. Check the
+// gradient against finite differences in float64 before training with it,
+// as custom_test.go does for an op of two inputs.
+//
+// Inside this package an op is a Tape method that checks its shapes,
+// takes its output from the arena (newVar), runs its kernels (a portable
+// Go version in internal/kernels first, assembly only where a profile
+// says it pays), and records a node whose back function is a package
+// function named after the op with a "Back" suffix; the node's comment
+// says what forward saved. Give it an OpKind for profiles, a case in
+// Trace if a summary needs more than its shapes, and a gradient test
+// with gradCheck on odd sizes, one and three workers.
 package autograd
 
 import (
@@ -65,9 +103,10 @@ type node struct {
 	saved  [3]*tensor.Tensor
 	aux    [2]*tensor.Tensor // what Trace reports beyond inputs and output (BatchNorm's moving statistics)
 	conv   kernels.ConvShape
-	pool   kernels.PoolShape // a pooling op's window
-	argLo  int               // an op of any number of inputs (Concat) keeps
-	argN   int               // them in Tape.args[argLo : argLo+argN], not in in
+	pool   kernels.PoolShape                        // a pooling op's window
+	argLo  int                                      // an op of any number of inputs (Concat) keeps
+	argN   int                                      // them in Tape.args[argLo : argLo+argN], not in in
+	custom func(y, dy []float32, grads [][]float32) // a Custom op's backward
 	ints   [4]int
 	f      float32
 	ints32 []int32
