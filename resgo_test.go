@@ -1,10 +1,14 @@
 package resgo
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"math"
+	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -256,4 +260,146 @@ func TestInferenceImportsNoTraining(t *testing.T) {
 	if len(inference) < 2 {
 		t.Fatalf("found only %v", inference)
 	}
+}
+
+// TestCorruptionSweep damages the test model in many ways and checks that
+// no damage gives a silent wrong answer. Bytes chosen by a seeded
+// generator, in the header's length, the header and the data, are flipped
+// or replaced: every such file must be refused by Load, naming it (the
+// checksum covers every byte). Then special values (-1, NaN, ±Inf, ±3e38)
+// are written, with a valid checksum, into each kind of tensor (conv and
+// dense kernels and biases, BatchNorm's γ, β, moving mean and moving
+// variance): NaN, infinities and negative variances must be refused at
+// Load; values a model can hold (finite, if absurd) must give either
+// finite probabilities that sum to 1 or an error matching ErrNonFinite,
+// never a NaN.
+func TestCorruptionSweep(t *testing.T) {
+	good, err := os.ReadFile(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hn := int(binary.LittleEndian.Uint64(good))
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(10, 1))
+	variants, refused := 0, 0
+
+	// Bytes: 6 in the length, 40 in the header, 40 in the data.
+	var at []int
+	for range 6 {
+		at = append(at, rng.IntN(8))
+	}
+	for range 40 {
+		at = append(at, 8+rng.IntN(hn))
+	}
+	for range 40 {
+		at = append(at, 8+hn+rng.IntN(len(good)-8-hn))
+	}
+	for i, pos := range at {
+		b := bytes.Clone(good)
+		if i%2 == 0 {
+			b[pos] ^= 1 << rng.IntN(8) // one bit
+		} else {
+			b[pos] ^= byte(1 + rng.IntN(255)) // a different byte
+		}
+		path := filepath.Join(dir, fmt.Sprintf("byte%d.safetensors", i))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		variants++
+		m, err := Load(path)
+		if err == nil {
+			t.Errorf("byte %d changed (%#x to %#x): Load accepted it (%+v)", pos, good[pos], b[pos], m.Info())
+			continue
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("byte %d: the error does not name the file: %v", pos, err)
+		}
+		refused++
+	}
+
+	// Special values in each kind of tensor.
+	_, te, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	pixels := make([]float32, (n+1)*784) // n test digits and a blank image
+	for i, p := range te.Images[:n*784] {
+		pixels[i] = float32(p) / 255
+	}
+	f, err := checkpoint.ReadFile(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []string{"res1.0.conv1.kernel", "conv1.bias", "res1.0.bn1.gamma", "res2.0.bn2.beta",
+		"res2.0.bn2.moving_mean", "res3.1.bn1.moving_variance", "dense1.kernel", "dense2.bias"}
+	specials := []float32{-1, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 3e38}
+	loadErr, predictErr, finite := 0, 0, 0
+	for _, name := range kinds {
+		x := f.Tensor(name)
+		if x == nil {
+			t.Fatalf("no tensor %s", name)
+		}
+		for _, v := range specials {
+			for _, where := range []string{"one", "all"} {
+				saved := slices.Clone(x.Data)
+				if where == "one" {
+					x.Data[rng.IntN(len(x.Data))] = v
+				} else {
+					for i := range x.Data {
+						x.Data[i] = v
+					}
+				}
+				path := filepath.Join(dir, fmt.Sprintf("%s-%v-%s.safetensors", name, v, where))
+				err := checkpoint.WriteFile(path, f.Tensors, f.Metadata)
+				copy(x.Data, saved)
+				if err != nil {
+					t.Fatal(err)
+				}
+				variants++
+				what := fmt.Sprintf("%s: %v in %s value(s)", name, v, where)
+				mustRefuse := math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) ||
+					v < 0 && strings.HasSuffix(name, ".moving_variance")
+				m, err := Load(path)
+				if err != nil {
+					if !strings.Contains(err.Error(), path) {
+						t.Errorf("%s: the error does not name the file: %v", what, err)
+					}
+					if !mustRefuse && !errors.Is(err, ErrNonFinite) {
+						t.Errorf("%s: refused for another reason than overflow: %v", what, err)
+					}
+					refused++
+					loadErr++
+					continue
+				}
+				if mustRefuse {
+					t.Errorf("%s: Load accepted it", what)
+					continue
+				}
+				ps, err := m.PredictPixels(pixels)
+				if err != nil {
+					if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), path) {
+						t.Errorf("%s: PredictPixels: %v", what, err)
+					}
+					predictErr++
+					continue
+				}
+				for i, p := range ps {
+					var sum float64
+					for _, q := range p.Probabilities {
+						if math.IsNaN(float64(q)) || math.IsInf(float64(q), 0) || q < 0 {
+							t.Fatalf("%s: image %d: probabilities %v", what, i, p.Probabilities)
+						}
+						sum += float64(q)
+					}
+					if math.Abs(sum-1) > 1e-3 {
+						t.Errorf("%s: image %d: probabilities sum to %v", what, i, sum)
+					}
+				}
+				finite++
+			}
+		}
+	}
+	t.Logf("%d damaged files: %d refused at Load (%d of the byte changes, %d of the special values), "+
+		"%d failed at Predict with ErrNonFinite, %d gave finite probabilities", variants, refused, len(at), loadErr, predictErr, finite)
 }
