@@ -41,6 +41,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 
 	"resgo/internal/oserr"
 
@@ -68,23 +69,36 @@ const (
 // MaxPixels is the largest image Decode accepts: 50 megapixels.
 const MaxPixels = 50_000_000
 
+// MaxBytes is the largest image file Decode reads: 256 MiB, more than a
+// PNG of MaxPixels takes even stored without compression.
+const MaxBytes = 256 << 20
+
 // ErrBlank is returned for an image with no digit: uniform, or with too
 // little contrast to tell ink from background.
 var ErrBlank = errors.New("no digit found: the image is blank or has too little contrast")
 
-// Decode reads a PNG, JPEG or GIF image (the first frame of a GIF),
-// refusing images of more than MaxPixels pixels before decoding them.
+// formats are the image formats Decode accepts, as image.DecodeConfig
+// names them. Other decoders that a program happens to register (TIFF,
+// through gonum/plot, in resgo's command) are refused.
+var formats = map[string]bool{"png": true, "jpeg": true, "gif": true}
+
+// Decode reads a PNG, JPEG or GIF image (the first frame of a GIF). It
+// reads the header first and checks the format, the dimensions and the
+// pixel count (at most MaxPixels) before it decodes the pixels, and reads
+// at most MaxBytes: a forged header or an endless stream costs no more
+// than the header.
 func Decode(r io.Reader) (image.Image, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	lr := &io.LimitedReader{R: r, N: MaxBytes + 1}
+	var head bytes.Buffer
+	cfg, format, err := image.DecodeConfig(io.TeeReader(lr, &head))
 	if errors.Is(err, image.ErrFormat) {
 		return nil, errors.New("not a PNG, JPEG or GIF image")
 	}
+	if !formats[format] {
+		return nil, fmt.Errorf("a %s image: resgo reads PNG, JPEG or GIF", strings.ToUpper(format))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("bad image: %v", err)
+		return nil, fmt.Errorf("bad %s image: %v", format, err)
 	}
 	if cfg.Width < 1 || cfg.Height < 1 {
 		return nil, fmt.Errorf("the %s image is empty (%d×%d)", format, cfg.Width, cfg.Height)
@@ -92,7 +106,10 @@ func Decode(r io.Reader) (image.Image, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
 		return nil, fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
+	img, _, err := image.Decode(io.MultiReader(&head, lr))
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("the %s image is larger than %d MiB", format, MaxBytes>>20)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bad %s image: %v", format, err)
 	}
@@ -100,17 +117,55 @@ func Decode(r io.Reader) (image.Image, error) {
 }
 
 // DecodeFile reads the image at path (see Decode); errors name the file.
+// Only a regular file is opened: a folder, a device (/dev/zero), a named
+// pipe or a socket is refused by its type, before it is read, and so is
+// a file larger than MaxBytes.
 func DecodeFile(path string) (image.Image, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, oserr.Cause(err))
+	}
+	if err := regular(fi); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, oserr.Cause(err))
 	}
 	defer f.Close()
+	// The path may have been replaced since Stat: check what was opened.
+	if fi, err = f.Stat(); err == nil {
+		err = regular(fi)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	img, err := Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return img, nil
+}
+
+// regular returns an error unless fi is a regular file of at most
+// MaxBytes.
+func regular(fi os.FileInfo) error {
+	m := fi.Mode()
+	switch {
+	case m.IsDir():
+		return errors.New("is a directory, not an image file")
+	case m&os.ModeNamedPipe != 0:
+		return errors.New("is a named pipe (FIFO), not an image file")
+	case m&os.ModeSocket != 0:
+		return errors.New("is a socket, not an image file")
+	case m&os.ModeDevice != 0:
+		return errors.New("is a device, not an image file")
+	case !m.IsRegular():
+		return fmt.Errorf("is not a regular file (%v)", m.Type())
+	case fi.Size() > MaxBytes:
+		return fmt.Errorf("is %d MiB, larger than the %d MiB an image may be", fi.Size()>>20, MaxBytes>>20)
+	}
+	return nil
 }
 
 // Prepare returns img as Size×Size grey levels in [0, 1], row-major, a

@@ -12,10 +12,16 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/image/tiff"
 
 	"resgo/data"
 )
@@ -300,4 +306,100 @@ func FuzzPrepareGray(f *testing.F) {
 		}
 		fuzzCheck(t, img)
 	})
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// zeros is an endless stream of zero bytes, as /dev/zero.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestDecodeReadsOnlyTheHeader checks that what is not an image, or is
+// one too large, is refused after its header: an endless stream of zeros,
+// and a PNG header claiming 10^10 pixels followed by endless data, each
+// cost a few KiB of reading.
+func TestDecodeReadsOnlyTheHeader(t *testing.T) {
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 4, 4)))
+	huge := bytes.Clone(b.Bytes()[:33]) // signature and IHDR
+	binary.BigEndian.PutUint32(huge[16:], 100000)
+	binary.BigEndian.PutUint32(huge[20:], 100000)
+	binary.BigEndian.PutUint32(huge[29:], crc32.ChecksumIEEE(huge[12:29]))
+	const long = 64 << 20 // "endless": bounded, so that a reader that reads it all ends
+	for name, r := range map[string]io.Reader{
+		"zeros":      io.LimitReader(zeros{}, long),
+		"forged png": io.MultiReader(bytes.NewReader(huge), io.LimitReader(zeros{}, long)),
+	} {
+		c := &countingReader{r: r}
+		if _, err := Decode(c); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+		if c.n > 64<<10 {
+			t.Errorf("%s: read %d bytes before refusing", name, c.n)
+		}
+	}
+	// TIFF is not one of the formats resgo reads, though importing
+	// x/image/tiff (here, or gonum/plot in the command) registers it.
+	b.Reset()
+	if err := tiff.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(bytes.NewReader(b.Bytes())); err == nil || err.Error() != "a TIFF image: resgo reads PNG, JPEG or GIF" {
+		t.Errorf("TIFF: err = %v", err)
+	}
+}
+
+// TestDecodeFileRefusesByType checks that a folder, a device, a named
+// pipe and a file larger than MaxBytes are refused at once, unread.
+func TestDecodeFileRefusesByType(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pipe.png")
+	big := filepath.Join(dir, "big.png")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(MaxBytes + 1) // sparse: no disk used
+	f.Close()
+	cases := map[string]string{
+		dir:         "is a directory",
+		big:         "is 256 MiB, larger than the 256 MiB an image may be",
+		fifo:        "is a named pipe (FIFO)",
+		"/dev/zero": "is a device",
+	}
+	if err := mkfifo(fifo); err != nil {
+		delete(cases, fifo)
+	}
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		delete(cases, "/dev/zero")
+	}
+	for path, want := range cases {
+		done := make(chan error, 1)
+		go func() {
+			_, err := DecodeFile(path)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != path+": "+want && !strings.HasPrefix(err.Error(), path+": "+want) {
+				t.Errorf("%s: err = %v, want %q", path, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: DecodeFile still reading after 10 s", path)
+		}
+	}
 }

@@ -2,14 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"resgo/compute"
 	"runtime"
 	"strings"
 
 	"resgo"
+	"resgo/compute"
 	"resgo/imageprep"
 )
 
@@ -29,14 +30,21 @@ probable classes with their probabilities:
 
 Each image is prepared as MNIST's digits were: grey levels, white digit on
 black, cropped to the digit, scaled to fit 20×20 keeping its aspect ratio and
-centred by centre of mass in 28×28 (see package resgo/imageprep).`
+centred by centre of mass in 28×28 (see package resgo/imageprep).
 
-// prediction is what predict prints for one image with --json.
+An IMAGE that cannot be used (not a picture, too large, blank, a folder or
+a device) gets one line on stderr naming it and the problem; every other
+IMAGE is still classified and printed, and predict then exits with status 2.
+With --json such an IMAGE is an entry with "error" instead of "class".`
+
+// prediction is what predict prints for one image with --json: its
+// classes, or the error that kept it from being classified.
 type prediction struct {
 	File          string       `json:"file"`
-	Class         int          `json:"class"`
-	Top           []classProba `json:"top"`
-	Probabilities []float32    `json:"probabilities"`
+	Class         *int         `json:"class,omitempty"`
+	Top           []classProba `json:"top,omitempty"`
+	Probabilities []float32    `json:"probabilities,omitempty"`
+	Error         string       `json:"error,omitempty"`
 }
 
 type classProba struct {
@@ -77,39 +85,74 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	}
 	notice(stderr, m.Info().Notice)
 	const px = imageprep.Size * imageprep.Size
-	pixels := make([]float32, len(files)*px)
+	// Each file is read and prepared on its own: a bad one is reported
+	// and the others are still classified.
+	pixels := make([]float32, 0, len(files)*px)
+	errs := make([]error, len(files))
+	var good []int
 	for i, name := range files {
 		img, err := imageprep.DecodeFile(name)
+		if err == nil {
+			pixels = pixels[:len(pixels)+px]
+			if err = imageprep.PrepareInto(pixels[len(pixels)-px:], img); err != nil {
+				pixels = pixels[:len(pixels)-px]
+				err = fmt.Errorf("%s: %v", name, err)
+			}
+		}
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			errs[i] = err
+			continue
 		}
-		if err := imageprep.PrepareInto(pixels[i*px:(i+1)*px], img); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%s: %v", name, err)}
-		}
-	}
-	preds, err := m.PredictPixels(pixels)
-	if err != nil {
-		return err
+		good = append(good, i)
 	}
 	out := make([]prediction, len(files))
-	for i, p := range preds {
-		out[i] = prediction{File: files[i], Class: p.Class, Probabilities: p.Probabilities}
-		for _, c := range p.Top(top) {
-			out[i].Top = append(out[i].Top, classProba{c, p.Probabilities[c]})
+	if len(good) > 0 {
+		preds, err := m.PredictPixels(pixels)
+		if err != nil {
+			return err
+		}
+		for j, p := range preds {
+			i := good[j]
+			out[i] = prediction{File: files[i], Class: &p.Class, Probabilities: p.Probabilities}
+			for _, c := range p.Top(top) {
+				out[i].Top = append(out[i].Top, classProba{c, p.Probabilities[c]})
+			}
+		}
+	}
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			out[i] = prediction{File: files[i], Error: err.Error()}
+			failed++
 		}
 	}
 	if asJSON {
+		for _, p := range out {
+			if p.Error != "" {
+				fmt.Fprintf(stderr, "resgo: %s\n", p.Error)
+			}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	for _, p := range out {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s:", p.File)
-		for _, t := range p.Top {
-			fmt.Fprintf(&b, "  %d %s", t.Class, predictPercent(t.Probability))
+		if err := enc.Encode(out); err != nil {
+			return err
 		}
-		fmt.Fprintln(stdout, b.String())
+	} else {
+		for _, p := range out {
+			if p.Error != "" {
+				fmt.Fprintf(stderr, "resgo: %s\n", p.Error)
+				continue
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s:", p.File)
+			for _, t := range p.Top {
+				fmt.Fprintf(&b, "  %d %s", t.Class, predictPercent(t.Probability))
+			}
+			fmt.Fprintln(stdout, b.String())
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: 2, err: errors.New("")} // each failure has had its line
 	}
 	return nil
 }

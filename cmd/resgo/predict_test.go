@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"resgo"
 	"resgo/data"
@@ -130,15 +134,18 @@ func TestPredictMatchesTensors(t *testing.T) {
 			}
 			agree, right := 0, 0
 			for i, p := range got {
-				if p.Class == direct[i].Class {
+				if p.Class == nil {
+					t.Fatalf("%s: no class: %s", p.File, p.Error)
+				}
+				if *p.Class == direct[i].Class {
 					agree++
 				} else {
-					t.Logf("%s: predict says %d %v, the tensor %d (label %d)", filepath.Base(p.File), p.Class, p.Top, direct[i].Class, te.Labels[i])
+					t.Logf("%s: predict says %d %v, the tensor %d (label %d)", filepath.Base(p.File), *p.Class, p.Top, direct[i].Class, te.Labels[i])
 				}
-				if p.Class == int(te.Labels[i]) {
+				if *p.Class == int(te.Labels[i]) {
 					right++
 				}
-				if len(p.Top) != 3 || p.Top[0].Class != p.Class || len(p.Probabilities) != 10 {
+				if len(p.Top) != 3 || p.Top[0].Class != *p.Class || len(p.Probabilities) != 10 {
 					t.Fatalf("malformed prediction %+v", p)
 				}
 			}
@@ -183,4 +190,71 @@ func TestPredictOutput(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", c.args[1:], code, stderr, c.want)
 		}
 	}
+}
+
+// TestPredictManyFiles gives predict four pictures of which one is blank:
+// the three good ones are classified and printed, the blank one gets one
+// line on stderr, and the exit status is 2; --json has an entry for each,
+// the blank one with its error.
+func TestPredictManyFiles(t *testing.T) {
+	dir := t.TempDir()
+	tr, _, err := data.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for i, name := range []string{"a.png", "blank.png", "c.png", "d.png"} {
+		path := filepath.Join(dir, name)
+		d := tr
+		if name == "blank.png" {
+			d = &data.Dataset{Images: make([]byte, 784), Labels: []byte{0}, N: 1, H: 28, W: 28}
+		}
+		writeDigitPNG(t, path, d, i%d.N, 1, 1, 28, 28, false)
+		files = append(files, path)
+	}
+	code, stdout, stderr := ckRun(append([]string{"predict", "--checkpoint", ckTestModel}, files...)...)
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != exitUsage || len(lines) != 3 {
+		t.Fatalf("exit %d, stdout:\n%s", code, stdout)
+	}
+	for i, f := range []string{files[0], files[2], files[3]} {
+		if !strings.HasPrefix(lines[i], f+":  ") || !strings.Contains(lines[i], "%") {
+			t.Errorf("line %d: %q, want %s's prediction", i, lines[i], f)
+		}
+	}
+	checkOneLineError(t, "the blank image", stderr, files[1]+": no digit found")
+
+	code, stdout, stderr = ckRun(append([]string{"predict", "--json", "--checkpoint", ckTestModel}, files...)...)
+	var got []prediction
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != exitUsage || len(got) != 4 {
+		t.Fatalf("--json: exit %d, %v, stdout:\n%s", code, err, stdout)
+	}
+	for i, p := range got {
+		if p.File != files[i] || (i == 1) != (p.Class == nil) || (i == 1) != (p.Error != "") || (i == 1) != (len(p.Top) == 0) {
+			t.Errorf("--json entry %d: %+v", i, p)
+		}
+	}
+	checkOneLineError(t, "--json: the blank image", stderr, files[1]+": no digit found")
+}
+
+// TestPredictDevZero runs the built command on /dev/zero, which it used to
+// read without end: it must refuse it at once, by its type.
+func TestPredictDevZero(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, resgoBinary(t), "predict", "--checkpoint", ckTestModel, "/dev/zero")
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatal("predict /dev/zero still running after 60 s")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Errorf("exit: %v", err)
+	}
+	checkOneLineError(t, "predict /dev/zero", stderr.String(), "/dev/zero: is a device, not an image file")
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/image/tiff"
 
 	"resgo/data"
 	"resgo/internal/testutil"
@@ -403,7 +406,12 @@ func TestBadImages(t *testing.T) {
 	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
 	blank := filepath.Join(dir, "blank.png")
 	writeDigitPNG(t, blank, &data.Dataset{Images: make([]byte, 784), Labels: []byte{0}, N: 1, H: 28, W: 28}, 0, 1, 1, 28, 28, false)
-	files := map[string][]byte{"text.png": []byte("not a picture"), "truncated.png": png[:len(png)/2], "bomb.png": bomb, "empty.png": nil}
+	var tif bytes.Buffer
+	if err := tiff.Encode(&tif, image.NewGray(image.Rect(0, 0, 28, 28)), nil); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"text.png": []byte("not a picture"), "truncated.png": png[:len(png)/2], "bomb.png": bomb, "empty.png": nil,
+		"image.tiff": tif.Bytes()}
 	for name, b := range files {
 		os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}
@@ -417,11 +425,18 @@ func TestBadImages(t *testing.T) {
 		{"bomb.png", "the png image is 100000×100000, larger than 50000000 pixels"},
 		{"blank.png", "blank"},
 		{".", "is a directory"},
+		{"image.tiff", "a TIFF image: resgo reads PNG, JPEG or GIF"},
+		{"/dev/zero", "is a device, not an image file"},
 	} {
-		path := filepath.Join(dir, c.file)
+		path := c.file
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, c.file)
+		} else if _, err := os.Stat(path); err != nil {
+			continue
+		}
 		code, stdout, stderr := ckRun("predict", "--checkpoint", ckTestModel, good, path)
-		if code != exitUsage || stdout != "" {
-			t.Errorf("predict %s: exit %d, stdout %q; want %d and nothing", c.file, code, stdout, exitUsage)
+		if code != exitUsage || !strings.HasPrefix(stdout, good+": ") || strings.Count(stdout, "\n") != 1 {
+			t.Errorf("predict %s: exit %d, stdout %q; want %d and the good image's line", c.file, code, stdout, exitUsage)
 		}
 		checkOneLineError(t, "predict "+c.file, stderr, path, c.want)
 	}
