@@ -49,8 +49,8 @@ type ExportOptions struct {
 //
 // The network is read from the autograd trace of one inference pass, so
 // any model built from the ops that Export knows (Conv2D, Dense,
-// BatchNorm, ReLU, Add, MaxPool2D, Flatten, Pad2D) exports without code of
-// its own. Weights are converted from resgo's layouts (HWIO kernels over
+// BatchNorm, ReLU, Add, MaxPool2D, AvgPool2D, GlobalAvgPool, Concat,
+// Flatten, Pad2D) exports without code of its own. Weights are converted from resgo's layouts (HWIO kernels over
 // NHWC activations) to ONNX's (OIHW over NCHW) once, here; a Dense layer
 // after a Flatten gets its rows permuted from (h, w, c) to (c, h, w) order
 // so that the file needs no transposes at run time.
@@ -318,8 +318,35 @@ func (e *exporter) op(ops []autograd.OpInfo, i int, op autograd.OpInfo) error {
 			return err
 		}
 		e.node("Add", []string{x, y}, []string{out})
-	case "MaxPool2D":
-		e.node("MaxPool", []string{x}, []string{out}, intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2))
+	case "MaxPool2D", "AvgPool2D":
+		// The positions a 'same' window overhangs count for nothing, as
+		// ONNX's pads in a MaxPool and in an AveragePool without
+		// count_include_pad.
+		k, st, p := op.Window, op.Strides, op.Pads
+		if k == [2]int{} {
+			k, st = [2]int{2, 2}, [2]int{2, 2}
+		}
+		name := map[string]string{"MaxPool2D": "MaxPool", "AvgPool2D": "AveragePool"}[op.Op]
+		e.node(name, []string{x}, []string{out}, intsAttr("kernel_shape", k[0], k[1]), intsAttr("strides", st[0], st[1]),
+			intsAttr("pads", p[0], p[1], p[2], p[3]))
+	case "GlobalAvgPool":
+		g := e.fresh(out + ".nchw11")
+		e.node("GlobalAveragePool", []string{x}, []string{g})
+		e.node("Flatten", []string{g}, []string{out}, intAttr("axis", 1))
+	case "Concat":
+		r := len(op.Output.Shape)
+		if r != 4 && r != 2 {
+			return fmt.Errorf("concatenates rank-%d values; resgo exports channels of images or columns of matrices", r)
+		}
+		var ins []string
+		for j := range op.Inputs {
+			s, err := in(j)
+			if err != nil {
+				return err
+			}
+			ins = append(ins, s)
+		}
+		e.node("Concat", ins, []string{out}, intAttr("axis", 1)) // NHWC's last axis is NCHW's 1
 	case "Flatten":
 		s := op.Inputs[0].Shape
 		if len(s) != 4 {

@@ -454,7 +454,7 @@ func (l *loader) pool(x *val, isMax bool) error {
 	}
 	H, W := x.shape[2], x.shape[3]
 	OH, OW := (H+pads[0]+pads[2]-KH)/stride+1, (W+pads[1]+pads[3]-KW)/stride+1
-	if isMax && (pads[0] >= KH || pads[1] >= KW || pads[2] >= KH || pads[3] >= KW) {
+	if pads[0] >= KH || pads[1] >= KW || pads[2] >= KH || pads[3] >= KW {
 		return l.fail("pads %v as large as the %d×%d window", pads, KH, KW)
 	}
 	like := &val{shape: []int{-1, x.shape[1], OH, OW}, nhwc: true}

@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"fmt"
-	"math"
 
 	"resgo/autograd"
 	"resgo/internal/kernels"
@@ -46,7 +45,7 @@ const (
 	stepReLU
 	stepAdd      // two values of one shape
 	stepMaxPool2 // 2×2 stride 2 max pooling (resgo's own op)
-	stepPool     // general max or average pooling
+	stepPool     // max or average pooling of any window
 	stepGlobalAvg
 	stepMap       // elementwise function
 	stepConcat    // along channels (NHWC's last axis) or a 2-D value's columns
@@ -139,27 +138,28 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 	case stepMaxPool2:
 		return t.MaxPool2D(x)
 	case stepPool:
+		// resgo's window kernels, with ONNX's explicit pads; an average
+		// that counts the padding pads with zeros first.
+		if s.count && s.pads != [4]int{} {
+			x = t.Pad2D(x, s.pads[0], s.pads[2], s.pads[1], s.pads[3])
+			xs = x.Value.Shape
+		}
 		H, W, C := xs[1], xs[2], xs[3]
-		OH := (H+s.pads[0]+s.pads[2]-s.kh)/s.stride + 1
-		OW := (W+s.pads[1]+s.pads[3]-s.kw)/s.stride + 1
-		return t.Inference(poolName(s.max), []int{N, OH, OW, C}, func(y []float32) {
-			pool2D(x.Value.Data, N, H, W, C, s, y, OH, OW)
-		}, x)
-	case stepGlobalAvg:
-		H, W, C := xs[1], xs[2], xs[3]
-		return t.Inference("GlobalAveragePool", []int{N, 1, 1, C}, func(y []float32) {
-			for n := range N {
-				acc := make([]float64, C)
-				for i := range H * W {
-					for c, v := range x.Value.Data[(n*H*W+i)*C:][:C] {
-						acc[c] += float64(v)
-					}
-				}
-				for c := range C {
-					y[n*C+c] = float32(acc[c] / float64(H*W))
-				}
+		ps := kernels.PoolShape{N: N, H: H, W: W, C: C, KH: s.kh, KW: s.kw, SH: s.stride, SW: s.stride}
+		if !s.count {
+			ps.PadT, ps.PadL = s.pads[0], s.pads[1]
+			H, W = H+s.pads[0]+s.pads[2], W+s.pads[1]+s.pads[3]
+		}
+		ps.OH, ps.OW = (H-s.kh)/s.stride+1, (W-s.kw)/s.stride+1
+		return t.Inference(poolName(s.max), []int{N, ps.OH, ps.OW, C}, func(y []float32) {
+			if s.max {
+				kernels.MaxPool(t.Pool(), ps, x.Value.Data, y)
+			} else {
+				kernels.AvgPool(t.Pool(), ps, x.Value.Data, y)
 			}
 		}, x)
+	case stepGlobalAvg:
+		return t.Reshape(t.GlobalAvgPool(x), N, 1, 1, xs[3])
 	case stepMap:
 		return t.Inference(s.fname, xs, func(y []float32) {
 			for i, v := range x.Value.Data {
@@ -168,24 +168,10 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 		}, x)
 	case stepConcat:
 		ins := make([]*autograd.Var, len(s.in))
-		total := 0
 		for i, j := range s.in {
 			ins[i] = vals[j]
-			sh := ins[i].Value.Shape
-			total += sh[len(sh)-1]
 		}
-		shape := append(append([]int(nil), xs[:len(xs)-1]...), total)
-		rows := x.Value.Len() / xs[len(xs)-1]
-		return t.Inference("Concat", shape, func(y []float32) {
-			off := 0
-			for _, v := range ins {
-				c := v.Value.Shape[len(v.Value.Shape)-1]
-				for r := range rows {
-					copy(y[r*total+off:][:c], v.Value.Data[r*c:][:c])
-				}
-				off += c
-			}
-		}, ins...)
+		return t.Concat(ins...)
 	case stepView:
 		return t.Reshape(x, append([]int{N}, s.shape...)...)
 	case stepTranspose:
@@ -222,55 +208,6 @@ func poolName(max bool) string {
 		return "MaxPool"
 	}
 	return "AveragePool"
-}
-
-// pool2D is max or average pooling of x [N, H, W, C] into y [N, OH, OW, C]
-// with s's kernel, stride and pads. Padding is never the maximum; an
-// average counts it only if s.count is set (ONNX's count_include_pad).
-func pool2D(x []float32, N, H, W, C int, s *step, y []float32, OH, OW int) {
-	acc := make([]float32, C)
-	for n := range N {
-		for oy := range OH {
-			for ox := range OW {
-				y0, x0 := oy*s.stride-s.pads[0], ox*s.stride-s.pads[1]
-				cnt := 0
-				for c := range acc {
-					if s.max {
-						acc[c] = float32(math.Inf(-1))
-					} else {
-						acc[c] = 0
-					}
-				}
-				for ky := y0; ky < y0+s.kh; ky++ {
-					for kx := x0; kx < x0+s.kw; kx++ {
-						if ky < 0 || ky >= H || kx < 0 || kx >= W {
-							continue
-						}
-						cnt++
-						src := x[((n*H+ky)*W+kx)*C:][:C]
-						if s.max {
-							for c, v := range src {
-								acc[c] = max(acc[c], v)
-							}
-						} else {
-							for c, v := range src {
-								acc[c] += v
-							}
-						}
-					}
-				}
-				if !s.max {
-					if s.count {
-						cnt = s.kh * s.kw
-					}
-					for c := range acc {
-						acc[c] /= float32(max(cnt, 1))
-					}
-				}
-				copy(y[((n*OH+oy)*OW+ox)*C:][:C], acc)
-			}
-		}
-	}
 }
 
 // transpose writes x, of shape in, into y with its axes in the order perm:

@@ -114,8 +114,9 @@ func opsGraph() []byte {
 	x = b.op("Relu", []string{x})
 	x = b.op("Conv", []string{x, b.weights(0, 0.3, 8, 8, 3, 3)}, intsAttr("pads", 1, 1, 1, 1))
 	x = b.op("Add", []string{x, b.op("Sigmoid", []string{x})})
-	x = b.op("AveragePool", []string{x}, intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1)) // 8×4×4
-	x = b.op("MaxPool", []string{x}, intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2))                                   // 8×2×2
+	x = b.op("AveragePool", []string{x}, intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1))       // 8×4×4
+	x = b.op("MaxPool", []string{x}, intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2))                                         // 8×2×2
+	x = b.op("AveragePool", []string{x}, intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 0, 0), intAttr("count_include_pad", 1)) // 8×2×2
 	// Two heads: global average, and an NHWC flatten through MatMul.
 	g := b.op("Flatten", []string{b.op("GlobalAveragePool", []string{x})})
 	f := b.op("Reshape", []string{b.op("Transpose", []string{x}, intsAttr("perm", 0, 2, 3, 1)), b.ints(0, -1)})
@@ -153,7 +154,7 @@ func TestFusions(t *testing.T) {
 			relus++
 		}
 	}
-	want := map[stepKind]int{stepPad: 0, stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 2}
+	want := map[stepKind]int{stepPad: 0, stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 3}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d steps of kind %d, want %d (all: %v)", count[k], k, n, count)
