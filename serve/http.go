@@ -26,6 +26,16 @@ func errorf(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// prefixError puts prefix before an httpError's message, keeping its
+// status.
+func prefixError(err error, prefix string) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return &httpError{code: he.code, msg: prefix + he.msg}
+	}
+	return err
+}
+
 // exchange is one request under way: the response writer, and what the
 // request log and metrics record about it.
 type exchange struct {

@@ -300,6 +300,20 @@ func TestInfer(t *testing.T) {
 	if outs := v["outputs"].([]any); code != 200 || len(outs) != 1 || fmt.Sprint(outs[0].(map[string]any)["data"]) != "[1 7 2]" {
 		t.Errorf("outputs [class]: %d %v", code, v)
 	}
+	// BYTES: pictures in base64 (URL-safe and unpadded too).
+	var pics []string
+	for i, d := range digits {
+		enc := base64.StdEncoding
+		if i == 1 {
+			enc = base64.RawURLEncoding
+		}
+		pics = append(pics, enc.EncodeToString(readDigit(t, d.file)))
+	}
+	code, v = call(t, "POST", ts.URL+"/v2/models/mnist/infer", "",
+		inferBody(t, "BYTES", []int{3}, pics, map[string]any{"outputs": []any{map[string]any{"name": "label"}}}))
+	if outs, _ := v["outputs"].([]any); code != 200 || len(outs) != 1 || fmt.Sprint(outs[0].(map[string]any)["data"]) != "[1 7 2]" {
+		t.Errorf("BYTES pictures: %d %v", code, v)
+	}
 }
 
 func TestInferErrors(t *testing.T) {
@@ -330,6 +344,12 @@ func TestInferErrors(t *testing.T) {
 		{"out of range", inferBody(t, "FP32", []int{1, 784}, append([]float32{255}, zeros[1:]...), nil), 400, "value 0 is 255: FP32 pixels are grey levels in [0, 1]"},
 		{"UINT8 fraction", inferBody(t, "UINT8", []int{1, 784}, append([]float32{0.5}, zeros[1:]...), nil), 400, "UINT8 pixels are integers 0 to 255"},
 		{"unknown output", inferBody(t, "FP32", []int{1, 784}, zeros, map[string]any{"outputs": []any{map[string]any{"name": "logits"}}}), 400, `unknown output "logits"`},
+		{"BYTES shape", inferBody(t, "BYTES", []int{1, 28}, []string{"x"}, nil), 400, "BYTES holds pictures, one per element: shape [N]"},
+		{"BYTES count", inferBody(t, "BYTES", []int{2}, []string{"aGVsbG8="}, nil), 400, "shape [2] holds 2 pictures, data has 1"},
+		{"BYTES numbers", inferBody(t, "BYTES", []int{1}, []int{1}, nil), 400, "array of base64 strings"},
+		{"BYTES not base64", inferBody(t, "BYTES", []int{1}, []string{"%%"}, nil), 400, "picture 0: not base64"},
+		{"BYTES text", inferBody(t, "BYTES", []int{1}, []string{"aGVsbG8="}, nil), 415, "picture 0: not a PNG, JPEG or GIF"},
+		{"BYTES bomb", inferBody(t, "BYTES", []int{1}, []string{base64.StdEncoding.EncodeToString(pngHeader(50000, 50000))}, nil), 413, "50000×50000"},
 		{"too large", inferBody(t, "FP32", []int{1000, 784}, make([]float32, 1000*784), nil), 413, "larger than 1048576 bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -476,7 +496,7 @@ func TestPredict(t *testing.T) {
 		{"no instances", `{"instances": []}`, 400, "at least one instance"},
 		{"columnar", `{"inputs": {"image": []}}`, 400, "columnar"},
 		{"wrong shape", `{"instances": [[0, 0, 0]]}`, 400, "instance 0: shape [3] is not [28, 28, 1], [28, 28] or [784]"},
-		{"bad b64", `{"instances": [{"b64": "%%%"}]}`, 400, "instance 0: \"b64\" is not base64"},
+		{"bad b64", `{"instances": [{"b64": "%%%"}]}`, 400, "instance 0: \"b64\": not base64"},
 		{"b64 text", `{"instances": [{"b64": "aGVsbG8="}]}`, 415, "instance 0: not a PNG, JPEG or GIF"},
 		{"b64 bomb", fmt.Sprintf(`{"instances": [{"b64": %q}]}`, base64.StdEncoding.EncodeToString(pngHeader(50000, 50000))), 413, "instance 0: the png image is 50000×50000"},
 		{"other object", `{"instances": [{"pixels": []}]}`, 400, `expected an array of grey levels`},

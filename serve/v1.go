@@ -78,11 +78,7 @@ func (s *Server) tfPredict(x *exchange, r *http.Request, e *entry) error {
 	px := make([]float32, len(req.Instances)*pixelsPerImage)
 	for i, raw := range req.Instances {
 		if err := s.instance(r, px[i*pixelsPerImage:(i+1)*pixelsPerImage], raw); err != nil {
-			if he, ok := err.(*httpError); ok {
-				he.msg = "instance " + strconv.Itoa(i) + ": " + he.msg
-				return he
-			}
-			return err
+			return prefixError(err, "instance "+strconv.Itoa(i)+": ")
 		}
 	}
 	res, err := s.predict(r.Context(), e, px, len(req.Instances))
@@ -115,11 +111,9 @@ func (s *Server) instance(r *http.Request, dst []float32, raw json.RawMessage) e
 			if err := json.Unmarshal(b64, &str); err != nil {
 				return errorf(http.StatusBadRequest, `"b64" must be a string of base64`)
 			}
-			img, err := base64.StdEncoding.DecodeString(str)
+			img, err := decodeBase64(str)
 			if err != nil {
-				if img, err = base64.URLEncoding.DecodeString(str); err != nil {
-					return errorf(http.StatusBadRequest, `"b64" is not base64: %v`, err)
-				}
+				return prefixError(err, `"b64": `)
 			}
 			return s.prepareImage(r.Context(), dst, img)
 		}
@@ -139,6 +133,16 @@ func (s *Server) instance(r *http.Request, dst []float32, raw json.RawMessage) e
 	px := t.data
 	copy(dst, px)
 	return nil
+}
+
+// decodeBase64 decodes standard or URL-safe base64, padded or not.
+func decodeBase64(str string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(str); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errorf(http.StatusBadRequest, "not base64")
 }
 
 // classify answers a picture, sent as the body or as a multipart upload,

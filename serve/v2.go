@@ -155,26 +155,10 @@ func (s *Server) infer(x *exchange, r *http.Request) error {
 	if in.Name != inputName {
 		return errorf(http.StatusBadRequest, "unknown input %q: the model's input is %q", in.Name, inputName)
 	}
-	n, err := imagesOf(in.Shape, true)
+	px, n, err := s.inputPixels(r, in)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
+		return err
 	}
-	want := n * pixelsPerImage
-	if len(in.Data) == 0 {
-		return errorf(http.StatusBadRequest, "input %q has no data", inputName)
-	}
-	conv, err := pixelsOf(in.Datatype)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
-	}
-	t, err := parseTensor(in.Data, want, conv)
-	if err != nil {
-		return errorf(http.StatusBadRequest, "input %q: data: %v", inputName, err)
-	}
-	if len(t.data) != want {
-		return errorf(http.StatusBadRequest, "input %q: shape %v holds %d values, data has %d", inputName, in.Shape, want, len(t.data))
-	}
-	px := t.data
 	wanted := map[string]bool{outProbs: true, outClass: true, outLabel: true}
 	if len(req.Outputs) > 0 {
 		wanted = map[string]bool{}
@@ -214,6 +198,55 @@ func (s *Server) infer(x *exchange, r *http.Request) error {
 	}
 	writeJSON(x, http.StatusOK, resp)
 	return nil
+}
+
+// inputPixels returns the images of the input tensor, prepared, and their
+// number: FP32 or UINT8 pixels, or BYTES, a base64 PNG, JPEG or GIF picture
+// per element (shape [N]).
+func (s *Server) inputPixels(r *http.Request, in requestInput) ([]float32, int, error) {
+	if len(in.Data) == 0 {
+		return nil, 0, errorf(http.StatusBadRequest, "input %q has no data", inputName)
+	}
+	if in.Datatype == "BYTES" {
+		if len(in.Shape) != 1 || in.Shape[0] < 1 {
+			return nil, 0, errorf(http.StatusBadRequest, "input %q: BYTES holds pictures, one per element: shape [N], not %v", inputName, in.Shape)
+		}
+		var pics []string
+		if err := json.Unmarshal(in.Data, &pics); err != nil {
+			return nil, 0, errorf(http.StatusBadRequest, "input %q: BYTES data must be an array of base64 strings", inputName)
+		}
+		if len(pics) != in.Shape[0] {
+			return nil, 0, errorf(http.StatusBadRequest, "input %q: shape %v holds %d pictures, data has %d", inputName, in.Shape, in.Shape[0], len(pics))
+		}
+		px := make([]float32, len(pics)*pixelsPerImage)
+		for i, p := range pics {
+			b, err := decodeBase64(p)
+			if err == nil {
+				err = s.prepareImage(r.Context(), px[i*pixelsPerImage:(i+1)*pixelsPerImage], b)
+			}
+			if err != nil {
+				return nil, 0, prefixError(err, fmt.Sprintf("input %q: picture %d: ", inputName, i))
+			}
+		}
+		return px, len(pics), nil
+	}
+	n, err := imagesOf(in.Shape, true)
+	if err != nil {
+		return nil, 0, errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
+	}
+	want := n * pixelsPerImage
+	conv, err := pixelsOf(in.Datatype)
+	if err != nil {
+		return nil, 0, errorf(http.StatusBadRequest, "input %q: %v", inputName, err)
+	}
+	t, err := parseTensor(in.Data, want, conv)
+	if err != nil {
+		return nil, 0, errorf(http.StatusBadRequest, "input %q: data: %v", inputName, err)
+	}
+	if len(t.data) != want {
+		return nil, 0, errorf(http.StatusBadRequest, "input %q: shape %v holds %d values, data has %d", inputName, in.Shape, want, len(t.data))
+	}
+	return t.data, n, nil
 }
 
 // jsonError says where JSON went wrong, without Go's type names.
