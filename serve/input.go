@@ -21,7 +21,8 @@ import (
 // claims a huge picture is refused without allocating it.
 func (s *Server) prepareImage(ctx context.Context, dst []float32, b []byte) error {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
-	if errors.Is(err, image.ErrFormat) {
+	if errors.Is(err, image.ErrFormat) || (format != "png" && format != "jpeg" && format != "gif") {
+		// Other decoders a program registers (TIFF, say) are refused too.
 		return errorf(http.StatusUnsupportedMediaType, "not a PNG, JPEG or GIF image")
 	}
 	if err != nil {
