@@ -103,13 +103,16 @@ func canvas(size image.Point, format string) (vg.CanvasWriterTo, error) {
 type series struct {
 	line    *plotter.Line
 	points  *plotter.Scatter
-	learned bool // the model learned (its accuracy is well above chance)
+	band    *plotter.Polygon // the seeds' range, for a fold of several seeds (nil otherwise)
+	learned bool             // the model learned (its accuracy is well above chance)
 	lo, hi  float64
 }
 
-// WriteCurves draws every run's train (dashed) and test (solid) curves of
-// the metric on one chart and writes it as PNG or SVG, with the legend to
-// the right of the plot. When some models learn and others stay near
+// WriteCurves draws every model's train (dashed) and test (solid) curves
+// of the metric on one chart and writes it as PNG or SVG, with the legend
+// to the right of the plot. A model trained under several seeds is drawn
+// as its mean over them, its test curve in a band from the lowest to the
+// highest seed. When some models learn and others stay near
 // chance, the accuracy chart gets a second panel zoomed in on the models
 // that learn.
 func (c *Comparison) WriteCurves(w io.Writer, m Metric, format string) error {
@@ -123,31 +126,58 @@ func (c *Comparison) WriteCurves(w io.Writer, m Metric, format string) error {
 	legend.Top, legend.Left = true, true
 	var all []series
 	maxEpoch := 0
-	for i := range c.Runs {
-		r := &c.Runs[i]
+	runs := c.models()
+	for i := range runs {
+		r := &runs[i]
 		col := palette10[i%len(palette10)]
 		for _, test := range []bool{true, false} {
 			var xys plotter.XYs
 			s := series{learned: r.outcome() == learned, lo: math.Inf(1), hi: math.Inf(-1)}
-			for _, e := range r.History {
-				v := e.Accuracy
-				switch {
-				case m == Accuracy && test:
-					v = e.TestAccuracy
-				case m == Loss && test:
-					v = e.TestLoss
-				case m == Loss:
-					v = e.Loss
-				}
-				if m == Accuracy {
-					v *= 100
-				}
-				if math.IsNaN(v) || math.IsInf(v, 0) || (m == Loss && v <= 0) {
+			// fig is the figure charted, numbered as in figureNames.
+			fig := 1
+			switch {
+			case m == Accuracy && test:
+				fig = 3
+			case m == Loss && test:
+				fig = 2
+			case m == Loss:
+				fig = 0
+			}
+			scale := 1.0
+			if m == Accuracy {
+				scale = 100
+			}
+			usable := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && (m != Loss || v > 0) }
+			var upper, lower plotter.XYs
+			for k, e := range r.History {
+				v := scale * figure(e, fig)
+				if !usable(v) {
 					continue
 				}
 				xys = append(xys, plotter.XY{X: float64(e.Epoch), Y: v})
 				maxEpoch = max(maxEpoch, e.Epoch)
 				s.lo, s.hi = math.Min(s.lo, v), math.Max(s.hi, v)
+				if test && r.spread != nil && r.spread.many() {
+					lo, hi := scale*figure(r.spread.lo[k], fig), scale*figure(r.spread.hi[k], fig)
+					if usable(lo) && usable(hi) {
+						lower = append(lower, plotter.XY{X: float64(e.Epoch), Y: lo})
+						upper = append(upper, plotter.XY{X: float64(e.Epoch), Y: hi})
+						s.lo, s.hi = math.Min(s.lo, lo), math.Max(s.hi, hi)
+					}
+				}
+			}
+			if len(upper) > 1 {
+				ring := append(plotter.XYs(nil), upper...)
+				for k := len(lower) - 1; k >= 0; k-- {
+					ring = append(ring, lower[k])
+				}
+				band, err := plotter.NewPolygon(ring)
+				if err != nil {
+					return err
+				}
+				band.Color = color.NRGBA{col.R, col.G, col.B, 0x40}
+				band.LineStyle.Width = 0
+				s.band = band
 			}
 			if len(xys) == 0 {
 				continue
@@ -190,6 +220,11 @@ func (c *Comparison) WriteCurves(w io.Writer, m Metric, format string) error {
 		grid.Vertical.Color = color.Gray{Y: 0xe0}
 		grid.Horizontal.Color = color.Gray{Y: 0xe0}
 		p.Add(grid)
+		for _, s := range all {
+			if s.band != nil {
+				p.Add(s.band) // bands first, under every line
+			}
+		}
 		for _, s := range all {
 			p.Add(s.line, s.points) // the zoom clips what falls outside
 		}

@@ -13,8 +13,9 @@ import (
 // of the result in plain sentences, the charts and the confusion matrices.
 func (c *Comparison) Markdown() string {
 	var b strings.Builder
-	names := make([]string, len(c.Runs))
-	for i, r := range c.Runs {
+	runs := c.models()
+	names := make([]string, len(runs))
+	for i, r := range runs {
 		names[i] = r.Model
 	}
 	data := c.Data
@@ -22,9 +23,15 @@ func (c *Comparison) Markdown() string {
 		data = "MNIST"
 	}
 	fmt.Fprintf(&b, "# %s on %s\n\n", strings.Join(names, " vs "), data)
-	fmt.Fprintf(&b, "Each model was trained for %s on the same %s training images, in the same shuffled order (seed %d), "+
-		"with batch %d and Adam (learning rate %g), and tested after every epoch on %s test images.",
-		plural(c.Epochs, "epoch"), models.Commas(int64(c.TrainImages)), c.Seed, c.Batch, c.LR, models.Commas(int64(c.TestImages)))
+	if len(c.Seeds) > 1 {
+		fmt.Fprintf(&b, "Each model was trained for %s on the same %s training images "+
+			"with batch %d and Adam (learning rate %g), and tested after every epoch on %s test images.%s",
+			plural(c.Epochs, "epoch"), models.Commas(int64(c.TrainImages)), c.Batch, c.LR, models.Commas(int64(c.TestImages)), c.seedsSentence())
+	} else {
+		fmt.Fprintf(&b, "Each model was trained for %s on the same %s training images, in the same shuffled order (seed %d), "+
+			"with batch %d and Adam (learning rate %g), and tested after every epoch on %s test images.",
+			plural(c.Epochs, "epoch"), models.Commas(int64(c.TrainImages)), c.Seed, c.Batch, c.LR, models.Commas(int64(c.TestImages)))
+	}
 	if !c.Started.IsZero() {
 		fmt.Fprintf(&b, " Run on %s", c.Started.Format("2006-01-02 15:04 MST"))
 		if c.Machine != "" {
@@ -56,7 +63,12 @@ func (c *Comparison) Markdown() string {
 	}
 	b.WriteString("\nParameters count trainable and non-trainable values (BatchNorm's moving statistics); " +
 		"MACs are the multiply-adds of one image's forward pass (convolutions and dense layers); " +
-		"seconds per epoch and images/s time the training pass alone.\n\n")
+		"seconds per epoch and images/s time the training pass alone.")
+	if len(c.Seeds) > 1 {
+		b.WriteString(" Every figure is the mean over the seeds; the final test accuracy gives the lowest and highest in brackets, " +
+			"and [summary.csv](summary.csv) has the range of every figure at every epoch.")
+	}
+	b.WriteString("\n\n")
 
 	b.WriteString("## Reading the result\n\n")
 	for _, p := range c.Reading() {
@@ -67,14 +79,20 @@ func (c *Comparison) Markdown() string {
 	b.WriteString("Solid lines are test figures, over the whole test set in inference mode; dashed lines are training figures, " +
 		"the running averages over each epoch's batches with dropout active and BatchNorm on batch statistics " +
 		"(so a model with dropout can score lower on its training batches than on the test set).\n\n")
+	if len(c.Seeds) > 1 {
+		b.WriteString("Lines are the means over the seeds; the shaded band around each test line spans the lowest and highest seed.\n\n")
+	}
 	b.WriteString("![Accuracy per epoch](accuracy.png)\n\n![Loss per epoch](loss.png)\n\n")
 	b.WriteString("The same charts as SVG: [accuracy.svg](accuracy.svg), [loss.svg](loss.svg); every number is in [history.csv](history.csv).\n\n")
 
 	b.WriteString("## Confusion matrices\n\n")
-	b.WriteString("Rows are the true digits, columns the predictions of the final model, counted over the test set. " +
-		"The colour follows the logarithm of the count, so that single mistakes show.\n\n")
-	for i := range c.Runs {
-		r := &c.Runs[i]
+	b.WriteString("Rows are the true digits, columns the predictions of the final model, counted over the test set")
+	if len(c.Seeds) > 1 {
+		b.WriteString(" and summed over the seeds")
+	}
+	b.WriteString(". The colour follows the logarithm of the count, so that single mistakes show.\n\n")
+	for i := range runs {
+		r := &runs[i]
 		if r.Confusion == nil {
 			continue
 		}
@@ -85,7 +103,7 @@ func (c *Comparison) Markdown() string {
 	}
 
 	b.WriteString("## Models\n\n")
-	for _, r := range c.Runs {
+	for _, r := range runs {
 		fmt.Fprintf(&b, "- **%s**: %s. %s parameters", r.Model, r.Doc, models.Commas(int64(r.Trainable+r.NonTrainable)))
 		if r.NonTrainable > 0 {
 			fmt.Fprintf(&b, " (%s trainable)", models.Commas(int64(r.Trainable)))
@@ -93,6 +111,9 @@ func (c *Comparison) Markdown() string {
 		fmt.Fprintf(&b, ", %s multiply-adds per image", models.MACsString(r.MACs))
 		if r.Wall > 0 {
 			fmt.Fprintf(&b, "; trained and tested in %s", fmtSeconds(r.Wall.Seconds()))
+			if r.spread != nil && r.spread.many() {
+				b.WriteString(" per seed")
+			}
 		}
 		fmt.Fprintf(&b, ". `resgo summary --model %s` lists its layers.\n", r.Model)
 	}
@@ -162,9 +183,10 @@ func (c *Comparison) Reading() []string {
 	if c.Interrupted {
 		paras = append(paras, "**The comparison was interrupted**: the figures cover only the epochs that finished.")
 	}
+	runs := c.models()
 	var ok []*Run
-	for i := range c.Runs {
-		r := &c.Runs[i]
+	for i := range runs {
+		r := &runs[i]
 		fin := r.Final()
 		chance := 100 / float64(r.Classes())
 		switch r.outcome() {
@@ -202,9 +224,9 @@ func (c *Comparison) Reading() []string {
 	// Which learns faster: the test accuracy after the first epoch, and
 	// when each model first reached a common level.
 	var withHistory []*Run
-	for i := range c.Runs {
-		if len(c.Runs[i].History) > 0 {
-			withHistory = append(withHistory, &c.Runs[i])
+	for i := range runs {
+		if len(runs[i].History) > 0 {
+			withHistory = append(withHistory, &runs[i])
 		}
 	}
 	if len(withHistory) >= 2 {
@@ -223,6 +245,9 @@ func (c *Comparison) Reading() []string {
 		}
 		p := fmt.Sprintf("After the first epoch the test accuracy was %s, and the accuracy on the training batches %s.", join(parts), join(trainParts))
 		switch lead, trainLead := sorted[0], byTrain[0]; {
+		case lead == trainLead && lead.spread != nil && !apart(lead, sorted[1], 0, 3, true):
+			p += fmt.Sprintf(" %s is ahead on average, but not on every seed: its first-epoch test accuracy ranged over %s, %s's over %s.",
+				lead.Model, epochRangeText(lead, 0), sorted[1].Model, epochRangeText(sorted[1], 0))
 		case lead == trainLead:
 			p += fmt.Sprintf(" %s learns fastest.", lead.Model)
 		case trainLead.outcome() == bnWarmup:
@@ -245,6 +270,9 @@ func (c *Comparison) Reading() []string {
 		top := sorted[0]
 		fin, best := top.Final(), top.Best()
 		p := fmt.Sprintf("After %s %s ends highest, at %.2f%% test accuracy", plural(len(top.History), "epoch"), top.Model, 100*fin.TestAccuracy)
+		if top.spread != nil && top.spread.many() {
+			p = fmt.Sprintf("After %s %s has the highest mean test accuracy, %.2f%%", plural(len(top.History), "epoch"), top.Model, 100*fin.TestAccuracy)
+		}
 		if len(ok) == 1 {
 			p = fmt.Sprintf("After %s %s ends at %.2f%% test accuracy", plural(len(top.History), "epoch"), top.Model, 100*fin.TestAccuracy)
 		}
@@ -260,7 +288,18 @@ func (c *Comparison) Reading() []string {
 			p += "; then " + join(parts)
 		}
 		p += "."
-		if len(sorted) > 1 && c.TestImages > 0 {
+		if len(sorted) > 1 && top.spread != nil && top.spread.many() {
+			second := sorted[1]
+			gap := fin.TestAccuracy - second.Final().TestAccuracy
+			e := min(len(top.History), len(second.History)) - 1
+			if len(top.History) == len(second.History) && apart(top, second, e, 3, true) {
+				p += fmt.Sprintf(" %s is ahead of %s by %.2f points on average and on every seed: its final test accuracy ranged over %s, %s's over %s.",
+					top.Model, second.Model, 100*gap, finalRangeText(top), second.Model, finalRangeText(second))
+			} else {
+				p += fmt.Sprintf(" The %.2f-point gap to %s is within the seeds' spread (%s ranged over %s, %s over %s): "+
+					"these seeds do not tell the two apart.", 100*gap, second.Model, top.Model, finalRangeText(top), second.Model, finalRangeText(second))
+			}
+		} else if len(sorted) > 1 && c.TestImages > 0 {
 			second := sorted[1].Final().TestAccuracy
 			gap := fin.TestAccuracy - second
 			images := int(math.Round(gap * float64(c.TestImages)))

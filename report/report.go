@@ -24,6 +24,9 @@ import (
 type Run struct {
 	Model string // registered name
 	Doc   string // one-line description
+	// Seed is the seed it was trained from (initial weights, shuffling,
+	// dropout). A comparison may hold one run per model and seed.
+	Seed uint64
 	// Trainable and NonTrainable count its parameter values; MACs are its
 	// forward multiply-adds per image.
 	Trainable, NonTrainable int
@@ -43,6 +46,8 @@ type Run struct {
 	Wall time.Duration
 	// Err is why training stopped early (a diverged loss), or nil.
 	Err error
+
+	spread *spread // set on the fold of several seeds' runs (seeds.go)
 }
 
 // Comparison is a set of runs on the same data and settings.
@@ -58,7 +63,10 @@ type Comparison struct {
 	Epochs, Batch           int
 	LR                      float64
 	Seed                    uint64
-	Started                 time.Time
+	// Seeds are the seeds every model was trained from, when more than
+	// one (then Seed is unused).
+	Seeds   []uint64
+	Started time.Time
 	// Elapsed is the wall time of the whole comparison.
 	Elapsed time.Duration
 	// Interrupted is set when the comparison was stopped before the end.
@@ -117,7 +125,7 @@ func (r *Run) Classes() int {
 
 // Files are the names WriteAll writes, apart from one confusion matrix per
 // model (ConfusionFile).
-var Files = []string{"report.md", "history.csv", "accuracy.png", "accuracy.svg", "loss.png", "loss.svg"}
+var Files = []string{"report.md", "history.csv", "summary.csv", "accuracy.png", "accuracy.svg", "loss.png", "loss.svg"}
 
 // ConfusionFile returns the name of a model's confusion matrix image.
 func ConfusionFile(model string) string { return "confusion-" + model + ".png" }
@@ -151,6 +159,7 @@ func (c *Comparison) WriteAll(dir string) ([]string, error) {
 	}{
 		{"report.md", func(w io.Writer) error { _, err := io.WriteString(w, c.Markdown()); return err }},
 		{"history.csv", c.WriteCSV},
+		{"summary.csv", c.WriteSummaryCSV},
 		{"accuracy.png", func(w io.Writer) error { return c.WriteCurves(w, Accuracy, "png") }},
 		{"accuracy.svg", func(w io.Writer) error { return c.WriteCurves(w, Accuracy, "svg") }},
 		{"loss.png", func(w io.Writer) error { return c.WriteCurves(w, Loss, "png") }},
@@ -161,8 +170,9 @@ func (c *Comparison) WriteAll(dir string) ([]string, error) {
 			return written, err
 		}
 	}
-	for i := range c.Runs {
-		r := &c.Runs[i]
+	runs := c.models()
+	for i := range runs {
+		r := &runs[i]
 		if r.Confusion == nil {
 			continue
 		}
@@ -174,11 +184,11 @@ func (c *Comparison) WriteAll(dir string) ([]string, error) {
 }
 
 // CSVHeader is the header row of history.csv.
-var CSVHeader = []string{"epoch", "model", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds"}
+var CSVHeader = []string{"epoch", "model", "seed", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds"}
 
-// WriteCSV writes the history of every run, one row per model and epoch
-// (accuracies in [0, 1], seconds of the training pass), in CSVHeader's
-// columns.
+// WriteCSV writes the history of every run, one row per model, seed and
+// epoch (accuracies in [0, 1], seconds of the training pass), in
+// CSVHeader's columns. WriteSummaryCSV gives the means over the seeds.
 func (c *Comparison) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
@@ -187,7 +197,7 @@ func (c *Comparison) WriteCSV(w io.Writer) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
 	for _, r := range c.Runs {
 		for _, e := range r.History {
-			if err := cw.Write([]string{strconv.Itoa(e.Epoch), r.Model, f(e.Loss), f(e.Accuracy),
+			if err := cw.Write([]string{strconv.Itoa(e.Epoch), r.Model, strconv.FormatUint(r.Seed, 10), f(e.Loss), f(e.Accuracy),
 				f(e.TestLoss), f(e.TestAccuracy), strconv.FormatFloat(e.Seconds, 'f', 3, 64)}); err != nil {
 				return err
 			}
@@ -200,7 +210,9 @@ func (c *Comparison) WriteCSV(w io.Writer) error {
 // tableRows returns the summary table's header and rows.
 func (c *Comparison) tableRows() (head []string, rows [][]string) {
 	head = []string{"model", "parameters", "MACs/image", "s/epoch", "images/s", "best test acc", "final test acc", "final test loss"}
-	for _, r := range c.Runs {
+	runs := c.models()
+	for i := range runs {
+		r := &runs[i]
 		fin, best := r.Final(), r.Best()
 		row := []string{r.Model, models.Commas(int64(r.Trainable + r.NonTrainable)), models.MACsString(r.MACs)}
 		if len(r.History) == 0 {
@@ -210,7 +222,7 @@ func (c *Comparison) tableRows() (head []string, rows [][]string) {
 				fmt.Sprintf("%.1f", r.SecondsPerEpoch()),
 				commas(int(math.Round(r.ImagesPerSec(c.TrainImages)))),
 				fmt.Sprintf("%.2f%% (epoch %d)", 100*best.TestAccuracy, best.Epoch),
-				fmt.Sprintf("%.2f%%", 100*fin.TestAccuracy),
+				finalAccText(r),
 				lossString(fin.TestLoss))
 		}
 		if r.Err != nil {
@@ -219,6 +231,18 @@ func (c *Comparison) tableRows() (head []string, rows [][]string) {
 		rows = append(rows, row)
 	}
 	return head, rows
+}
+
+// finalAccText is the final test accuracy for the table: with several
+// seeds, the mean and its range.
+func finalAccText(r *Run) string {
+	fin := r.Final()
+	if r.spread == nil || !r.spread.many() {
+		return fmt.Sprintf("%.2f%%", 100*fin.TestAccuracy)
+	}
+	e := len(r.History) - 1
+	lo, hi := epochRange(r, e, 3)
+	return rangeString(fin.TestAccuracy, lo, hi)
 }
 
 func lossString(v float64) string {

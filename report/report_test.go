@@ -149,3 +149,99 @@ func TestReading(t *testing.T) {
 		}
 	}
 }
+
+// seeded returns a comparison of resnet and vgg16-reduced trained under
+// seeds 1, 2 and 3, whose final test accuracies are resnet's base+offset
+// and vgg16-reduced's base, each moved by ±width by the seed.
+func seeded(offset, width float64) *Comparison {
+	c := synthetic(4)
+	base := c.Runs
+	c.Runs, c.Seeds = nil, []uint64{1, 2, 3}
+	for _, m := range []int{0, 2} {
+		for k, seed := range c.Seeds {
+			r := base[m]
+			r.Seed = seed
+			r.History = append([]train.EpochResult(nil), r.History...)
+			d := width * float64(k-1) // −width, 0, +width
+			for i := range r.History {
+				r.History[i].TestAccuracy = 0.98 + d
+				if m == 0 {
+					r.History[i].TestAccuracy += offset
+				}
+				r.History[i].Seconds += float64(k)
+			}
+			c.Runs = append(c.Runs, r)
+		}
+	}
+	return c
+}
+
+// TestSeedsFolded checks what a comparison of several seeds per model
+// writes: the table's mean and range, history.csv's row per seed,
+// summary.csv's mean, lowest and highest, a chart per metric with bands,
+// and a reading that calls a difference only beyond the seeds' spread.
+func TestSeedsFolded(t *testing.T) {
+	c := seeded(0.01, 0.001) // 99.00 (98.90–99.10) against 98.00 (97.90–98.10)
+	dir := t.TempDir()
+	if _, err := c.WriteAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	CheckFiles(t, dir, c)
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{
+		"# resnet vs vgg16-reduced on MNIST",
+		"once per seed (1, 2 and 3)",
+		"| 99.00% (98.90–99.10) |",
+		"| 98.00% (97.90–98.10) |",
+		"resnet has the highest mean test accuracy, 99.00%",
+		"resnet is ahead of vgg16-reduced by 1.00 points on average and on every seed: its final test accuracy ranged over 98.90–99.10%, vgg16-reduced's over 97.90–98.10%",
+		"shaded band",
+		"summed over the seeds",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if strings.Count(string(md), "confusion-resnet.png") != 1 {
+		t.Errorf("report.md should show one confusion matrix per model")
+	}
+
+	rows, err := csv.NewReader(bytes.NewReader(must(os.ReadFile(filepath.Join(dir, "summary.csv"))))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+2*4 || strings.Join(rows[0], ",") != strings.Join(SummaryHeader, ",") {
+		t.Fatalf("summary.csv: %d rows, header %v", len(rows), rows[0])
+	}
+	col := func(name string) int {
+		for i, h := range rows[0] {
+			if h == name {
+				return i
+			}
+		}
+		t.Fatalf("summary.csv has no %s", name)
+		return 0
+	}
+	last := rows[4] // resnet, epoch 4
+	for name, want := range map[string]string{"model": "resnet", "seeds": "3", "test_accuracy_mean": "0.99",
+		"test_accuracy_min": "0.989", "test_accuracy_max": "0.991", "seconds_mean": "61", "seconds_min": "60", "seconds_max": "62"} {
+		if got := last[col(name)]; got != want {
+			t.Errorf("summary.csv resnet epoch 4 %s = %s, want %s", name, got, want)
+		}
+	}
+
+	// Overlapping ranges: no winner is called.
+	c = seeded(0.001, 0.002) // 98.10 (97.90–98.30) against 98.00 (97.80–98.20)
+	text := strings.Join(c.Reading(), "\n")
+	if !strings.Contains(text, "within the seeds' spread (resnet ranged over 97.90–98.30%, vgg16-reduced over 97.80–98.20%)") ||
+		strings.Contains(text, "resnet is ahead of") || !strings.Contains(text, "resnet is ahead on average, but not on every seed") {
+		t.Errorf("overlapping seeds: the reading calls a difference:\n%s", text)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"resgo/compute"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,14 +29,18 @@ func init() {
 }
 
 const compareSynopsis = `
-Usage: resgo compare [--models resnet,vgg16,vgg16-reduced] [--epochs 10] [--out DIR] [flags]
+Usage: resgo compare [--models resnet,vgg16,vgg16-reduced] [--epochs 10] [--seeds 1,2,3] [--out DIR] [flags]
 
 Trains each model in turn on the same data, in the same shuffled order, from
 the same seed, printing the tutorial's line after every epoch and a table at
-the end, then writes into DIR:
+the end. With --seeds, every model is trained once per seed, and the report
+gives each figure's mean over the seeds and its range (lowest to highest),
+calling a difference between models only where their ranges do not overlap.
+It writes into DIR:
 
   report.md                 the settings, the table, and the result read in plain sentences
-  history.csv               epoch, model, train_loss, train_accuracy, test_loss, test_accuracy, seconds
+  history.csv               epoch, model, seed, train_loss, train_accuracy, test_loss, test_accuracy, seconds
+  summary.csv               per model and epoch: the number of seeds, each figure's mean, min and max
   accuracy.png, .svg        every model's train and test accuracy per epoch
   loss.png, .svg            every model's train and test loss per epoch
   confusion-MODEL.png       each model's confusion matrix on the test set
@@ -45,6 +52,7 @@ the current step and still writes what was measured.`
 type compareFlags struct {
 	trainFlags
 	models string
+	seeds  string
 	out    string
 }
 
@@ -53,6 +61,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compare", compareSynopsis, stdout)
 	f.register(fs, false)
 	fs.StringVar(&f.models, "models", "resnet,vgg16,vgg16-reduced", "comma-separated `list` of models to compare: "+strings.Join(models.Names(), ", "))
+	fs.StringVar(&f.seeds, "seeds", "", "comma-separated `list` of seeds: every model is trained once per seed (default: --seed alone)")
 	fs.StringVar(&f.out, "out", "", "write the report into `DIR` (default ./compare-YYYYMMDD-HHMMSS)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -61,6 +70,12 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	names, err := f.modelList()
+	if err != nil {
+		return err
+	}
+	seedSet := false
+	fs.Visit(func(fl *flag.Flag) { seedSet = seedSet || fl.Name == "seed" })
+	seeds, err := f.seedList(seedSet)
 	if err != nil {
 		return err
 	}
@@ -99,27 +114,39 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	}
 	cmp := &report.Comparison{
 		Command: commandLine("compare", args), Machine: machine(pool.Workers()), Data: dataName,
-		TrainImages: tr.N, TestImages: te.N, Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Started: started,
+		TrainImages: tr.N, TestImages: te.N, Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: seeds[0], Started: started,
+	}
+	seedText := fmt.Sprintf("seed %d", seeds[0])
+	if len(seeds) > 1 {
+		cmp.Seeds = seeds
+		seedText = "seeds " + joinUints(seeds)
 	}
 	epochs := plural(f.epochs, "epoch")
-	fmt.Fprintf(stdout, "Comparing %s: %s on %d training images, testing on %d; batch %d, seed %d, %d threads, %s kernels\n",
-		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, f.seed, pool.Workers(), compute.Kernels())
+	fmt.Fprintf(stdout, "Comparing %s: %s on %d training images, testing on %d; batch %d, %s, %d threads, %s kernels\n",
+		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, seedText, pool.Workers(), compute.Kernels())
 	if note := shortRunNote(f.bnMomentum, f.epochs*((tr.N+f.batch-1)/f.batch)); withBN && note != "" {
 		fmt.Fprintln(stdout, note)
 	}
 
 	var interrupted bool
+train:
 	for _, name := range names {
-		run, err := f.trainOne(ctx, name, tr, te, pool, stdout)
-		if run != nil {
-			cmp.Runs = append(cmp.Runs, *run)
-		}
-		if errors.Is(err, context.Canceled) {
-			interrupted = true
-			break
-		}
-		if err != nil {
-			return err
+		for _, seed := range seeds {
+			label := name
+			if len(seeds) > 1 {
+				label = fmt.Sprintf("%s/%d", name, seed)
+			}
+			run, err := f.trainOne(ctx, name, label, seed, tr, te, pool, stdout)
+			if run != nil {
+				cmp.Runs = append(cmp.Runs, *run)
+			}
+			if errors.Is(err, context.Canceled) {
+				interrupted = true
+				break train
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	cmp.Elapsed = time.Since(started)
@@ -165,20 +192,53 @@ func (f *compareFlags) modelList() ([]string, error) {
 	return names, nil
 }
 
-// trainOne trains one model and measures it. It returns the run so far
-// even when training stops early: diverged (recorded in Run.Err, error
-// nil) or interrupted (context.Canceled).
-func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.Dataset, pool *compute.Pool, stdout io.Writer) (*report.Run, error) {
+// seedList parses --seeds: the seeds to train every model from, or --seed
+// alone. Naming both is an error, as is a seed given twice.
+func (f *compareFlags) seedList(seedSet bool) ([]uint64, error) {
+	if f.seeds == "" {
+		return []uint64{f.seed}, nil
+	}
+	if seedSet {
+		return nil, badFlag("compare", "--seed and --seeds both given: use --seeds alone")
+	}
+	var seeds []uint64
+	for _, part := range strings.Split(f.seeds, ",") {
+		s, err := strconv.ParseUint(strings.TrimSpace(part), 10, 64)
+		if err != nil {
+			return nil, badFlag("compare", "--seeds %q: %q is not a seed (a whole number ≥ 0)", f.seeds, part)
+		}
+		if slices.Contains(seeds, s) {
+			return nil, badFlag("compare", "--seeds names %d twice", s)
+		}
+		seeds = append(seeds, s)
+	}
+	return seeds, nil
+}
+
+// joinUints formats seeds as "1, 2, 3".
+func joinUints(v []uint64) string {
+	parts := make([]string, len(v))
+	for i, s := range v {
+		parts[i] = strconv.FormatUint(s, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// trainOne trains one model from seed and measures it, printing its
+// lines under label. It returns the run so far even when training stops
+// early: diverged (recorded in Run.Err, error nil) or interrupted
+// (context.Canceled).
+func (f *compareFlags) trainOne(ctx context.Context, name, label string, seed uint64, tr, te *data.Dataset, pool *compute.Pool, stdout io.Writer) (*report.Run, error) {
 	bar := newProgressBar(stdout, f.epochs)
 	defer bar.close()
 	cfg := train.Config{
-		Model: name, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: f.seed, BNMomentum: float32(f.bnMomentum)},
-		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: f.seed, Shuffle: f.shuffle,
+		Model: name, ModelOptions: models.Options{WidthMultiplier: f.width, Seed: seed, BNMomentum: float32(f.bnMomentum)},
+		Epochs: f.epochs, Batch: f.batch, LR: f.lr, Seed: seed, Shuffle: f.shuffle,
 		Train: tr, Test: te, Pool: pool, MaxLoss: f.maxLossLimit(),
 		OnProgress: bar.update,
 		OnEpoch: func(s *train.Session, r train.EpochResult) error {
 			bar.clear()
-			fmt.Fprintf(stdout, "%-14s %s\n", name, epochLine(r))
+			fmt.Fprintf(stdout, "%-16s %s\n", label, epochLine(r))
 			return nil
 		},
 	}
@@ -190,11 +250,11 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 	if err != nil {
 		return nil, err
 	}
-	run := &report.Run{Model: name, Doc: models.Doc(name), Trainable: sum.Trainable, NonTrainable: sum.NonTrainable, MACs: sum.MACs}
+	run := &report.Run{Model: name, Seed: seed, Doc: models.Doc(name), Trainable: sum.Trainable, NonTrainable: sum.NonTrainable, MACs: sum.MACs}
 	if sum.NonTrainable > 0 {
 		run.BNMomentum = f.bnMomentum
 	}
-	fmt.Fprintf(stdout, "\n%s: %s parameters, %s multiply-adds per image\n", name, models.Commas(int64(sum.Params())), models.MACsString(sum.MACs))
+	fmt.Fprintf(stdout, "\n%s: %s parameters, %s multiply-adds per image\n", label, models.Commas(int64(sum.Params())), models.MACsString(sum.MACs))
 	start := time.Now()
 	err = s.Run(ctx)
 	bar.clear()
@@ -203,7 +263,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 	var nf *train.NonFiniteError
 	switch {
 	case errors.As(err, &nf):
-		fmt.Fprintf(stdout, "%-14s %v\n", name, err)
+		fmt.Fprintf(stdout, "%-16s %v\n", label, err)
 		run.Err = err
 	case err != nil:
 		run.Wall = time.Since(start)
@@ -213,7 +273,7 @@ func (f *compareFlags) trainOne(ctx context.Context, name string, tr, te *data.D
 		run.Confusion = report.ConfusionMatrix(s.Model, pool, te, 256)
 	}
 	run.Wall = time.Since(start)
-	fmt.Fprintf(stdout, "%-14s trained and tested in %s\n", name, run.Wall.Round(100*time.Millisecond))
+	fmt.Fprintf(stdout, "%-16s trained and tested in %s\n", label, run.Wall.Round(100*time.Millisecond))
 	return run, nil
 }
 

@@ -29,7 +29,7 @@ func TestCompareWritesEverything(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
-	for _, want := range []string{"resnet", "vgg16-reduced", "final test acc", "Wrote 8 files to " + dir} {
+	for _, want := range []string{"resnet", "vgg16-reduced", "final test acc", "Wrote 9 files to " + dir} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q", want)
 		}
@@ -60,7 +60,7 @@ func TestCompareWritesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("history.csv: %v", err)
 	}
-	wantHead := "epoch,model,train_loss,train_accuracy,test_loss,test_accuracy,seconds"
+	wantHead := "epoch,model,seed,train_loss,train_accuracy,test_loss,test_accuracy,seconds"
 	if got := strings.Join(rows[0], ","); got != wantHead {
 		t.Fatalf("history.csv header %q, want %q", got, wantHead)
 	}
@@ -68,13 +68,13 @@ func TestCompareWritesEverything(t *testing.T) {
 		t.Fatalf("history.csv has %d rows, want a header and %d", len(rows), 2*len(models))
 	}
 	for i, row := range rows[1:] {
-		if row[0] != strconv.Itoa(i%2+1) || row[1] != models[i/2] {
-			t.Errorf("row %d starts %q, %q", i+1, row[0], row[1])
+		if row[0] != strconv.Itoa(i%2+1) || row[1] != models[i/2] || row[2] != "1" {
+			t.Errorf("row %d starts %q, %q, %q", i+1, row[0], row[1], row[2])
 		}
-		for j, v := range row[2:] {
+		for j, v := range row[3:] {
 			x, err := strconv.ParseFloat(v, 64)
-			if err != nil || x < 0 || (strings.HasSuffix(rows[0][j+2], "accuracy") && x > 1) {
-				t.Errorf("row %d, %s = %q", i+1, rows[0][j+2], v)
+			if err != nil || x < 0 || (strings.HasSuffix(rows[0][j+3], "accuracy") && x > 1) {
+				t.Errorf("row %d, %s = %q", i+1, rows[0][j+3], v)
 			}
 		}
 	}
@@ -100,6 +100,11 @@ func TestCompareFlagErrors(t *testing.T) {
 		{"--epochs", "-1"},
 		{"--width", "-2"},
 		{"--train-limit", "70000"},
+		{"--seeds", "1,x"},
+		{"--seeds", "1,,2"},
+		{"--seeds", "2,2"},
+		{"--seeds", "-1"},
+		{"--seed", "3", "--seeds", "1,2"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(append([]string{"compare"}, args...), &stdout, &stderr); code != 2 {
@@ -141,4 +146,80 @@ func TestHelpPrintedOnce(t *testing.T) {
 			t.Errorf("%s --help printed the usage %d times", cmd, n)
 		}
 	}
+}
+
+// TestCompareSeeds runs compare with two seeds on a handful of images and
+// checks that every model trained once per seed and that the report, the
+// CSVs and the charts carry the mean and the range over the seeds.
+func TestCompareSeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two models twice")
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	args := []string{"compare", "--models", "vgg16-reduced,resnet", "--epochs", "2", "--seeds", "7,3",
+		"--train-limit", "96", "--test-limit", "64", "--out", dir}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"seeds 7, 3", "vgg16-reduced/7", "vgg16-reduced/3", "resnet/7", "resnet/3", "Wrote 9 files"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# vgg16-reduced vs resnet on MNIST", "once per seed (7 and 3)", "| vgg16-reduced | 474,618 |", "shaded band"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	readCSV := func(name string) [][]string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return rows
+	}
+	hist := readCSV("history.csv")
+	if len(hist) != 1+2*2*2 {
+		t.Fatalf("history.csv has %d rows, want a header and 8 (2 models × 2 seeds × 2 epochs)", len(hist))
+	}
+	seen := map[string]bool{}
+	for _, row := range hist[1:] {
+		seen[row[1]+"/"+row[2]] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("history.csv covers %v, want each model under seeds 7 and 3", seen)
+	}
+	sum := readCSV("summary.csv")
+	if len(sum) != 1+2*2 || strings.Join(sum[0], ",") != strings.Join(report.SummaryHeader, ",") {
+		t.Fatalf("summary.csv: %d rows, header %v", len(sum), sum[0])
+	}
+	for _, row := range sum[1:] {
+		if row[2] != "2" {
+			t.Errorf("summary.csv row %v: %s seeds, want 2", row[:3], row[2])
+		}
+		lo, _ := strconv.ParseFloat(row[3+3*3+1], 64) // test_accuracy_min
+		mean, _ := strconv.ParseFloat(row[3+3*3], 64)
+		hi, _ := strconv.ParseFloat(row[3+3*3+2], 64)
+		if !(lo <= mean && mean <= hi) {
+			t.Errorf("summary.csv row %v: test accuracy mean %v outside [%v, %v]", row[:3], mean, lo, hi)
+		}
+	}
+	testutil.CheckPNG(t, "accuracy.png", must(os.ReadFile(filepath.Join(dir, "accuracy.png"))), report.CurvesSize.X, report.CurvesSize.Y)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
