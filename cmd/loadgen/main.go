@@ -9,8 +9,10 @@
 //
 // With --sigterm-after D it sends SIGTERM to --pid after D and counts what
 // happens to the requests under way: each is answered, refused before it
-// was sent (the server no longer accepts connections), or lost (sent, and
-// the connection closed without an answer). A graceful shutdown loses none.
+// was sent (the server no longer accepts connections), sent on a kept-alive
+// connection that the server had just closed as idle (so never read), or
+// lost (sent, and the connection closed without an answer). A graceful
+// shutdown loses none.
 package main
 
 import (
@@ -56,6 +58,7 @@ type Report struct {
 	Errors      int            `json:"errors"`         // no answer (refused or lost)
 	NotSent     int            `json:"not_sent"`       // no connection: the server was not accepting
 	Lost        int            `json:"lost"`           // sent, no answer
+	ClosedIdle  int            `json:"closed_idle"`    // sent on a kept-alive connection the server had closed, unread
 	FirstError  string         `json:"first_error,omitempty"`
 	PeakRSSMiB  float64        `json:"peak_rss_mib,omitempty"` // the server's, sampled every 50ms
 	SigtermSent bool           `json:"sigterm_sent,omitempty"`
@@ -117,8 +120,8 @@ func run(args []string, stdout io.Writer) error {
 		codes = append(codes, fmt.Sprintf("%s:%d", c, n))
 	}
 	slices.Sort(codes)
-	fmt.Fprintf(stdout, "%d clients, %.1fs: %d answered (%s), %.1f ok/s, p50 %.1fms, p99 %.1fms, max %.1fms; refusals p99 %.1fms; %d errors (%d not sent, %d lost)",
-		rep.Clients, rep.Seconds, rep.Requests, strings.Join(codes, " "), rep.PerSecond, rep.P50ms, rep.P99ms, rep.MaxMs, rep.RefusedP99, rep.Errors, rep.NotSent, rep.Lost)
+	fmt.Fprintf(stdout, "%d clients, %.1fs: %d answered (%s), %.1f ok/s, p50 %.1fms, p99 %.1fms, max %.1fms; refusals p99 %.1fms; %d errors (%d not sent, %d on closed idle connections, %d lost)",
+		rep.Clients, rep.Seconds, rep.Requests, strings.Join(codes, " "), rep.PerSecond, rep.P50ms, rep.P99ms, rep.MaxMs, rep.RefusedP99, rep.Errors, rep.NotSent, rep.ClosedIdle, rep.Lost)
 	if rep.PeakRSSMiB > 0 {
 		fmt.Fprintf(stdout, "; server peak RSS %.0f MiB", rep.PeakRSSMiB)
 	}
@@ -222,16 +225,22 @@ func load(target string, body []byte, ctype string, clients int, duration time.D
 				if err != nil {
 					mu.Lock()
 					rep.Errors++
-					if wrote.Load() {
+					switch {
+					case strings.Contains(err.Error(), "server closed idle connection"):
+						// The server closed a kept-alive connection that had no
+						// request under way (as it does on shutdown) while the
+						// next request was being sent: the server never read it.
+						rep.ClosedIdle++
+					case wrote.Load():
 						rep.Lost++
-					} else {
+					default:
 						rep.NotSent++
 					}
 					if rep.FirstError == "" {
 						rep.FirstError = err.Error()
 					}
 					mu.Unlock()
-					if stopping.Load() && !wrote.Load() {
+					if stopping.Load() {
 						return // the server has stopped accepting: this client is done
 					}
 					time.Sleep(10 * time.Millisecond)
