@@ -37,7 +37,8 @@ var Schedules = []string{Constant, StepDecay, Cosine, OneCycle}
 //	cosine    LR·(1 + cos(π·min(u, D)/D))/2           (CosineDecay alpha 0; CosineAnnealingLR eta_min 0, T_max D)
 //
 // OneCycle is PyTorch's OneCycleLR over Total steps with max_lr LR,
-// div_factor 25, final_div_factor 1e4 and cosine annealing; its rising
+// div_factor 25, final_div_factor 1e4, cosine annealing and
+// cycle_momentum False (the momentum, or Adam's β1, stays); its rising
 // phase is the warmup: pct_start = Warmup/Total, or PyTorch's 0.3 when
 // Warmup is 0. Past Total steps, cosine stays at 0 and onecycle at its
 // final rate.

@@ -62,7 +62,7 @@ func (r *recipeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.recipe, "recipe", "tutorial", "a named set of flags: tutorial (the defaults) or best (see above)")
 	fs.StringVar(&r.optimizer, "optimizer", "adam", "optimizer: adam (Keras's), adamw (PyTorch's, decoupled weight decay) or sgd (momentum 0.9)")
 	fs.StringVar(&r.schedule, "lr-schedule", optim.Constant, "learning-rate schedule, stepped per batch: "+strings.Join(optim.Schedules, ", ")+
-		"\n(step: ×0.1 every third of the run; cosine: to 0 at the last epoch; onecycle: PyTorch's OneCycleLR with --lr its peak)")
+		"\n(step: ×0.1 every third of the run; cosine: to 0 at the last epoch; onecycle: PyTorch's OneCycleLR with --lr its peak, momentum not cycled)")
 	fs.Float64Var(&r.warmup, "warmup-epochs", 0, "warm the learning rate up linearly from 0 over the first `E` epochs (onecycle: its rising phase, default 30%)")
 	fs.Float64Var(&r.decay, "weight-decay", 0, "decoupled weight decay `λ` of adamw or sgd (θ ← θ − lr·λ·θ each step)")
 	fs.BoolVar(&r.nesterov, "nesterov", false, "Nesterov momentum for sgd")
