@@ -191,3 +191,28 @@ func TestConcatGrad(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolingConcatStepAllocatesNothing checks that a warm step through
+// Concat, the pools and their backward passes takes every buffer from the
+// tape: no allocation once the tape has run the step once.
+func TestPoolingConcatStepAllocatesNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(46, 46))
+	x, w := gcParam(r, "x", 4, 9, 9, 5), gcParam(r, "w", 20, 3)
+	labels := []int32{0, 2, 1, 2}
+	tp := NewTape(nil, 0)
+	win := Window{Size: [2]int{3, 3}, Strides: [2]int{2, 2}, Padding: Same}
+	step := func() {
+		tp.Reset()
+		xv := tp.Param(x)
+		h := tp.Concat(xv, tp.ReLU(xv))                       // [4, 9, 9, 10]
+		h = tp.Concat(tp.MaxPool(h, win), tp.AvgPool(h, win)) // [4, 5, 5, 20]
+		h = tp.GlobalAvgPool(tp.MaxPool2D(tp.AvgPool2D(h)))   // [4, 20]
+		if err := tp.Backward(tp.SoftmaxCrossEntropy(tp.Dense(h, tp.Param(w), nil), labels, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	if a := testing.AllocsPerRun(5, step); a != 0 {
+		t.Fatalf("a warm step allocates %v times", a)
+	}
+}

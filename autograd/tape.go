@@ -38,7 +38,8 @@
 // What forward keeps for backward goes in buffers from Tape.Temp, and a
 // loop worth splitting over threads runs on Tape.Pool().For. Check the
 // gradient against finite differences in float64 before training with it,
-// as custom_test.go does for an op of two inputs.
+// as custom_test.go does for an op of two inputs (ExampleTape_Custom runs
+// the op above).
 //
 // Inside this package an op is a Tape method that checks its shapes,
 // takes its output from the arena (newVar), runs its kernels (a portable
