@@ -42,7 +42,7 @@ Serves the models saved in the checkpoints over HTTP, each under its NAME
 
 Concurrent requests are batched into one forward pass of up to --max-batch
 images. SIGTERM or SIGINT stops accepting requests, finishes those under
-way and exits 0; SIGHUP reloads every checkpoint from its file (a file that
+way and exits 0 (a second signal stops waiting: exit 1); SIGHUP reloads every checkpoint from its file (a file that
 cannot be loaded or holds another network is refused, and the old model
 keeps serving). One log line per request goes to stderr unless --quiet.`
 
@@ -154,6 +154,20 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			logger.Info("shutting down: finishing the requests under way", "signal", s.String(), "timeout", shutdownTimeout.String())
 			srv.SetDraining()
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			go func() { // a second SIGTERM or Ctrl-C: stop waiting
+				for {
+					select {
+					case s := <-sig:
+						if s != syscall.SIGHUP {
+							logger.Warn("second signal: closing the connections now", "signal", s.String())
+							cancel()
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
 			err := hs.Shutdown(ctx)
 			cancel()
 			if err != nil {
