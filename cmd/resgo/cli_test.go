@@ -197,3 +197,42 @@ func TestBatchTooLarge(t *testing.T) {
 	}
 	checkOneLineError(t, "train --batch 60000 under ulimit -v", r.stderr, "--batch 60000 of resnet needs about ", "GiB of memory", "ulimit -v", "try --batch ")
 }
+
+// TestREADMESynopsis checks that the README's synopsis of the commands
+// lists every flag each command has, and no command is missing.
+func TestREADMESynopsis(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "## Commands\n\n")
+	if !ok {
+		t.Fatal("README has no ## Commands section")
+	}
+	block, _, _ = strings.Cut(block, "\n\n")
+	synopsis := map[string]string{}
+	cmd := ""
+	for _, line := range strings.Split(block, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "resgo" && !strings.HasPrefix(f[1], "-") {
+			cmd = f[1]
+		}
+		synopsis[cmd] += line + "\n"
+	}
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
+	for name := range commands {
+		if name == "panic-for-test" {
+			continue
+		}
+		if _, ok := synopsis[name]; !ok {
+			t.Errorf("the README's synopsis lacks resgo %s", name)
+			continue
+		}
+		_, stdout, _ := ckRun(name, "--help")
+		_, flags, _ := strings.Cut(stdout, "\nFlags:\n")
+		for _, m := range flagLine.FindAllStringSubmatch(flags, -1) {
+			if !regexp.MustCompile(`[\s\[|]--?` + regexp.QuoteMeta(m[1]) + `[\s\]=]`).MatchString(synopsis[name]) {
+				t.Errorf("the README's synopsis of resgo %s lacks --%s", name, m[1])
+			}
+		}
+	}
+}
