@@ -2,6 +2,7 @@ package resgo
 
 import (
 	"fmt"
+	"strconv"
 
 	"resgo/autograd"
 	"resgo/compute"
@@ -24,6 +25,13 @@ func loadONNX(path string) (*Model, error) {
 	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
 	m := &Model{run: &engine{net: om, tape: tp}, info: Info{Path: path, Model: "onnx"}}
+	// A file resgo exported says what it was (docs/onnx.md).
+	if name := om.Metadata["resgo.model"]; name != "" {
+		m.info.Model = name + " (onnx)"
+		m.info.Epoch, _ = strconv.Atoi(om.Metadata["resgo.epoch"])
+		m.info.Step, _ = strconv.ParseInt(om.Metadata["resgo.step"], 10, 64)
+		m.info.TestAccuracy, _ = strconv.ParseFloat(om.Metadata["resgo.test_accuracy"], 64)
+	}
 	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
 	if err != nil {
 		return nil, fmt.Errorf("onnx %s: the model cannot run: %v", path, err)

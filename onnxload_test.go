@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"resgo/imageprep"
 	"resgo/onnx"
 )
 
@@ -29,8 +30,37 @@ func TestLoadONNX(t *testing.T) {
 	if sum < 0.999 || sum > 1.001 {
 		t.Errorf("probabilities sum to %v", sum)
 	}
-	if _, err := Load("testdata/mnist-resnet.safetensors"); err != nil {
-		t.Errorf("a checkpoint no longer loads: %v", err)
+	ck, err := Load("testdata/mnist-resnet.safetensors")
+	if err != nil {
+		t.Fatalf("a checkpoint no longer loads: %v", err)
+	}
+	// The checkpoint exported predicts as the checkpoint does, and says
+	// what it was.
+	path := t.TempDir() + "/m.onnx"
+	if err := onnx.ExportFile(path, ck.run.(*engine).net, onnx.ExportOptions{Metadata: map[string]string{
+		"resgo.model": "resnet", "resgo.epoch": "2", "resgo.test_accuracy": "0.9882"}}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := ex.Info(); i.Model != "resnet (onnx)" || i.Epoch != 2 || i.TestAccuracy != 0.9882 {
+		t.Errorf("Info of the export: %+v", i)
+	}
+	img, err := imageprep.DecodeFile("testdata/digits/seven.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err1 := ck.Predict(img)
+	b, err2 := ex.Predict(img)
+	if err1 != nil || err2 != nil || a.Class != 7 || b.Class != 7 {
+		t.Errorf("the seven: checkpoint %v %v, ONNX %v %v", a, err1, b, err2)
+	}
+	for c := range a.Probabilities {
+		if d := a.Probabilities[c] - b.Probabilities[c]; d > 1e-5 || d < -1e-5 {
+			t.Errorf("class %d: probability %v from the checkpoint, %v from its ONNX export", c, a.Probabilities[c], b.Probabilities[c])
+		}
 	}
 	_, err = Load("README.md")
 	var oe *onnx.Error

@@ -112,7 +112,7 @@ func (l *loader) fold(op string, ins []*val) (*val, error) {
 		n := 1
 		shape := make([]int, len(x.i))
 		for i, d := range x.i {
-			if d < 0 || d > maxElems || n*int(max(d, 1)) > maxElems {
+			if d < 0 || d > maxFolded || n*int(max(d, 1)) > maxFolded {
 				return nil, l.fail("shape %v is out of range", x.i)
 			}
 			shape[i] = int(d)

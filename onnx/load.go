@@ -23,6 +23,9 @@ const (
 	MaxFileSize = 2 << 30
 	// maxElems bounds any one tensor's element count.
 	maxElems = 1 << 28
+	// maxFolded bounds a constant computed at load (ConstantOfShape): the
+	// shape arithmetic folding is for is small.
+	maxFolded = 1 << 20
 	// maxActivation bounds a computed value's elements per image (64 MB
 	// of float32), so that a forged graph cannot make a run take more.
 	maxActivation = 1 << 24
@@ -367,12 +370,17 @@ func (l *loader) tensor(t *onnxpb.TensorProto) (*val, error) {
 		if dt == onnxpb.TensorProto_INT32 {
 			size = 4
 		}
+		switch {
+		case raw != nil && len(raw) != size*n:
+			return nil, l.fail("tensor %q of shape %v holds %d bytes, want %d", t.GetName(), shape, len(raw), size*n)
+		case raw == nil && dt == onnxpb.TensorProto_INT64 && len(t.Int64Data) != n:
+			return nil, l.fail("tensor %q of shape %v holds %d values, want %d", t.GetName(), shape, len(t.Int64Data), n)
+		case raw == nil && dt == onnxpb.TensorProto_INT32 && len(t.Int32Data) != n:
+			return nil, l.fail("tensor %q of shape %v holds %d values, want %d", t.GetName(), shape, len(t.Int32Data), n)
+		}
 		v.i = make([]int64, n)
 		switch {
 		case raw != nil:
-			if len(raw) != size*n {
-				return nil, l.fail("tensor %q of shape %v holds %d bytes, want %d", t.GetName(), shape, len(raw), size*n)
-			}
 			for i := range v.i {
 				if size == 8 {
 					v.i[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
@@ -381,14 +389,8 @@ func (l *loader) tensor(t *onnxpb.TensorProto) (*val, error) {
 				}
 			}
 		case dt == onnxpb.TensorProto_INT64:
-			if len(t.Int64Data) != n {
-				return nil, l.fail("tensor %q of shape %v holds %d values, want %d", t.GetName(), shape, len(t.Int64Data), n)
-			}
 			copy(v.i, t.Int64Data)
 		default:
-			if len(t.Int32Data) != n {
-				return nil, l.fail("tensor %q of shape %v holds %d values, want %d", t.GetName(), shape, len(t.Int32Data), n)
-			}
 			for i, x := range t.Int32Data {
 				v.i[i] = int64(x)
 			}

@@ -61,7 +61,7 @@ func TestLoadErrors(t *testing.T) {
 			`(Tanh, opset 13): unsupported op`},
 		{"group", edit(func(m *onnxpb.ModelProto) {
 			node(m, "Conv").Attribute = append(node(m, "Conv").Attribute, intAttr("group", 2))
-		}), "(Conv, opset 13): group 2"},
+		}), "(Conv, opset 13): group 2: resgo runs group 1 and depthwise"},
 		{"dilation", edit(func(m *onnxpb.ModelProto) {
 			node(m, "Conv").Attribute = append(node(m, "Conv").Attribute, intsAttr("dilations", 2, 2))
 		}), "dilation [2 2]"},

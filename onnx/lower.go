@@ -79,7 +79,7 @@ func (l *loader) lower(n *onnxpb.NodeProto) error {
 		return l.batchNorm(n, x, ins)
 	case "Relu":
 		p := x.prod
-		if p != nil && l.used(n.Input[0]) == 1 && !p.relu && (p.kind == stepConv || p.kind == stepDense || p.kind == stepBatchNorm) {
+		if p != nil && l.used(n.Input[0]) == 1 && !p.relu && (p.kind.linear() || p.kind == stepBatchNorm) {
 			p.relu = true // fused: Conv+ReLU, Gemm+ReLU, BatchNorm+ReLU
 			return set(x)
 		}
@@ -268,8 +268,15 @@ func (l *loader) conv(x, w, b *val) error {
 		return l.fail("its weights must be a constant float tensor [O, C, KH, KW]")
 	}
 	O, C, KH, KW := w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+	depthwise := false
 	if g := l.attrInt("group", 1); g != 1 {
-		return l.fail("group %d: resgo runs group 1 only", g)
+		// Depthwise (one group per input channel, O a multiple of it) runs;
+		// other groupings do not.
+		if int64(x.shape[1]) != g || C != 1 || O%x.shape[1] != 0 {
+			return l.fail("group %d: resgo runs group 1 and depthwise convolutions (group = input channels) only", g)
+		}
+		depthwise = true
+		C = x.shape[1]
 	}
 	if C != x.shape[1] {
 		return l.fail("weights %v expect %d input channels, the input %v has %d", w.shape, C, x.shape, x.shape[1])
@@ -297,6 +304,26 @@ func (l *loader) conv(x, w, b *val) error {
 	oh, ow, err := autograd.PadsGeometry([]int{1, x.shape[2], x.shape[3], C}, KH, KW, stride, pads)
 	if err != nil {
 		return l.fail("%v", err)
+	}
+	if depthwise {
+		hwo := make([]float32, len(w.f)) // [KH, KW, O]
+		for o := range O {
+			for h := range KH {
+				for k := range KW {
+					hwo[(h*KW+k)*O+o] = w.f[(o*KH+h)*KW+k]
+				}
+			}
+		}
+		st := &step{kind: stepDepthwise, in: []int{x.id}, stride: stride, pads: pads, kh: KH, kw: KW,
+			w: &autograd.Param{Name: l.name(1), Value: tensorOf(hwo, KH, KW, O), Trainable: true}}
+		if b != nil {
+			if !b.konst() || len(b.f) != O {
+				return l.fail("its bias must be a constant of %d floats", O)
+			}
+			st.b = &autograd.Param{Name: l.name(2), Value: tensorOf(slices.Clone(b.f), O), Trainable: true}
+		}
+		l.emit(st, &val{shape: []int{-1, O, oh, ow}, nhwc: true})
+		return nil
 	}
 	hwio := make([]float32, len(w.f))
 	for o := range O {
@@ -396,7 +423,7 @@ func (l *loader) batchNorm(n *onnxpb.NodeProto, x *val, ins []*val) error {
 	}
 	// Folded into the convolution or dense layer that computes x alone:
 	// w·s and (b−mean)·s + beta, s = gamma/sqrt(var+eps), in float64.
-	if p := x.prod; p != nil && l.used(n.Input[0]) == 1 && !p.relu && (p.kind == stepConv || p.kind == stepDense) {
+	if p := x.prod; p != nil && l.used(n.Input[0]) == 1 && !p.relu && p.kind.linear() {
 		O := p.w.Value.Shape[len(p.w.Value.Shape)-1]
 		scale := make([]float64, O)
 		for o := range O {
@@ -605,7 +632,7 @@ func (l *loader) arith(op string, a, b *val) error {
 		}
 	}
 	// Folded into the layer computing x alone: w·scale, b·scale + shift.
-	if p := x.prod; p != nil && l.used(n.Input[xi]) == 1 && !p.relu && (p.kind == stepConv || p.kind == stepDense) {
+	if p := x.prod; p != nil && l.used(n.Input[xi]) == 1 && !p.relu && p.kind.linear() {
 		O := p.w.Value.Shape[len(p.w.Value.Shape)-1]
 		for i := range p.w.Value.Data {
 			p.w.Value.Data[i] *= scale[i%O]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/internal/kernels"
 	"resgo/tensor"
 )
@@ -53,7 +54,12 @@ const (
 	stepTranspose // a copy in another axis order
 	stepPad       // zero padding of H and W
 	stepSoftmax
+	stepDepthwise // one k×k filter per output channel over its input channel
 )
+
+// linear reports whether a step is a convolution or a dense layer, into
+// whose weights and bias a following per-channel affine map folds.
+func (k stepKind) linear() bool { return k == stepConv || k == stepDepthwise || k == stepDense }
 
 // step is one op of the graph as resgo runs it.
 type step struct {
@@ -122,6 +128,15 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 			b = t.Param(s.b)
 		}
 		y := t.Conv2DPads(x, t.Param(s.w), b, s.stride, s.pads)
+		return s.reluOf(t, y)
+	case stepDepthwise:
+		H, W, C := xs[1], xs[2], xs[3]
+		O := s.w.Value.Shape[2]
+		OH := (H+s.pads[0]+s.pads[2]-s.kh)/s.stride + 1
+		OW := (W+s.pads[1]+s.pads[3]-s.kw)/s.stride + 1
+		y := t.Inference("DepthwiseConv2D", []int{N, OH, OW, O}, func(y []float32) {
+			depthwise(t.Pool(), x.Value.Data, N, H, W, C, s, O, y, OH, OW)
+		}, x)
 		return s.reluOf(t, y)
 	case stepDense:
 		var b *autograd.Var
@@ -208,6 +223,44 @@ func poolName(max bool) string {
 		return "MaxPool"
 	}
 	return "AveragePool"
+}
+
+// depthwise convolves x [N, H, W, C] with s's [KH, KW, O] filters, output
+// channel o reading input channel o/(O/C), into y [N, OH, OW, O], adding
+// the bias; rows of output split over the pool's workers.
+func depthwise(p *compute.Pool, x []float32, N, H, W, C int, s *step, O int, y []float32, OH, OW int) {
+	w := s.w.Value.Data
+	mult := O / C
+	p.For(N*OH, 1, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, oy := r/OH, r%OH
+			for ox := range OW {
+				out := y[((n*OH+oy)*OW+ox)*O:][:O]
+				if s.b != nil {
+					copy(out, s.b.Value.Data)
+				} else {
+					clear(out)
+				}
+				for kh := range s.kh {
+					iy := oy*s.stride - s.pads[0] + kh
+					if iy < 0 || iy >= H {
+						continue
+					}
+					for kw := range s.kw {
+						ix := ox*s.stride - s.pads[1] + kw
+						if ix < 0 || ix >= W {
+							continue
+						}
+						in := x[((n*H+iy)*W+ix)*C:][:C]
+						f := w[(kh*s.kw+kw)*O:][:O]
+						for o := range out {
+							out[o] += in[o/mult] * f[o]
+						}
+					}
+				}
+			}
+		}
+	})
 }
 
 // transpose writes x, of shape in, into y with its axes in the order perm:

@@ -103,6 +103,10 @@ func opsGraph() []byte {
 	y := b.op("Relu", []string{b.op("Conv", []string{x, b.weights(0, 0.5, 4, 6, 1, 1), b.weights(0, 0.1, 4)})})
 	z := b.op("MaxPool", []string{x}, intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1))
 	x = b.op("Concat", []string{y, z}, intAttr("axis", 1)) // 10×16×15
+	// A depthwise 3×3 convolution, BatchNorm folded into it, ReLU fused.
+	x = b.op("Conv", []string{x, b.weights(0, 0.5, 10, 1, 3, 3), b.weights(0, 0.1, 10)}, intAttr("group", 10), intsAttr("pads", 1, 1, 1, 1))
+	x = b.op("BatchNormalization", []string{x, b.weights(1, 0.3, 10), b.weights(0, 0.3, 10), b.weights(0, 0.3, 10), b.weights(1, 0.5, 10)})
+	x = b.op("Relu", []string{x})
 	// Constants per channel and scalar (not foldable after Concat), LeakyReLU.
 	x = b.op("Mul", []string{x, b.weights(1, 0.5, 10, 1, 1)})
 	x = b.op("Add", []string{b.weights(0, 0.5, 1), x})
@@ -154,13 +158,13 @@ func TestFusions(t *testing.T) {
 			relus++
 		}
 	}
-	want := map[stepKind]int{stepPad: 0, stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 3}
+	want := map[stepKind]int{stepDepthwise: 1, stepPad: 0, stepConv: 4, stepBatchNorm: 2, stepReLU: 0, stepTranspose: 0, stepDense: 3, stepMaxPool2: 1, stepPool: 3}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d steps of kind %d, want %d (all: %v)", count[k], k, n, count)
 		}
 	}
-	if relus != 2 {
-		t.Errorf("%d fused ReLUs, want 2", relus)
+	if relus != 3 {
+		t.Errorf("%d fused ReLUs, want 3", relus)
 	}
 }
