@@ -237,6 +237,9 @@ func (l *loader) fold(op string, ins []*val) (*val, error) {
 			return nil, l.fail("step 0")
 		}
 		n := int64(x.shape[axis])
+		// A step longer than the axis takes one element at most either
+		// way; bounding it keeps i += step from overflowing.
+		step = min(max(step, -n-1), n+1)
 		clamp := func(v, lo, hi int64) int64 {
 			if v < 0 {
 				v += n
