@@ -418,6 +418,16 @@ func TestClassify(t *testing.T) {
 	// The same answer as "resgo predict" gives: the image prepared by
 	// imageprep, then the model (here through the v2 route).
 	px, _ := preparedDigits(t)
+	_, v := call(t, "POST", url+"?input=1", "image/png", readDigit(t, "seven.png"))
+	in, _ := v["input"].([]any)
+	if len(in) != 784 {
+		t.Fatalf("?input=1: %d values, want 784", len(in))
+	}
+	for i, p := range in {
+		if float32(p.(float64)) != px[1][i] {
+			t.Fatalf("?input=1: value %d is %v, imageprep gives %v", i, p, px[1][i])
+		}
+	}
 	_, v2 := call(t, "POST", ts.URL+"/v2/models/mnist/infer", "", inferBody(t, "FP32", []int{1, 784}, px[1], nil))
 	_, v1 := call(t, "POST", url, "image/png", readDigit(t, "seven.png"))
 	p2 := v2["outputs"].([]any)[0].(map[string]any)["data"].([]any)

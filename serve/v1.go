@@ -146,7 +146,8 @@ func decodeBase64(str string) ([]byte, error) {
 }
 
 // classify answers a picture, sent as the body or as a multipart upload,
-// with its class and the probabilities.
+// with its class and the probabilities; with ?input=1, also the 28×28
+// input the picture was prepared into.
 func (s *Server) classify(x *exchange, r *http.Request, e *entry) error {
 	img, err := s.imageBody(r)
 	if err != nil {
@@ -160,7 +161,11 @@ func (s *Server) classify(x *exchange, r *http.Request, e *entry) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(x, http.StatusOK, classification(e.name, res.model, res.preds[0]))
+	answer := classification(e.name, res.model, res.preds[0])
+	if r.URL.Query().Get("input") == "1" {
+		answer["input"] = px // what the model saw: 28×28 grey levels, row-major
+	}
+	writeJSON(x, http.StatusOK, answer)
 	return nil
 }
 

@@ -27,6 +27,20 @@ function setStatus(text, isError) {
   statusLine.classList.toggle("error", !!isError);
 }
 
+// showInput draws the 28×28 input the server prepared from the picture:
+// what the model sees.
+function showInput(px) {
+  const c = $("seen");
+  const g = c.getContext("2d");
+  const img = g.createImageData(28, 28);
+  for (let i = 0; px && i < 784; i++) {
+    const v = Math.round(255 * px[i]);
+    img.data.set([v, v, v, 255], 4 * i);
+  }
+  g.putImageData(img, 0, 0);
+  c.hidden = !px;
+}
+
 function showTop(answer) {
   const rows = document.querySelectorAll("#top .row");
   rows.forEach((row, i) => {
@@ -35,6 +49,7 @@ function showTop(answer) {
     row.querySelector(".pct").textContent = t ? (100 * t.probability).toFixed(1) + "%" : "";
     row.querySelector(".fill").style.width = t ? (100 * t.probability).toFixed(1) + "%" : "0";
   });
+  if (!answer) showInput(null);
   result.dataset.class = answer ? String(answer.class) : "";
   result.dataset.label = answer ? answer.label : "";
 }
@@ -44,7 +59,7 @@ function showTop(answer) {
 async function classify(blob) {
   const mine = ++seq;
   try {
-    const resp = await fetch("v1/models/" + encodeURIComponent(model) + ":classify", {
+    const resp = await fetch("v1/models/" + encodeURIComponent(model) + ":classify?input=1", {
       method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" },
     });
     const answer = await resp.json();
@@ -54,6 +69,7 @@ async function classify(blob) {
       setStatus(answer.error || ("error " + resp.status), true);
     } else {
       showTop(answer);
+      showInput(answer.input);
       setStatus("It looks like a " + answer.label + ".");
     }
   } catch (e) {
