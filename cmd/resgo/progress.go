@@ -96,7 +96,7 @@ func (b *progressBar) resize() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.readWidth()
-	if b.drawn {
+	if b.on && b.drawn {
 		b.draw()
 	}
 }
@@ -104,11 +104,11 @@ func (b *progressBar) resize() {
 // update takes the progress after a training step and redraws the line
 // at most every progressEvery, and at an epoch's first and last steps.
 func (b *progressBar) update(p train.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !b.on {
 		return
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	newEpoch := p.Epoch != b.p.Epoch
 	if newEpoch {
 		if !b.passEnd.IsZero() {
@@ -218,20 +218,26 @@ func (b *progressBar) draw() {
 
 // clear erases the line, leaving the cursor where it began.
 func (b *progressBar) clear() {
-	if !b.on {
-		return
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.drawn {
+	b.erase()
+}
+
+// erase erases the line if it is drawn. b.mu is held.
+func (b *progressBar) erase() {
+	if b.on && b.drawn {
 		fmt.Fprint(b.w, "\r\x1b[J")
 		b.drawn = false
 	}
 }
 
-// close erases the line and stops watching the terminal's size.
+// close erases the line for good: the bar draws nothing more and stops
+// watching the terminal's size. Ctrl-C's message takes the line's place.
 func (b *progressBar) close() {
-	b.clear()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.erase()
+	b.on = false
 	if b.stop != nil {
 		close(b.stop)
 		b.stop = nil

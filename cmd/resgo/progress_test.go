@@ -422,3 +422,68 @@ func TestTrainOnPty(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptOnPty interrupts resgo train on an 80-column terminal
+// while the bar is drawn: the message replaces the bar, which leaves no
+// stale line.
+func TestInterruptOnPty(t *testing.T) {
+	bin := resgoBinary(t)
+	cmd := exec.Command(bin, "train", "--model", "vgg16-reduced", "--train-limit", "6400", "--test-limit", "64", "--epochs", "1",
+		"--checkpoint-dir", t.TempDir())
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 80})
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		drawn := bytes.Contains(out.Bytes(), []byte("img/s"))
+		mu.Unlock()
+		if drawn {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no bar after 60 s")
+		}
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	<-done
+	t.Logf("ended %v after the interrupt", time.Since(start))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit %v:\n%s", err, out.String())
+	}
+	s := newScreen(80)
+	s.write(out.Bytes())
+	for _, e := range s.errs {
+		t.Error(e)
+	}
+	lines := s.lines()
+	for i, l := range lines {
+		if strings.Contains(l, "img/s") {
+			t.Errorf("a stale bar on line %d: %q", i, l)
+		}
+	}
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "Interrupted: ") && !strings.HasPrefix(lines[2], "Interrupted: ") {
+		t.Errorf("the screen shows %q", lines)
+	}
+}

@@ -271,11 +271,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		select {
 		case <-ctx.Done():
 			stop() // a second Ctrl-C ends the process at once
-			nl := ""
-			if bar.on {
-				nl = "\n" // below the progress bar
-			}
-			fmt.Fprintln(stderr, nl+"Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
+			bar.close() // the message takes the bar's line
+			fmt.Fprintln(stderr, "Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
 		case <-runDone:
 		}
 	}()
