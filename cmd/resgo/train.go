@@ -270,7 +270,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	go func() {
 		select {
 		case <-ctx.Done():
-			stop() // a second Ctrl-C ends the process at once
+			stop()      // a second Ctrl-C ends the process at once
 			bar.close() // the message takes the bar's line
 			fmt.Fprintln(stderr, "Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
 		case <-runDone:
