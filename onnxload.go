@@ -27,7 +27,7 @@ func loadONNX(path string) (*Model, error) {
 	m := &Model{run: &engine{net: om, tape: tp}, info: Info{Path: path, Model: "onnx"}}
 	// A file resgo exported says what it was (docs/onnx.md).
 	if name := om.Metadata["resgo.model"]; name != "" {
-		m.info.Model = name + " (onnx)"
+		m.info.Model = name
 		m.info.Epoch, _ = strconv.Atoi(om.Metadata["resgo.epoch"])
 		m.info.Step, _ = strconv.ParseInt(om.Metadata["resgo.step"], 10, 64)
 		m.info.TestAccuracy, _ = strconv.ParseFloat(om.Metadata["resgo.test_accuracy"], 64)

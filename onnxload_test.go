@@ -45,7 +45,7 @@ func TestLoadONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := ex.Info(); i.Model != "resnet (onnx)" || i.Epoch != 2 || i.TestAccuracy != 0.9882 {
+	if i := ex.Info(); i.Model != "resnet" || i.Epoch != 2 || i.TestAccuracy != 0.9882 {
 		t.Errorf("Info of the export: %+v", i)
 	}
 	img, err := imageprep.DecodeFile("testdata/digits/seven.png")

@@ -67,8 +67,9 @@ func Export(w io.Writer, m models.Model, o ExportOptions) error {
 	return err
 }
 
-// ExportFile writes m as Export does into path, through a temporary file
-// renamed into place, so that a failed write leaves no half-written file.
+// ExportFile writes m as Export does into path (mode 0644), through a
+// temporary file synced and renamed into place, so that a failed write
+// leaves no half-written file.
 func ExportFile(path string, m models.Model, o ExportOptions) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -81,6 +82,15 @@ func ExportFile(path string, m models.Model, o ExportOptions) (err error) {
 		}
 	}()
 	if err = Export(f, m, o); err != nil {
+		return fmt.Errorf("onnx: writing %s: %v", path, oserr.Cause(err))
+	}
+	// CreateTemp's 0600 would leave a file meant for sharing readable by
+	// its owner alone: 0644, as checkpoints get. Synced before the rename,
+	// so that a crash leaves the old file or the whole new one.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("onnx: writing %s: %v", path, oserr.Cause(err))
+	}
+	if err = f.Sync(); err != nil {
 		return fmt.Errorf("onnx: writing %s: %v", path, oserr.Cause(err))
 	}
 	if err = f.Close(); err != nil {

@@ -80,7 +80,7 @@ func loadModel(path string) (*checkpoint.State, error) {
 		Options: models.Options{Height: m.Input[0], Width: m.Input[1], Channels: m.Input[2]}}
 	// A file resgo exported says what it was.
 	if name := m.Metadata["resgo.model"]; name != "" {
-		st.Model = name + " (onnx)"
+		st.Model = name
 		st.Epoch, _ = strconv.Atoi(m.Metadata["resgo.epoch"])
 		st.Step, _ = strconv.ParseInt(m.Metadata["resgo.step"], 10, 64)
 	}

@@ -21,6 +21,9 @@ func TestExportCommand(t *testing.T) {
 	if b, err := os.ReadFile(out); err != nil || len(b) < 2_000_000 {
 		t.Errorf("export wrote %d bytes (%v), want the 2.3 MB of weights", len(b), err)
 	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the exported file's mode: %v %v, want 0644", fi.Mode(), err)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -64,7 +67,7 @@ func TestONNXCommands(t *testing.T) {
 	if acc(got) == "" || acc(got) != acc(want) {
 		t.Errorf("eval of the ONNX file: %s, of the checkpoint: %s", acc(got), acc(want))
 	}
-	if !strings.Contains(got, `"model": "resnet (onnx)"`) {
+	if !strings.Contains(got, `"model": "resnet"`) {
 		t.Errorf("eval of the ONNX file does not name its model:\n%s", got)
 	}
 	code, stdout, stderr := ckRun("predict", "--checkpoint", out, "../../testdata/digits/seven.png")
