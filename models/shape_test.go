@@ -15,7 +15,7 @@ import (
 // resnet's first convolution has 3·3·C·8 + 8 values and its dense1
 // (H/4)·(W/4)·64·128 + 128.
 func TestModelsSizedFromData(t *testing.T) {
-	for _, name := range []string{"resnet", "vgg16", "vgg16-bn", "vgg16-reduced"} {
+	for _, name := range []string{"resnet", "vgg16", "vgg16-bn", "vgg16-reduced", "densenet", "densenet-bc"} {
 		for _, sh := range []struct{ h, w, c, classes int }{
 			{28, 28, 1, 10}, {32, 32, 3, 7}, {30, 45, 2, 3}, {61, 64, 3, 100},
 		} {
@@ -58,6 +58,8 @@ func TestTooSmallImages(t *testing.T) {
 		{"vgg16-bn", 27, 40, []string{"vgg16-bn:", "block5's max-pool", "1×2", "27×40"}},
 		{"vgg16-reduced", 3, 28, []string{"vgg16-reduced:", "block2's max-pool", "1×14", "4×4"}},
 		{"resnet", 28, 2, []string{"resnet:", "after res2", "14×1"}},
+		{"densenet", 3, 3, []string{"densenet:", "tr2's max-pool", "1×1", "at least 4×4"}},
+		{"densenet-bc", 9, 1, []string{"densenet-bc:", "trans1's average pool", "9×1"}},
 	} {
 		_, err := New(tc.name, Options{Height: tc.h, Width: tc.w})
 		if err == nil {

@@ -8,6 +8,7 @@ import (
 
 	"resgo/autograd"
 	"resgo/nn"
+	"resgo/tensor"
 )
 
 // TestLazyInitMatchesEager checks that a layer sized on first use draws
@@ -99,5 +100,44 @@ func TestBuildChecksParams(t *testing.T) {
 	}
 	if err := nn.Build(nn.Identity{}, []int{0, 3}); err == nil {
 		t.Error("an empty input shape built")
+	}
+}
+
+// TestPoolLayers checks the pooling layers: the zero Window is Keras's
+// 2×2, stride 2, 'valid'; another Window is passed on; GlobalAvgPool
+// gives one mean per channel.
+func TestPoolLayers(t *testing.T) {
+	tp := autograd.NewTape(nil, 0)
+	x := tensor.New(1, 5, 4, 2)
+	for i := range x.Data {
+		x.Data[i] = float32(i%7) - float32(i%3)
+	}
+	xv := tp.Constant(x)
+	same := autograd.Window{Size: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: autograd.Same}
+	for _, c := range []struct {
+		layer nn.Layer
+		want  *autograd.Var
+	}{
+		{nn.MaxPool2D{}, tp.MaxPool(xv, autograd.Pool2x2)},
+		{nn.MaxPool2D{Window: same}, tp.MaxPool(xv, same)},
+		{nn.AvgPool2D{}, tp.AvgPool(xv, autograd.Pool2x2)},
+		{nn.AvgPool2D{Window: same}, tp.AvgPool(xv, same)},
+		{nn.GlobalAvgPool{}, tp.GlobalAvgPool(xv)},
+	} {
+		got := c.layer.Forward(tp, xv, true)
+		if !tensor.SameShape(got.Shape(), c.want.Shape()) {
+			t.Fatalf("%#v: shape %v, want %v", c.layer, got.Shape(), c.want.Shape())
+		}
+		for i, v := range c.want.Value.Data {
+			if got.Value.Data[i] != v {
+				t.Fatalf("%#v: [%d] = %v, want %v", c.layer, i, got.Value.Data[i], v)
+			}
+		}
+		if c.layer.Params() != nil {
+			t.Errorf("%#v has parameters", c.layer)
+		}
+	}
+	if s := (nn.AvgPool2D{}).Forward(tp, xv, false).Shape(); !tensor.SameShape(s, []int{1, 2, 2, 2}) {
+		t.Errorf("AvgPool2D{} of [1 5 4 2]: %v, want [1 2 2 2]", s)
 	}
 }

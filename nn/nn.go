@@ -1,6 +1,8 @@
 // Package nn holds layers with parameters, in the manner of Keras layers:
 // Conv2D, BatchNormalization, Dense, and the parameter-free MaxPool2D,
-// ZeroPadding2D, Flatten, Identity and Dropout. As in Keras, a layer with
+// AvgPool2D, GlobalAvgPool, ZeroPadding2D, Flatten, Identity and Dropout
+// (channel concatenation is autograd's Tape.Concat, as it takes several
+// inputs). As in Keras, a layer with
 // parameters takes its input size (channels for Conv2D and BatchNorm,
 // features for Dense) from the first input it sees and creates its
 // parameters then, so a network is written without counting channels by
@@ -270,16 +272,48 @@ func (d *Dense) Params() []*autograd.Param {
 	return []*autograd.Param{d.Kernel, d.Bias}
 }
 
-// MaxPool2D is 2×2 max pooling with stride 2: keras.layers.MaxPool2D().
-type MaxPool2D struct{}
+// MaxPool2D is max pooling over Window: keras.layers.MaxPool2D. The zero
+// Window is Keras's default, 2×2 with stride 2, 'valid', which runs the
+// fast 2×2 kernels.
+type MaxPool2D struct{ Window autograd.Window }
 
-// Forward pools x [N, H, W, C] to [N, H/2, W/2, C].
-func (MaxPool2D) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
-	return t.MaxPool2D(x)
+// Forward pools x [N, H, W, C].
+func (p MaxPool2D) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
+	if p.Window == (autograd.Window{}) {
+		return t.MaxPool2D(x)
+	}
+	return t.MaxPool(x, p.Window)
 }
 
 // Params returns nothing.
 func (MaxPool2D) Params() []*autograd.Param { return nil }
+
+// AvgPool2D is average pooling over Window: keras.layers.AveragePooling2D.
+// The zero Window is Keras's default, 2×2 with stride 2, 'valid'.
+type AvgPool2D struct{ Window autograd.Window }
+
+// Forward pools x [N, H, W, C].
+func (p AvgPool2D) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
+	if p.Window == (autograd.Window{}) {
+		return t.AvgPool2D(x)
+	}
+	return t.AvgPool(x, p.Window)
+}
+
+// Params returns nothing.
+func (AvgPool2D) Params() []*autograd.Param { return nil }
+
+// GlobalAvgPool averages [N, H, W, C] over rows and columns into [N, C]:
+// keras.layers.GlobalAveragePooling2D.
+type GlobalAvgPool struct{}
+
+// Forward pools x.
+func (GlobalAvgPool) Forward(t *autograd.Tape, x *autograd.Var, _ bool) *autograd.Var {
+	return t.GlobalAvgPool(x)
+}
+
+// Params returns nothing.
+func (GlobalAvgPool) Params() []*autograd.Param { return nil }
 
 // ZeroPadding2D adds Top and Bottom rows and Left and Right columns of
 // zeros around x [N, H, W, C]: keras.layers.ZeroPadding2D(((Top, Bottom),
