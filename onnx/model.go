@@ -177,9 +177,11 @@ func (s *step) run(t *autograd.Tape, vals []*autograd.Var) *autograd.Var {
 		return t.Reshape(t.GlobalAvgPool(x), N, 1, 1, xs[3])
 	case stepMap:
 		return t.Inference(s.fname, xs, func(y []float32) {
-			for i, v := range x.Value.Data {
-				y[i] = s.f(v)
-			}
+			t.Pool().For(len(y), 1<<14, func(_, lo, hi int) {
+				for i, v := range x.Value.Data[lo:hi] {
+					y[lo+i] = s.f(v)
+				}
+			})
 		}, x)
 	case stepConcat:
 		ins := make([]*autograd.Var, len(s.in))
