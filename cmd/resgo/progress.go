@@ -64,7 +64,8 @@ func newProgressBar(w io.Writer, epochs int) *progressBar {
 	b.fd, b.on = int(f.Fd()), true
 	b.readWidth()
 	if len(resizeSignals) > 0 {
-		b.stop = make(chan struct{})
+		stop := make(chan struct{})
+		b.stop = stop
 		resized := make(chan os.Signal, 1)
 		signal.Notify(resized, resizeSignals...)
 		go func() {
@@ -73,7 +74,7 @@ func newProgressBar(w io.Writer, epochs int) *progressBar {
 				select {
 				case <-resized:
 					b.resize()
-				case <-b.stop:
+				case <-stop:
 					return
 				}
 			}

@@ -245,7 +245,9 @@ func barOnPty(t *testing.T, cols, epochs int) (*progressBar, *lockedBuffer, *os.
 		t.Fatalf("on a %d-column pty: bar on %v, width %d", cols, b.on, b.width)
 	}
 	buf := &lockedBuffer{b: b}
+	b.mu.Lock() // the resize goroutine reads b.w
 	b.w = buf
+	b.mu.Unlock()
 	return b, buf, ptmx
 }
 
@@ -380,6 +382,9 @@ func TestProgressBarResize(t *testing.T) {
 // columns: the bar never reaches the terminal's width and the screen ends
 // with the header and one line per epoch, no stale line of the bar.
 func TestTrainOnPty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three training runs of the built command (-short)")
+	}
 	bin := resgoBinary(t)
 	for _, cols := range []int{60, 80, 200} {
 		t.Run(strconv.Itoa(cols), func(t *testing.T) {
@@ -427,6 +432,9 @@ func TestTrainOnPty(t *testing.T) {
 // while the bar is drawn: the message replaces the bar, which leaves no
 // stale line.
 func TestInterruptOnPty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a training run of the built command (-short)")
+	}
 	bin := resgoBinary(t)
 	cmd := exec.Command(bin, "train", "--model", "vgg16-reduced", "--train-limit", "6400", "--test-limit", "64", "--epochs", "1",
 		"--checkpoint-dir", t.TempDir())
