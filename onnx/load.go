@@ -41,6 +41,8 @@ type Error struct {
 	Problem string
 }
 
+// Error returns "onnx FILE: node NAME (OP, opset N): PROBLEM", or
+// "onnx FILE: PROBLEM" for a problem of the whole file.
 func (e *Error) Error() string {
 	if e.Node == "" && e.Op == "" {
 		return "onnx " + e.File + ": " + e.Problem
