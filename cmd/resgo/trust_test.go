@@ -153,3 +153,31 @@ func TestEvalNeedsOnlyTestFiles(t *testing.T) {
 	}
 	checkOneLineError(t, "no test labels", stderr, filepath.Join(dir, data.TestLabelsFile), "missing file")
 }
+
+// TestInterruptFolder checks where a run without --checkpoint-dir saves
+// when interrupted: resgo-checkpoints/, unless that holds another run or
+// is locked by one, then the next free resgo-checkpoints-N/.
+func TestInterruptFolder(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir, l, err := interruptFolder()
+	if err != nil || dir != interruptDir {
+		t.Fatalf("interruptFolder = %q, %v; want %s", dir, err, interruptDir)
+	}
+	l.Unlock()
+	if err := os.WriteFile(filepath.Join(interruptDir, lastFile), []byte("another run's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, l2, err := interruptFolder() // the first holds a run
+	if err != nil || dir != interruptDir+"-2" {
+		t.Fatalf("interruptFolder = %q, %v; want %s-2", dir, err, interruptDir)
+	}
+	dir, l3, err := interruptFolder() // and the second is locked
+	if err != nil || dir != interruptDir+"-3" {
+		t.Fatalf("interruptFolder = %q, %v; want %s-3", dir, err, interruptDir)
+	}
+	l2.Unlock()
+	l3.Unlock()
+	if got, _ := os.ReadFile(filepath.Join(interruptDir, lastFile)); string(got) != "another run's" {
+		t.Errorf("the earlier run's checkpoint changed: %q", got)
+	}
+}
