@@ -33,7 +33,8 @@ Usage: resgo compare [--models resnet,vgg16,vgg16-reduced] [--epochs 10] [--seed
 
 Trains each model in turn on the same data, in the same shuffled order, from
 the same seed, printing the tutorial's line after every epoch and a table at
-the end. With --seeds, every model is trained once per seed, and the report
+the end. With --seeds, every model is trained once per seed (all models under
+the first seed, then under the next), and the report
 gives each figure's mean over the seeds and its range (lowest to highest),
 calling a difference between models only where their ranges do not overlap.
 It writes into DIR:
@@ -128,10 +129,13 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, note)
 	}
 
+	// Seed by seed, every model under one seed before the next, so that an
+	// interrupted comparison still compares every model on the seeds that
+	// finished.
 	var interrupted bool
 train:
-	for _, name := range names {
-		for _, seed := range seeds {
+	for _, seed := range seeds {
+		for _, name := range names {
 			label := name
 			if len(seeds) > 1 {
 				label = fmt.Sprintf("%s/%d", name, seed)
