@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,5 +180,41 @@ func TestInterruptFolder(t *testing.T) {
 	l3.Unlock()
 	if got, _ := os.ReadFile(filepath.Join(interruptDir, lastFile)); string(got) != "another run's" {
 		t.Errorf("the earlier run's checkpoint changed: %q", got)
+	}
+}
+
+// TestOldCheckpointNotice checks that a checkpoint of format version 1,
+// written before checksums, still predicts and evaluates, with one line
+// on stderr saying that damage to it cannot be detected.
+func TestOldCheckpointNotice(t *testing.T) {
+	path := copyTestModel(t, "v1.safetensors")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Blank out the checksum (spaces are JSON whitespace: no offset moves)
+	// and say version 1, as resgo wrote before.
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := `"` + checkpoint.ChecksumKey + `":"` + f.Metadata[checkpoint.ChecksumKey] + `",`
+	old := bytes.Replace(b, []byte(sum), bytes.Repeat([]byte(" "), len(sum)), 1)
+	old = bytes.Replace(old, []byte(`"format_version":"2"`), []byte(`"format_version":"1"`), 1)
+	if bytes.Equal(old, b) || bytes.Contains(old, []byte(sum)) {
+		t.Fatal("the checksum was not found")
+	}
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"predict", "--checkpoint", path, "../../testdata/digits/seven.png"},
+		{"eval", "--test-limit", "20", "--checkpoint", path},
+	} {
+		code, stdout, stderr := ckRun(args...)
+		if code != exitOK || stdout == "" {
+			t.Errorf("%s: exit %d\n%s", args[0], code, stderr)
+		}
+		checkOneLineError(t, args[0], stderr, "resgo: note: checkpoint "+path+" has no checksum (an older resgo wrote it)")
 	}
 }
