@@ -62,41 +62,53 @@ func TestNoSilentNaN(t *testing.T) {
 // TestRunsNeverOverwrite checks that a run never replaces another's
 // checkpoints: a fresh run into a folder holding one is refused (status 2,
 // offering --resume and --overwrite) and leaves it byte for byte, a folder
-// locked by another run is refused naming its process, a resumed run
-// removes an interrupted save's temporary files, and --overwrite starts
-// afresh.
+// locked by another run is refused naming its process, and (without
+// -short, as these train) a resumed run removes an interrupted save's
+// temporary files, resuming into another run's folder is refused, and
+// --overwrite starts afresh.
 func TestRunsNeverOverwrite(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run")
-	small := []string{"--train-limit", "64", "--test-limit", "32", "--batch", "16", "--checkpoint-dir", dir}
-	train := func(args ...string) (int, string, string) {
-		return ckRun(append(append([]string{"train"}, small...), args...)...)
+	small := []string{"--train-limit", "64", "--test-limit", "32", "--batch", "16"}
+	train := func(dir string, args ...string) (int, string, string) {
+		return ckRun(append(append([]string{"train", "--checkpoint-dir", dir}, small...), args...)...)
 	}
-	if code, stdout, stderr := train("--epochs", "1"); code != exitOK {
-		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	// A folder holding a run: the test model as its last and best.
+	held := filepath.Dir(copyTestModel(t, lastFile))
+	b, _ := os.ReadFile(filepath.Join(held, lastFile))
+	if err := os.WriteFile(filepath.Join(held, bestFile), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	before := readAll(t, dir, lastFile, bestFile)
-
-	code, _, stderr := train("--epochs", "1", "--seed", "2")
+	before := readAll(t, held, lastFile, bestFile)
+	code, _, stderr := train(held, "--epochs", "1")
 	if code != exitUsage {
-		t.Errorf("a second fresh run: exit %d, want %d", code, exitUsage)
+		t.Errorf("a fresh run into a run's folder: exit %d, want %d", code, exitUsage)
 	}
-	checkOneLineError(t, "second run", stderr, dir+" already holds a run (last.safetensors and best.safetensors: resnet, 1 of 1 epochs, best test accuracy",
-		"train --resume "+dir, "--overwrite")
-	checkUntouched(t, dir, before)
+	checkOneLineError(t, "fresh run", stderr, held+" already holds a run (last.safetensors and best.safetensors: resnet, 2 of ",
+		"best test accuracy 98.", "train --resume "+held, "--overwrite")
+	checkUntouched(t, held, before)
 
 	// A folder locked by another process (here, this one).
-	l, err := checkpoint.LockDir(dir)
+	locked := t.TempDir()
+	l, err := checkpoint.LockDir(locked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = ckRun("train", "--resume", dir, "--epochs", "2")
+	code, _, stderr = train(locked, "--epochs", "1")
 	l.Unlock()
 	if code != exitUsage {
 		t.Errorf("a run into a locked folder: exit %d, want %d", code, exitUsage)
 	}
-	checkOneLineError(t, "locked", stderr, "checkpoint folder "+dir+" is in use by another resgo run (process "+strconv.Itoa(os.Getpid()))
-	checkUntouched(t, dir, before)
+	checkOneLineError(t, "locked", stderr, "checkpoint folder "+locked+" is in use by another resgo run (process "+strconv.Itoa(os.Getpid()))
+	if ents, _ := os.ReadDir(locked); len(ents) != 0 {
+		t.Errorf("the refused run left %v", ents)
+	}
+	if testing.Short() {
+		return
+	}
 
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, stdout, stderr := train(dir, "--epochs", "1"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 	// An interrupted save's temporary file goes at the next resume.
 	stale := filepath.Join(dir, ".last.safetensors.tmp-123456")
 	if err := os.WriteFile(stale, []byte("half a checkpoint"), 0o644); err != nil {
@@ -108,28 +120,20 @@ func TestRunsNeverOverwrite(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("%s is still there after a resume", stale)
 	}
-
-	// Resuming into another run's folder is refused too.
-	other := filepath.Join(t.TempDir(), "other")
-	if err := os.Mkdir(other, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range before {
-		if err := os.WriteFile(filepath.Join(other, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code, _, stderr = ckRun("train", "--resume", other, "--epochs", "2", "--checkpoint-dir", dir)
+	// Resuming into another run's folder is refused.
+	before = readAll(t, held, lastFile, bestFile)
+	code, _, stderr = ckRun("train", "--resume", dir, "--epochs", "3", "--checkpoint-dir", held)
 	if code != exitUsage {
 		t.Errorf("resume into another run's folder: exit %d, want %d", code, exitUsage)
 	}
-	checkOneLineError(t, "resume elsewhere", stderr, dir+" holds another run", "--overwrite")
+	checkOneLineError(t, "resume elsewhere", stderr, held+" holds another run", "--overwrite")
+	checkUntouched(t, held, before)
 
 	// --overwrite starts afresh: a 1-epoch run of another seed.
-	if code, stdout, stderr := train("--epochs", "1", "--seed", "2", "--overwrite"); code != exitOK {
+	if code, stdout, stderr := train(held, "--epochs", "1", "--seed", "2", "--overwrite"); code != exitOK {
 		t.Fatalf("--overwrite: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	st, err := checkpoint.Load(filepath.Join(dir, bestFile))
+	st, err := checkpoint.Load(filepath.Join(held, bestFile))
 	if err != nil || st.Seed != 2 || st.Epoch != 1 {
 		t.Fatalf("after --overwrite, best.safetensors is %+v, %v; want seed 2's first epoch", st, err)
 	}
