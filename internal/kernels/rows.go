@@ -6,16 +6,16 @@ import "unsafe"
 var rowsFast = false
 
 // tileLen returns the length of a per-channel coefficient block for the
-// vector row kernels: C itself when it is a multiple of 16, 16 when C
-// divides 16, and 0 (no vector path) otherwise.
+// vector row kernels: the least common multiple of C and 16, so that a
+// block spans whole rows of C channels and whole 16-float vectors (C when
+// C is a multiple of 16, 16 when C divides 16, 48 for DenseNet's 24
+// channels). Per-channel coefficients are tiled over it.
 func tileLen(C int) int {
-	switch {
-	case C%16 == 0:
-		return C
-	case 16%C == 0:
-		return 16
+	a, b := C, 16
+	for b != 0 {
+		a, b = b, a%b
 	}
-	return 0
+	return C / a * 16
 }
 
 // tile repeats the C-long pattern src over dst (len(dst) a multiple of C).
@@ -49,9 +49,6 @@ func vecSplit(n, C int) (blocks, L, done int) {
 		return 0, 0, 0
 	}
 	L = tileLen(C)
-	if L == 0 {
-		return 0, 0, 0
-	}
 	blocks = n / L
 	return blocks, L, blocks * L
 }
