@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -26,14 +27,35 @@ const (
 //go:embed mnist/*.gz
 var mnistFS embed.FS
 
-// Dataset is a set of grey-scale images with their class labels.
+// Dataset is a set of images with their class labels, held in memory as
+// uint8: N×H×W×C bytes.
 type Dataset struct {
-	Images  []uint8 // N×H×W pixels, row-major, 0 (background) to 255
-	Labels  []uint8 // N labels, each below NumClasses
-	N, H, W int     // number of images, rows, columns
+	Images []uint8 // N×H×W×C pixels, NHWC row-major, 0 to 255 (MNIST: 0 is background)
+	Labels []int32 // N labels, each below len(Classes)
+	// N, H, W and C are the number of images, rows, columns and channels
+	// (1, grey, or 3, RGB). A C of 0 is taken as 1, as MNIST's are.
+	N, H, W, C int
+	// Classes names the classes, label i being Classes[i]: "0" to "9" for
+	// MNIST, folder names for an image folder.
+	Classes []string
 	// ImagesFile names the file the images came from (as given to
 	// NewDataset: a path for LoadDir), for messages.
 	ImagesFile string
+}
+
+// Channels returns d.C, or 1 if it is 0.
+func (d *Dataset) Channels() int { return max(d.C, 1) }
+
+// ImageLen returns the number of bytes of one image: H×W×C.
+func (d *Dataset) ImageLen() int { return d.H * d.W * d.Channels() }
+
+// Digits returns the class names of MNIST: "0" to "9".
+func Digits() []string {
+	c := make([]string, NumClasses)
+	for i := range c {
+		c[i] = strconv.Itoa(i)
+	}
+	return c
 }
 
 // NewDataset reads an IDX image file and an IDX label file and checks that
@@ -51,12 +73,14 @@ func NewDataset(imagesName string, images io.Reader, labelsName string, labels i
 	if len(lab) != n {
 		return nil, formatErr(labelsName, nil, "%d labels, but %s has %d images", len(lab), imagesName, n)
 	}
+	lab32 := make([]int32, n)
 	for i, l := range lab {
 		if l >= NumClasses {
 			return nil, formatErr(labelsName, nil, "label %d at index %d is above %d", l, i, NumClasses-1)
 		}
+		lab32[i] = int32(l)
 	}
-	return &Dataset{Images: img, Labels: lab, N: n, H: h, W: w, ImagesFile: imagesName}, nil
+	return &Dataset{Images: img, Labels: lab32, N: n, H: h, W: w, C: 1, Classes: Digits(), ImagesFile: imagesName}, nil
 }
 
 // LoadMNIST returns the MNIST training set (60,000 images) and test set
@@ -156,12 +180,13 @@ func (d *Dataset) Limit(n int) (*Dataset, error) {
 	if n < 1 || n > d.N {
 		return nil, fmt.Errorf("data: limit %d is out of range: the dataset has %d images (want 1 to %d)", n, d.N, d.N)
 	}
-	px := n * d.H * d.W
-	return &Dataset{Images: d.Images[:px:px], Labels: d.Labels[:n:n], N: n, H: d.H, W: d.W, ImagesFile: d.ImagesFile}, nil
+	px := n * d.ImageLen()
+	return &Dataset{Images: d.Images[:px:px], Labels: d.Labels[:n:n], N: n, H: d.H, W: d.W, C: d.C,
+		Classes: d.Classes, ImagesFile: d.ImagesFile}, nil
 }
 
-// Image returns the H×W pixels of image i, row-major, sharing d's memory.
+// Image returns the H×W×C pixels of image i, row-major, sharing d's memory.
 func (d *Dataset) Image(i int) []uint8 {
-	px := d.H * d.W
+	px := d.ImageLen()
 	return d.Images[i*px : (i+1)*px : (i+1)*px]
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ func TestLoadMNIST(t *testing.T) {
 		name       string
 		d          *Dataset
 		n          int
-		firstLabel uint8
+		firstLabel int32
 	}{
 		{"train", train, 60000, 5},
 		{"test", test, 10000, 7},
@@ -143,7 +144,7 @@ func TestLoadDir(t *testing.T) {
 	wantTrain, wantTest := embedded(t)
 	for _, c := range []struct{ got, want *Dataset }{{train, wantTrain}, {test, wantTest}} {
 		if c.got.N != c.want.N || c.got.H != c.want.H || c.got.W != c.want.W ||
-			!bytes.Equal(c.got.Images, c.want.Images) || !bytes.Equal(c.got.Labels, c.want.Labels) {
+			!bytes.Equal(c.got.Images, c.want.Images) || !slices.Equal(c.got.Labels, c.want.Labels) {
 			t.Errorf("LoadDir gives a %d-image set unlike the embedded one", c.got.N)
 		}
 	}

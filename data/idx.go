@@ -64,11 +64,18 @@ type FormatError struct {
 	File    string // the file's name or path, as given to the reader
 	Problem string // what is wrong, in words
 	Err     error  // the underlying error, or nil
+	// Format names the kind of input, which starts the message: "cifar",
+	// "images", "data"; "" means "idx".
+	Format string
 }
 
-// Error returns "idx: FILE: PROBLEM".
+// Error returns "FORMAT: FILE: PROBLEM", such as "idx: FILE: PROBLEM".
 func (e *FormatError) Error() string {
-	return "idx: " + e.File + ": " + e.Problem
+	f := e.Format
+	if f == "" {
+		f = "idx"
+	}
+	return f + ": " + e.File + ": " + e.Problem
 }
 
 // Is reports whether target is ErrFormat.
@@ -227,20 +234,28 @@ func readFull(r io.Reader, b []byte) (int, error) {
 // streamErr turns a read error met while doing where into a FormatError
 // whose problem reads "where: what went wrong", naming gzip problems.
 func streamErr(name string, gz bool, err error, where string) error {
+	return streamErrAs("", name, gz, err, where)
+}
+
+// streamErrAs is streamErr for a FormatError of the given Format.
+func streamErrAs(format, name string, gz bool, err error, where string) error {
+	e := func(f string, args ...any) error {
+		return &FormatError{Format: format, File: name, Problem: fmt.Sprintf(f, args...), Err: err}
+	}
 	var corrupt flate.CorruptInputError
 	switch {
 	case gz && errors.Is(err, io.ErrUnexpectedEOF):
-		return formatErr(name, err, "%s: truncated gzip stream", where)
+		return e("%s: truncated gzip stream", where)
 	case errors.Is(err, gzip.ErrHeader):
-		return formatErr(name, err, "%s: bad gzip: invalid header", where)
+		return e("%s: bad gzip: invalid header", where)
 	case errors.Is(err, gzip.ErrChecksum):
-		return formatErr(name, err, "%s: bad gzip: checksum mismatch", where)
+		return e("%s: bad gzip: checksum mismatch", where)
 	case errors.As(err, &corrupt):
-		return formatErr(name, err, "%s: bad gzip: corrupt deflate data at compressed byte %d", where, int64(corrupt))
+		return e("%s: bad gzip: corrupt deflate data at compressed byte %d", where, int64(corrupt))
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return formatErr(name, err, "%s", where)
+		return e("%s", where)
 	}
-	return formatErr(name, err, "%s: read error: %v", where, err)
+	return e("%s: read error: %v", where, err)
 }
 
 // dimString formats big-endian uint32 dimensions as "60000×28×28".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,7 +206,7 @@ func TestNewDatasetChecks(t *testing.T) {
 		})
 	}
 	d, err := NewDataset(iname, bytes.NewReader(okImages), lname, bytes.NewReader(okLabels))
-	if err != nil || d.N != 2 || d.H != 3 || d.W != 4 || !bytes.Equal(d.Labels, []byte{3, 9}) {
+	if err != nil || d.N != 2 || d.H != 3 || d.W != 4 || !slices.Equal(d.Labels, []int32{3, 9}) || d.C != 1 || len(d.Classes) != 10 {
 		t.Fatalf("NewDataset = %+v, %v", d, err)
 	}
 	if !bytes.Equal(d.Image(1), seq(24)[12:]) {

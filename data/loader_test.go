@@ -2,6 +2,7 @@ package data
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -9,10 +10,10 @@ import (
 // indexed returns a Dataset of n 2×2 images whose pixels spell the image's
 // index (low byte, high byte, 255, 0) and whose label is index mod 10.
 func indexed(n int) *Dataset {
-	d := &Dataset{Images: make([]uint8, 4*n), Labels: make([]uint8, n), N: n, H: 2, W: 2}
+	d := &Dataset{Images: make([]uint8, 4*n), Labels: make([]int32, n), N: n, H: 2, W: 2}
 	for i := range n {
 		copy(d.Images[4*i:], []uint8{uint8(i), uint8(i >> 8), 255, 0})
-		d.Labels[i] = uint8(i % 10)
+		d.Labels[i] = int32(i % 10)
 	}
 	return d
 }
@@ -207,4 +208,96 @@ func BenchmarkLoaderEpochMNIST(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(train.N)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// batches returns every batch of epoch e, concatenated.
+func batches(l *Loader, d *Dataset, e int) (x []float32, y []int32) {
+	l.Start(e)
+	bx := make([]float32, l.BatchSize()*d.ImageLen())
+	by := make([]int32, l.BatchSize())
+	for {
+		n, ok := l.Next(bx, by)
+		if !ok {
+			return x, y
+		}
+		x = append(x, bx[:n*d.ImageLen()]...)
+		y = append(y, by[:n]...)
+	}
+}
+
+// The prefetching workers give the same batches as Next alone, with three
+// channels and a transform drawing from its per-image stream, in any
+// order of epochs.
+func TestLoaderWorkersAndTransform(t *testing.T) {
+	d := &Dataset{N: 50, H: 2, W: 3, C: 3, Classes: Digits()}
+	d.Images = make([]uint8, d.N*d.ImageLen())
+	d.Labels = make([]int32, d.N)
+	for i := range d.Images {
+		d.Images[i] = uint8(i * 13)
+	}
+	for i := range d.Labels {
+		d.Labels[i] = int32(i % 10)
+	}
+	noise := func(img, scratch []float32, h, w, c int, rng *rand.Rand) {
+		if h != 2 || w != 3 || c != 3 || len(img) != 18 || len(scratch) != 18 {
+			panic("wrong shape")
+		}
+		copy(scratch, img)
+		for i := range img {
+			img[i] = scratch[len(img)-1-i] + rng.Float32()
+		}
+	}
+	sync := NewLoader(d, 7, 20, 5)
+	x0, y0 := batches(sync, d, 0)
+	if x0[0] == x0[1] || len(x0) != 50*18 {
+		t.Fatal("unexpected plain batches")
+	}
+	sync.SetTransform(noise)
+	sx1, sy1 := batches(sync, d, 1)
+	sx0, _ := batches(sync, d, 0)
+	for _, workers := range []int{1, 3} {
+		l := NewLoader(d, 7, 20, 5)
+		l.SetTransform(noise)
+		l.SetWorkers(workers)
+		x1, y1 := batches(l, d, 1) // epoch 1 first, as a resumed run
+		x0, _ := batches(l, d, 0)
+		if !slices.Equal(x1, sx1) || !slices.Equal(y1, sy1) || !slices.Equal(x0, sx0) {
+			t.Errorf("%d workers: batches differ from the synchronous loader's", workers)
+		}
+		// Stopping mid-epoch and starting another leaves nothing behind.
+		l.Start(2)
+		l.Next(make([]float32, 7*18), make([]int32, 7))
+		if x1b, _ := batches(l, d, 1); !slices.Equal(x1b, sx1) {
+			t.Errorf("%d workers: epoch 1 differs after an interrupted epoch", workers)
+		}
+		l.Close()
+		if x1c, _ := batches(l, d, 1); !slices.Equal(x1c, sx1) {
+			t.Errorf("epoch 1 differs after Close")
+		}
+	}
+	if slices.Equal(sx0, x0) {
+		t.Error("the transform changed nothing")
+	}
+	if !slices.Equal(y0, func() []int32 { _, y := batches(NewLoader(d, 7, 20, 5), d, 0); return y }()) {
+		t.Error("labels differ between loaders")
+	}
+}
+
+func TestLoaderWorkersNoAllocs(t *testing.T) {
+	d := indexed(1000)
+	l := NewLoader(d, 32, 100, 3)
+	l.SetWorkers(2)
+	defer l.Close()
+	x := make([]float32, 32*4)
+	y := make([]int32, 32)
+	e := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, ok := l.Next(x, y); !ok {
+			e++
+			l.Start(e)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Next/Start with workers allocate %v times a call", allocs)
+	}
 }
