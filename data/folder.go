@@ -15,8 +15,8 @@ import (
 	"strings"
 	"sync"
 
-	"resgo/imageprep"
 	"resgo/internal/oserr"
+	"resgo/internal/raster"
 	"resgo/models"
 )
 
@@ -205,8 +205,8 @@ func (l *listing) headers() {
 			im.bad = fmt.Errorf("bad image: %v", err)
 		case cfg.Width < 1 || cfg.Height < 1:
 			im.bad = fmt.Errorf("the %s image is empty (%d×%d)", format, cfg.Width, cfg.Height)
-		case int64(cfg.Width)*int64(cfg.Height) > imageprep.MaxPixels:
-			im.bad = fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, imageprep.MaxPixels)
+		case int64(cfg.Width)*int64(cfg.Height) > raster.MaxPixels:
+			im.bad = fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, raster.MaxPixels)
 		default:
 			im.w, im.h, im.grey = cfg.Width, cfg.Height, isGreyModel(cfg.ColorModel)
 		}
@@ -265,7 +265,7 @@ func (l *listing) decode(d *Dataset) {
 			im.bad = fmt.Errorf("bad %s image: %v", format, err)
 			return
 		}
-		if err := imageprep.Pixels(d.Images[i*px:(i+1)*px], img, d.H, d.W, d.C); err != nil {
+		if err := raster.Pixels(d.Images[i*px:(i+1)*px], img, d.H, d.W, d.C); err != nil {
 			im.bad = err
 		}
 	})

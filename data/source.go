@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"resgo/imageprep"
+	"resgo/internal/raster"
 )
 
 // The formats Open reads, as Options.Format and Source.Format name them.
@@ -272,7 +272,7 @@ func convert(d *Dataset, o Options, src *Source) error {
 		if c != d.Channels() {
 			img = convertChannels(img, d.Channels(), c)
 		}
-		imageprep.ResizePixels(out[i*opx:(i+1)*opx], h, w, img, d.H, d.W, c)
+		raster.ResizePixels(out[i*opx:(i+1)*opx], h, w, img, d.H, d.W, c)
 	})
 	if h != d.H || w != d.W {
 		src.Resized += d.N

@@ -129,7 +129,11 @@ func smallMNIST(t *testing.T) map[string][]byte {
 		images, labels string
 	}{{tr, 64, data.TrainImagesFile, data.TrainLabelsFile}, {te, 32, data.TestImagesFile, data.TestLabelsFile}} {
 		files[s.images] = testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{uint32(s.n), 28, 28}, s.d.Images[:s.n*784]))
-		files[s.labels] = testutil.Gzip(testutil.IDX(data.MagicLabels, []uint32{uint32(s.n)}, s.d.Labels[:s.n]))
+		lab := make([]byte, s.n)
+		for i, l := range s.d.Labels[:s.n] {
+			lab[i] = byte(l)
+		}
+		files[s.labels] = testutil.Gzip(testutil.IDX(data.MagicLabels, []uint32{uint32(s.n)}, lab))
 	}
 	return files
 }
@@ -405,7 +409,7 @@ func TestBadImages(t *testing.T) {
 	binary.BigEndian.PutUint32(bomb[20:], 100000)
 	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
 	blank := filepath.Join(dir, "blank.png")
-	writeDigitPNG(t, blank, &data.Dataset{Images: make([]byte, 784), Labels: []byte{0}, N: 1, H: 28, W: 28}, 0, 1, 1, 28, 28, false)
+	writeDigitPNG(t, blank, &data.Dataset{Images: make([]byte, 784), Labels: []int32{0}, N: 1, H: 28, W: 28}, 0, 1, 1, 28, 28, false)
 	var tif bytes.Buffer
 	if err := tiff.Encode(&tif, image.NewGray(image.Rect(0, 0, 28, 28)), nil); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,8 @@
-package imageprep
+// Package raster turns pictures into the uint8 pixels a data set holds:
+// grey or RGB channels and a given size. Training (data's image folders) and
+// prediction (resgo, resgo predict) both prepare pictures through it, so a
+// model sees its pictures at prediction as it saw them in training.
+package raster
 
 import (
 	"fmt"
@@ -6,6 +10,10 @@ import (
 	"image/color"
 	"math"
 )
+
+// MaxPixels is the largest picture Pixels accepts: 50 megapixels, as
+// imageprep.MaxPixels.
+const MaxPixels = 50_000_000
 
 // Pixels writes img into dst as h×w pixels of c channels (1: grey, 3: RGB),
 // row-major HWC bytes, the way resgo prepares pictures of any data set other
@@ -20,13 +28,13 @@ func Pixels(dst []uint8, img image.Image, h, w, c int) error {
 	sw, sh := r.Dx(), r.Dy()
 	switch {
 	case c != 1 && c != 3:
-		return fmt.Errorf("imageprep: %d channels, want 1 or 3", c)
+		return fmt.Errorf("raster: %d channels, want 1 or 3", c)
 	case h < 1 || w < 1 || len(dst) < h*w*c:
-		return fmt.Errorf("imageprep: dst holds %d bytes, want %d×%d×%d", len(dst), h, w, c)
+		return fmt.Errorf("raster: dst holds %d bytes, want %d×%d×%d", len(dst), h, w, c)
 	case sw < 1 || sh < 1:
-		return fmt.Errorf("imageprep: the image is empty (%d×%d)", sw, sh)
+		return fmt.Errorf("raster: the image is empty (%d×%d)", sw, sh)
 	case int64(sw)*int64(sh) > MaxPixels:
-		return fmt.Errorf("imageprep: the image is %d×%d, larger than %d pixels", sw, sh, MaxPixels)
+		return fmt.Errorf("raster: the image is %d×%d, larger than %d pixels", sw, sh, MaxPixels)
 	}
 	src := dst[:h*w*c]
 	if sw != w || sh != h {
@@ -155,4 +163,10 @@ func resizeTaps(n, m int) [][]tap {
 		}
 	}
 	return ws
+}
+
+// tap is one source index and its weight.
+type tap struct {
+	k int
+	w float64
 }
