@@ -1,15 +1,18 @@
 // Package resgo is the Go API for using a model that resgo trained: load
 // a checkpoint written by "resgo train --checkpoint-dir" and classify
-// pictures of handwritten digits.
+// pictures: handwritten digits, or the classes of the data it was trained on.
 //
 //	m, err := resgo.Load("runs/best.safetensors")
 //	if err != nil { ... }
-//	p, err := m.Predict(img) // any image.Image of a digit
-//	fmt.Println(p.Class, p.Probabilities[p.Class])
+//	p, err := m.Predict(img) // any image.Image
+//	fmt.Println(p.Label, p.Probabilities[p.Class])
 //
-// Images are prepared as MNIST's digits were (package resgo/imageprep):
-// any size, dark-on-light or light-on-dark, cropped, scaled to fit 20×20
-// and centred by centre of mass in 28×28. The engine is pure Go; no cgo.
+// A model trained on MNIST (28×28×1, from IDX files) gets pictures
+// prepared as MNIST's digits were (package resgo/imageprep): any size,
+// dark-on-light or light-on-dark, cropped, scaled to fit 20×20 and centred
+// by centre of mass in 28×28. Any other model gets them as its training
+// data's pictures were: converted to its channels (grey or RGB) and resized
+// to its height and width. The engine is pure Go; no cgo.
 package resgo
 
 import (
@@ -25,6 +28,7 @@ import (
 	"resgo/checkpoint"
 	"resgo/imageprep"
 	"resgo/internal/kernels"
+	"resgo/internal/raster"
 	"resgo/models"
 	"resgo/onnx"
 	"resgo/tensor"
@@ -36,10 +40,13 @@ type Model struct {
 	mu   sync.Mutex
 	run  runner // what computes the probabilities
 	info Info
+	// digits: pictures are prepared as MNIST's digits (imageprep), not
+	// resized (raster).
+	digits bool
 }
 
-// runner computes a network's class probabilities for b prepared 28×28
-// images (pixels holds b×784 values); calls are serialised by Model.mu.
+// runner computes a network's class probabilities for b prepared images
+// (pixels holds b×H×W×C values); calls are serialised by Model.mu.
 type runner interface {
 	probabilities(pixels []float32, b int) ([]float32, error)
 }
@@ -54,6 +61,12 @@ type Info struct {
 	// last epoch (0 if the checkpoint has no history).
 	TestAccuracy float64
 	Classes      int // number of classes
+	// ClassNames names them, as the training data did ("0" to "9" for
+	// MNIST, folder names for an image folder).
+	ClassNames []string
+	// Height, Width and Channels are the shape of the images the model
+	// takes (Channels 1: grey, 3: RGB).
+	Height, Width, Channels int
 	// Notice is a remark about the file for its user, "" if none: that it
 	// has no checksum (an older resgo wrote it), so damage to it cannot be
 	// detected.
@@ -68,6 +81,7 @@ var ErrNonFinite = errors.New("non-finite probabilities")
 // Prediction is a model's answer for one image.
 type Prediction struct {
 	Class         int       // the most probable class (a digit for MNIST)
+	Label         string    // its name, such as "cat" ("7" for MNIST's 7)
 	Probabilities []float32 // the probability of each class; they sum to 1
 }
 
@@ -103,14 +117,17 @@ func Load(path string) (*Model, error) {
 	}
 	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
-	m := &Model{run: &engine{net: st.Net, tape: tp},
-		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice}}
+	shape := st.Options.InputShape()
+	m := &Model{run: &engine{net: st.Net, tape: tp, shape: shape},
+		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice,
+			Height: shape[0], Width: shape[1], Channels: shape[2]}}
+	m.digits = (st.Run.Format == "" || st.Run.Format == "idx") && shape[0] == imageprep.Size && shape[1] == imageprep.Size && shape[2] == 1
 	if n := len(st.History); n > 0 {
 		m.info.TestAccuracy = st.History[n-1].TestAccuracy
 	}
 	// The number of classes is the width of the last layer's output; a
 	// blank image also shows weights that overflow whatever the input.
-	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
+	probe, err := m.probabilities(make([]float32, m.inputLen()), 1)
 	if err != nil {
 		var ce *checkpoint.Error
 		if errors.As(err, &ce) {
@@ -119,7 +136,38 @@ func Load(path string) (*Model, error) {
 		return nil, fmt.Errorf("checkpoint %s: the model cannot run: %v", path, err)
 	}
 	m.info.Classes = len(probe)
+	for c := range m.info.Classes {
+		m.info.ClassNames = append(m.info.ClassNames, st.ClassName(c))
+	}
 	return m, nil
+}
+
+// inputLen is the number of values of one prepared image: H×W×C.
+func (m *Model) inputLen() int { return m.info.Height * m.info.Width * m.info.Channels }
+
+// Prepare returns img as the model takes it: H×W×C values in [0, 1],
+// row-major HWC (see the package comment for how). For a model of MNIST's
+// digits it returns imageprep.ErrBlank if the image holds no digit.
+func (m *Model) Prepare(img image.Image) ([]float32, error) {
+	out := make([]float32, m.inputLen())
+	if err := m.prepareInto(out, img); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (m *Model) prepareInto(dst []float32, img image.Image) error {
+	if m.digits {
+		return imageprep.PrepareInto(dst, img)
+	}
+	px := make([]uint8, len(dst))
+	if err := raster.Pixels(px, img, m.info.Height, m.info.Width, m.info.Channels); err != nil {
+		return err
+	}
+	for i, v := range px {
+		dst[i] = float32(v) / 255
+	}
+	return nil
 }
 
 // Info describes the loaded checkpoint.
@@ -134,32 +182,33 @@ func (m *Model) Predict(img image.Image) (Prediction, error) {
 	return ps[0], nil
 }
 
-// PredictBatch prepares each image as MNIST's digits were and classifies
-// them all. It fails if an image holds no digit (imageprep.ErrBlank),
-// naming its index.
+// PredictBatch prepares each image (see Prepare) and classifies them all.
+// It fails if an image cannot be prepared, such as a picture with no digit
+// for an MNIST model (imageprep.ErrBlank), naming its index.
 func (m *Model) PredictBatch(imgs []image.Image) ([]Prediction, error) {
-	const px = imageprep.Size * imageprep.Size
+	px := m.inputLen()
 	pixels := make([]float32, len(imgs)*px)
 	for i, img := range imgs {
 		if img == nil {
 			return nil, fmt.Errorf("resgo: image %d is nil", i)
 		}
-		if err := imageprep.PrepareInto(pixels[i*px:(i+1)*px], img); err != nil {
+		if err := m.prepareInto(pixels[i*px:(i+1)*px], img); err != nil {
 			return nil, fmt.Errorf("resgo: image %d: %w", i, err)
 		}
 	}
 	return m.PredictPixels(pixels)
 }
 
-// PredictPixels classifies images already prepared: n×28×28 grey levels in
-// [0, 1], white digit on black, row-major, as imageprep.Prepare returns
-// them and as the MNIST loader feeds training (pixel/255). A pixel that is
+// PredictPixels classifies images already prepared: n×H×W×C values in
+// [0, 1], row-major HWC, as Prepare returns them and as the loader feeds
+// training (pixel/255); for MNIST, 28×28 grey levels, white digit on black,
+// as imageprep.Prepare returns them. A pixel that is
 // NaN or infinite is an error naming it; so are probabilities that are not
 // finite (matching ErrNonFinite, naming the checkpoint).
 func (m *Model) PredictPixels(pixels []float32) ([]Prediction, error) {
-	const px = imageprep.Size * imageprep.Size
+	px := m.inputLen()
 	if len(pixels)%px != 0 {
-		return nil, fmt.Errorf("resgo: %d pixels is not a whole number of %d×%d images", len(pixels), imageprep.Size, imageprep.Size)
+		return nil, fmt.Errorf("resgo: %d pixels is not a whole number of %d×%d×%d images", len(pixels), m.info.Height, m.info.Width, m.info.Channels)
 	}
 	for i, v := range pixels {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -181,6 +230,9 @@ func (m *Model) PredictPixels(pixels []float32) ([]Prediction, error) {
 				if v > p.Probabilities[p.Class] {
 					p.Class = c
 				}
+			}
+			if p.Class < len(m.info.ClassNames) {
+				p.Label = m.info.ClassNames[p.Class]
 			}
 			out = append(out, p)
 		}
@@ -210,25 +262,26 @@ func (m *Model) probabilities(pixels []float32, b int) ([]float32, error) {
 
 // engine runs a resgo network in inference mode.
 type engine struct {
-	net  models.Model
-	tape *autograd.Tape
-	x    *tensor.Tensor // the input batch, reused
+	net   models.Model
+	tape  *autograd.Tape
+	x     *tensor.Tensor // the input batch, reused
+	shape []int          // one image's [H, W, C]
 }
 
 // probabilities runs the network on b images and returns their
 // probabilities, b×classes, in a new slice.
 func (e *engine) probabilities(pixels []float32, b int) (probs []float32, err error) {
 	defer func() {
-		if r := recover(); r != nil { // a model that does not fit 28×28 inputs
+		if r := recover(); r != nil { // a model that does not fit its input shape
 			err = fmt.Errorf("resgo: %v", r)
 		}
 	}()
-	const s = imageprep.Size
+	h, w, c := e.shape[0], e.shape[1], e.shape[2]
 	if e.x == nil {
-		e.x = tensor.New(batch, s, s, 1)
+		e.x = tensor.New(batch, h, w, c)
 	}
 	copy(e.x.Data, pixels)
-	x := &tensor.Tensor{Shape: []int{b, s, s, 1}, Data: e.x.Data[:b*s*s]}
+	x := &tensor.Tensor{Shape: []int{b, h, w, c}, Data: e.x.Data[:b*h*w*c]}
 	e.tape.Reset()
 	logits := e.net.Forward(e.tape, e.tape.Constant(x), false)
 	k := logits.Value.Shape[1]

@@ -68,6 +68,10 @@ type State struct {
 	// metadata's "recipe", JSON of train.Recipe, which package train
 	// reads; "" for the tutorial's.
 	Recipe string
+	// Classes names the classes, label i being Classes[i] (the metadata's
+	// "classes", a JSON list); nil in files written before it was kept, whose
+	// classes are named by their indices.
+	Classes []string
 	// Path is the file Load read.
 	Path string
 	// Notice is a remark for the user about the file Load read, "" if
@@ -103,6 +107,15 @@ type RunInfo struct {
 	Data        string `json:"data"`          // --data folder ("": embedded MNIST)
 	Threads     int    `json:"threads"`       // worker threads (bit-exact resumes need the same)
 	Log         string `json:"log,omitempty"` // --log's CSV file, continued on resume
+	// How --data was read, so that eval and a resumed run read it alike
+	// (the image shape is the model's): its format, whether bad pictures
+	// were skipped, and the split of a single class tree, ValSplit of each
+	// class held out with SplitSeed, SplitTest images in all.
+	Format    string  `json:"format,omitempty"`
+	SkipBad   bool    `json:"skip_bad,omitempty"`
+	ValSplit  float64 `json:"val_split,omitempty"`
+	SplitSeed uint64  `json:"split_seed,omitempty"`
+	SplitTest int     `json:"split_test,omitempty"`
 }
 
 // EpochResult is what one epoch of training measured, as the history
@@ -235,6 +248,13 @@ func (st *State) metadata() (map[string]string, error) {
 	if st.Recipe != "" {
 		m["recipe"] = st.Recipe
 	}
+	if st.Classes != nil {
+		b, err := json.Marshal(st.Classes)
+		if err != nil {
+			return nil, fmt.Errorf("metadata %q: %v", "classes", err)
+		}
+		m["classes"] = string(b)
+	}
 	if st.Position != nil {
 		b, err := json.Marshal(st.Position)
 		if err != nil {
@@ -320,6 +340,18 @@ func FromFile(name string, f *File) (*State, error) {
 			return bad("metadata %q is not a JSON object", "recipe")
 		}
 		st.Recipe = s
+	}
+	if s, ok := md["classes"]; ok {
+		if err := json.Unmarshal([]byte(s), &st.Classes); err != nil {
+			return bad("metadata %q is not valid: %v", "classes", err)
+		}
+		want := st.Options.Classes
+		if want == 0 {
+			want = 10 // models.Options: 0 means the digits
+		}
+		if len(st.Classes) != want {
+			return bad("metadata %q names %d classes, but the model has %d", "classes", len(st.Classes), want)
+		}
 	}
 	if s, ok := md["interrupted"]; ok {
 		st.Position = new(Position)
@@ -460,4 +492,13 @@ func (st *State) fill(f *File) error {
 		}
 	}
 	return nil
+}
+
+// ClassName returns the name of class c: Classes[c], or c's digits where
+// the checkpoint names no classes (MNIST's "0" to "9" alike).
+func (st *State) ClassName(c int) string {
+	if c >= 0 && c < len(st.Classes) {
+		return st.Classes[c]
+	}
+	return strconv.Itoa(c)
 }

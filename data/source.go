@@ -47,6 +47,9 @@ type Options struct {
 	// MaxBytes is the most memory the images may take (0:
 	// DefaultMemoryLimit()).
 	MaxBytes int64
+	// TestOnly reads only the test set where the format keeps it apart
+	// (MNIST's two test files): Open's train is then nil.
+	TestOnly bool
 }
 
 func (o Options) maxBytes() int64 {
@@ -152,6 +155,9 @@ func Open(path string, o Options) (train, test *Dataset, src *Source, err error)
 	}
 	if src.Format != FormatFolder {
 		for _, d := range []*Dataset{train, test} {
+			if d == nil {
+				continue
+			}
 			if err := convert(d, o, src); err != nil {
 				return nil, nil, nil, err
 			}
@@ -193,7 +199,8 @@ func open(path string, o Options, src *Source) (train, test *Dataset, err error)
 	format := o.Format
 	if format == "" {
 		switch {
-		case has(TrainImagesFile) || has(strings.TrimSuffix(TrainImagesFile, ".gz")):
+		case has(TrainImagesFile) || has(strings.TrimSuffix(TrainImagesFile, ".gz")) ||
+			o.TestOnly && (has(TestImagesFile) || has(strings.TrimSuffix(TestImagesFile, ".gz"))):
 			format = FormatIDX
 		case has(CIFAR10TrainFiles[0]) || has(CIFAR10TestFile):
 			format = FormatCIFAR10
@@ -221,6 +228,10 @@ func open(path string, o Options, src *Source) (train, test *Dataset, err error)
 	src.Format = format
 	switch format {
 	case FormatIDX:
+		if o.TestOnly {
+			test, err := LoadTestDir(path)
+			return nil, test, err
+		}
 		return LoadDir(path)
 	case FormatCIFAR10:
 		return loadCIFARDir(path, CIFAR10, o.maxBytes())

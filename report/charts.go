@@ -480,8 +480,8 @@ func WriteConfusion(w io.Writer, r *Run) error {
 
 	var xt, yt plot.ConstantTicks
 	for k := 0; k < K; k++ {
-		xt = append(xt, plot.Tick{Value: float64(k), Label: strconv.Itoa(k)})
-		yt = append(yt, plot.Tick{Value: float64(k), Label: strconv.Itoa(K - 1 - k)})
+		xt = append(xt, plot.Tick{Value: float64(k), Label: r.ClassName(k)})
+		yt = append(yt, plot.Tick{Value: float64(k), Label: r.ClassName(K - 1 - k)})
 	}
 	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
 	p.X.Min, p.X.Max = -0.5, float64(K)-0.5

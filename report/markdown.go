@@ -97,7 +97,7 @@ func (c *Comparison) Markdown() string {
 			continue
 		}
 		fmt.Fprintf(&b, "### %s\n\n![Confusion matrix of %s](%s)\n\n", r.Model, r.Model, ConfusionFile(r.Model))
-		if s := mostConfused(r.Confusion, 3); s != "" {
+		if s := mostConfused(r, 3); s != "" {
 			fmt.Fprintf(&b, "Most frequent mistakes: %s.\n\n", s)
 		}
 	}
@@ -121,7 +121,8 @@ func (c *Comparison) Markdown() string {
 }
 
 // mostConfused lists the n largest off-diagonal counts: "4 read as 9 (12)".
-func mostConfused(m [][]int, n int) string {
+func mostConfused(r *Run, n int) string {
+	m := r.Confusion
 	type cell struct{ t, p, n int }
 	var cells []cell
 	for t, row := range m {
@@ -134,7 +135,7 @@ func mostConfused(m [][]int, n int) string {
 	sort.SliceStable(cells, func(i, j int) bool { return cells[i].n > cells[j].n })
 	var parts []string
 	for i := 0; i < len(cells) && i < n; i++ {
-		parts = append(parts, fmt.Sprintf("%d read as %d (%s)", cells[i].t, cells[i].p, plural(cells[i].n, "image")))
+		parts = append(parts, fmt.Sprintf("%s read as %s (%s)", r.ClassName(cells[i].t), r.ClassName(cells[i].p), plural(cells[i].n, "image")))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -202,7 +203,7 @@ func (c *Comparison) Reading() []string {
 				r.Model, plural(len(r.History), "epoch"), 100*fin.Accuracy, 100*fin.TestAccuracy, r.Classes(), chance,
 				fin.TestLoss, r.Classes(), math.Log(float64(r.Classes())))
 			if class, share := dominantPrediction(r.Confusion); share > 0.5 {
-				p += fmt.Sprintf(" It predicts %d for %.0f%% of the test images.", class, 100*share)
+				p += fmt.Sprintf(" It predicts %s for %.0f%% of the test images.", r.ClassName(class), 100*share)
 			}
 			p += " A plain stack of sixteen weight layers, without BatchNorm or shortcut connections, is hard to start training: " +
 				"Simonyan and Zisserman initialised their deeper networks from a trained shallower one. " +

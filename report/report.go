@@ -39,6 +39,9 @@ type Run struct {
 	// Confusion[t][p] counts the test images of true class t predicted as
 	// p by the final model (nil if there is none).
 	Confusion [][]int
+	// ClassNames names the classes, label i being ClassNames[i] (nil:
+	// their indices, as MNIST's digits).
+	ClassNames []string
 	// Steps is the number of optimiser steps taken.
 	Steps int64
 	// Wall is the model's whole time: training, test passes and the
@@ -116,6 +119,14 @@ func (r *Run) ImagesPerSec(trainImages int) float64 {
 
 // Classes returns the number of classes (from the confusion matrix; 10 if
 // there is none).
+// ClassName returns the name of class k: ClassNames[k], or k's digits.
+func (r *Run) ClassName(k int) string {
+	if k >= 0 && k < len(r.ClassNames) {
+		return r.ClassNames[k]
+	}
+	return strconv.Itoa(k)
+}
+
 func (r *Run) Classes() int {
 	if len(r.Confusion) > 0 {
 		return len(r.Confusion)

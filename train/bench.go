@@ -28,13 +28,17 @@ type BenchConfig struct {
 // BenchResult is what Bench measured. Times per op kind are per training
 // step, forward and backward together.
 type BenchResult struct {
-	Model          string             `json:"model"`
-	Kernels        string             `json:"kernels"`
-	Threads        int                `json:"threads"`
-	Batch          int                `json:"batch"`
-	Steps          int                `json:"steps"`
-	TrainImagesSec float64            `json:"train_images_per_s"`
-	StepMillis     float64            `json:"step_ms"`
+	Model          string  `json:"model"`
+	Kernels        string  `json:"kernels"`
+	Threads        int     `json:"threads"`
+	Batch          int     `json:"batch"`
+	Steps          int     `json:"steps"`
+	TrainImagesSec float64 `json:"train_images_per_s"`
+	StepMillis     float64 `json:"step_ms"`
+	// DataWaitMillis is the time a step waited for its batch from the
+	// loader's prefetching workers, and DataWaitShare its share of the step.
+	DataWaitMillis float64            `json:"data_wait_ms"`
+	DataWaitShare  float64            `json:"data_wait_share"`
 	InferImagesSec map[string]float64 `json:"infer_images_per_s"` // by batch size
 	StepGFLOP      float64            `json:"step_gflop"`         // conv + dense FLOPs per step
 	GFLOPS         float64            `json:"gflops"`             // achieved over whole steps
@@ -64,16 +68,22 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 		}
 		d = tr
 	}
-	m, err := models.New(cfg.Model, cfg.Options)
+	o, err := DataOptions(cfg.Options, d)
+	if err != nil {
+		return nil, err
+	}
+	m, err := models.New(cfg.Model, o)
 	if err != nil {
 		return nil, err
 	}
 	res := &BenchResult{Model: cfg.Model, Kernels: compute.Kernels(), Threads: cfg.Pool.Workers(),
 		Batch: cfg.Batch, Steps: cfg.Steps, InferImagesSec: map[string]float64{}, OpMillis: map[string]float64{}}
 
-	tt := NewTrainer(m, optim.NewAdam(1e-3), cfg.Pool, cfg.Batch, d.H, d.W, 1)
+	tt := NewTrainer(m, optim.NewAdam(1e-3), cfg.Pool, cfg.Batch, d.H, d.W, d.Channels(), 1)
 	loader := data.NewLoader(d, cfg.Batch, 10000, 1)
-	x := tensor.New(cfg.Batch, d.H, d.W, 1)
+	loader.SetWorkers(data.DefaultWorkers())
+	defer loader.Close()
+	x := tensor.New(cfg.Batch, d.H, d.W, d.Channels())
 	y := make([]int32, cfg.Batch)
 	next := func() {
 		if n, ok := loader.Next(x.Data, y); !ok || n < cfg.Batch {
@@ -87,11 +97,16 @@ func Bench(cfg BenchConfig) (*BenchResult, error) {
 	}
 	res.StepGFLOP = tt.tape.FLOPs() / 1e9
 	start := time.Now()
+	var wait time.Duration
 	for i := 0; i < cfg.Steps; i++ {
+		t0 := time.Now()
 		next()
+		wait += time.Since(t0)
 		tt.TrainStep(x, y)
 	}
 	el := time.Since(start).Seconds()
+	res.DataWaitMillis = 1e3 * wait.Seconds() / float64(cfg.Steps)
+	res.DataWaitShare = wait.Seconds() / el
 	res.TrainImagesSec = float64(cfg.Steps*cfg.Batch) / el
 	res.StepMillis = 1e3 * el / float64(cfg.Steps)
 	res.GFLOPS = res.StepGFLOP * float64(cfg.Steps) / el
@@ -135,7 +150,7 @@ func benchInfer(m models.Model, pool *compute.Pool, d *data.Dataset, b, n int) f
 	tp := autograd.NewTape(pool, 0)
 	tp.NoGrad = true
 	loader := data.NewLoader(d, b, 0, 0)
-	x := tensor.New(b, d.H, d.W, 1)
+	x := tensor.New(b, d.H, d.W, d.Channels())
 	y := make([]int32, b)
 	run := func() {
 		if k, ok := loader.Next(x.Data, y); !ok || k < b {

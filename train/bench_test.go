@@ -25,7 +25,7 @@ func benchTrainStep(b *testing.B, name string, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tt := NewTrainer(m, optim.NewAdam(1e-3), compute.Default(), batch, 28, 28, 1)
+	tt := NewTrainer(m, optim.NewAdam(1e-3), compute.Default(), batch, 28, 28, 1, 1)
 	l := data.NewLoader(tr, batch, 0, 1)
 	x := tensor.New(batch, 28, 28, 1)
 	y := make([]int32, batch)

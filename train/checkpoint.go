@@ -39,6 +39,7 @@ func (s *Session) Checkpoint() *checkpoint.State {
 	}
 	if s.Config.Train != nil {
 		st.Run.TrainImages = s.Config.Train.N
+		st.Classes = s.Config.Train.Classes
 	}
 	if s.Config.Test != nil {
 		st.Run.TestImages = s.Config.Test.N

@@ -170,6 +170,11 @@ func NewSession(cfg Config) (*Session, error) {
 	if cfg.ModelOptions.Seed == 0 {
 		cfg.ModelOptions.Seed = cfg.Seed
 	}
+	opts, err := DataOptions(cfg.ModelOptions, cfg.Train)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ModelOptions = opts
 	m, err := models.New(cfg.Model, cfg.ModelOptions)
 	if err != nil {
 		return nil, err
@@ -201,10 +206,11 @@ func NewSession(cfg Config) (*Session, error) {
 	s := &Session{Config: cfg, Model: m, Opt: opt}
 	// A batch larger than the training set is one batch of all of it: the
 	// buffers need hold no more.
-	s.Trainer = NewTrainer(m, opt, cfg.Pool, min(cfg.Batch, cfg.Train.N), cfg.Train.H, cfg.Train.W, cfg.Seed)
+	s.Trainer = NewTrainer(m, opt, cfg.Pool, min(cfg.Batch, cfg.Train.N), cfg.Train.H, cfg.Train.W, cfg.Train.Channels(), cfg.Seed)
 	s.Trainer.MaxLoss = cfg.MaxLoss
 	s.Trainer.LabelSmoothing = float32(rc.LabelSmoothing)
 	s.Loader = data.NewLoader(cfg.Train, cfg.Batch, cfg.Shuffle, cfg.Seed)
+	s.Loader.SetWorkers(data.DefaultWorkers())
 	if s.Trainer.Schedule, err = rc.schedule(cfg.LR, s.Loader.Batches()); err != nil {
 		return nil, err
 	}
@@ -294,4 +300,30 @@ func checkParams(m models.Model, epoch int) error {
 		}
 	}
 	return nil
+}
+
+// DataOptions returns o with the image shape and class count of d where o
+// leaves them 0, so that a model is built for the data it trains on. It
+// returns an error if o asks for another shape than d's images have, or
+// fewer classes than d's labels need.
+func DataOptions(o models.Options, d *data.Dataset) (models.Options, error) {
+	if o.Height == 0 && o.Width == 0 && o.Channels == 0 {
+		o.Height, o.Width, o.Channels = d.H, d.W, d.Channels()
+	}
+	if o.Classes == 0 && len(d.Classes) > 0 {
+		o.Classes = len(d.Classes)
+	}
+	if s := o.InputShape(); s[0] != d.H || s[1] != d.W || s[2] != d.Channels() {
+		return o, fmt.Errorf("train: the model takes %d×%d×%d images, but the data's are %d×%d×%d", s[0], s[1], s[2], d.H, d.W, d.Channels())
+	}
+	classes := o.Classes
+	if classes == 0 {
+		classes = 10
+	}
+	for _, l := range d.Labels {
+		if int(l) >= classes || l < 0 {
+			return o, fmt.Errorf("train: label %d, but the model has %d classes", l, classes)
+		}
+	}
+	return o, nil
 }

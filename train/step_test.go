@@ -23,7 +23,7 @@ func newStepper(t *testing.T, pool *compute.Pool, seed uint64) (*Trainer, *tenso
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt := NewTrainer(m, optim.NewAdam(1e-3), pool, 32, 28, 28, seed)
+	tt := NewTrainer(m, optim.NewAdam(1e-3), pool, 32, 28, 28, 1, seed)
 	l := data.NewLoader(tr, 32, 10000, seed)
 	x := tensor.New(32, 28, 28, 1)
 	y := make([]int32, 32)
@@ -89,7 +89,7 @@ func TestTrainerGivesAdamItsPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := optim.NewAdam(1e-3)
-	NewTrainer(m, a, pool, 4, 28, 28, 1)
+	NewTrainer(m, a, pool, 4, 28, 28, 1, 1)
 	if a.Pool != pool {
 		t.Fatalf("Adam runs on pool %p, want the trainer's %p", a.Pool, pool)
 	}

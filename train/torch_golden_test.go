@@ -160,7 +160,7 @@ func TestResNetMatchesPyTorch(t *testing.T) {
 
 	pool := compute.NewPool(2)
 	defer pool.Close()
-	tt := NewTrainer(m, optim.NewAdam(1e-3), pool, n, tr.H, tr.W, 1)
+	tt := NewTrainer(m, optim.NewAdam(1e-3), pool, n, tr.H, tr.W, 1, 1)
 
 	// check compares got with a golden sample: the norm within rel, each
 	// value within rel of the tensor's root-mean-square value.

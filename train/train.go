@@ -98,9 +98,9 @@ func (t *Trainer) Position() Position {
 func (t *Trainer) SetPosition(p Position) { t.resume = &p }
 
 // NewTrainer prepares to train m with opt on batches of up to batch images
-// h×w×1 (the buffers are sized for batch: give at most the number of
+// h×w×c (the buffers are sized for batch: give at most the number of
 // images an epoch has). seed seeds dropout.
-func NewTrainer(m models.Model, opt optim.Optimizer, pool *compute.Pool, batch, h, w int, seed uint64) *Trainer {
+func NewTrainer(m models.Model, opt optim.Optimizer, pool *compute.Pool, batch, h, w, c int, seed uint64) *Trainer {
 	if pool == nil {
 		pool = compute.Default()
 	}
@@ -110,10 +110,10 @@ func NewTrainer(m models.Model, opt optim.Optimizer, pool *compute.Pool, batch, 
 	return &Trainer{
 		Model: m, Opt: opt, Params: m.Params(), Pool: pool,
 		tape:     autograd.NewTape(pool, seed),
-		x:        tensor.New(batch, h, w, 1),
+		x:        tensor.New(batch, h, w, c),
 		y:        make([]int32, batch),
 		batch:    batch,
-		imgShape: [3]int{h, w, 1},
+		imgShape: [3]int{h, w, c},
 		seed:     seed,
 		MaxLoss:  DefaultMaxLoss,
 	}
@@ -294,7 +294,8 @@ func Predict(m models.Model, pool *compute.Pool, d *data.Dataset, batch int, fn 
 	defer evalTapes.Put(tp)
 	loader := data.NewLoader(d, batch, 0, 0)
 	loader.Start(0)
-	x := tensor.New(batch, d.H, d.W, 1)
+	c := d.Channels()
+	x := tensor.New(batch, d.H, d.W, c)
 	y := make([]int32, batch)
 	for {
 		n, ok := loader.Next(x.Data, y)
@@ -302,7 +303,7 @@ func Predict(m models.Model, pool *compute.Pool, d *data.Dataset, batch int, fn 
 			return
 		}
 		tp.Reset()
-		xb := &tensor.Tensor{Shape: []int{n, d.H, d.W, 1}, Data: x.Data[:n*d.H*d.W]}
+		xb := &tensor.Tensor{Shape: []int{n, d.H, d.W, c}, Data: x.Data[:n*d.H*d.W*c]}
 		logits := m.Forward(tp, tp.Constant(xb), false)
 		loss := tp.SoftmaxCrossEntropy(logits, y[:n], nil)
 		fn(logits.Value.Data, y[:n], logits.Value.Shape[1], float64(loss.Value.Data[0]))

@@ -21,8 +21,9 @@ func init() {
 const benchSynopsis = `
 Usage: resgo bench [flags]
 
-Measures, on MNIST images, a model's training speed (images/s over --steps
-steps of --batch after a warm-up), its inference speed at batch 32 and 256,
+Measures, on MNIST images or those of --data, a model's training speed
+(images/s over --steps steps of --batch after a warm-up), the time a step
+waits for its batch from the loader's prefetching workers, its inference speed at batch 32 and 256,
 the GFLOP/s its convolutions and dense layers achieve over whole training
 steps and their share of the machine's peak (measured in the same run by a
 large cache-resident matrix multiply on every thread), the time per step of
@@ -40,6 +41,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 20, "untimed training steps first")
 	width := fs.Float64("width", 0, "width multiplier for VGG models (0: default)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	var df dataFlags
+	df.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +61,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if _, err := models.New(*model, models.Options{WidthMultiplier: *width}); err != nil {
 		return badFlag("bench", "%v", err)
 	}
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := df.open("bench")
 	if err != nil {
 		return err
 	}
@@ -84,6 +87,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "resgo bench: %s, batch %d, %d threads, %s kernels\n", r.Model, r.Batch, r.Threads, r.Kernels)
 	fmt.Fprintf(stdout, "  training        %8.1f images/s   (%.2f ms a step, %d steps)\n", r.TrainImagesSec, r.StepMillis, r.Steps)
+	fmt.Fprintf(stdout, "  data wait       %8.3f ms a step (%.2f%% of the step; %d×%d×%d images, %d prefetching workers)\n",
+		r.DataWaitMillis, 100*r.DataWaitShare, tr.H, tr.W, tr.Channels(), data.DefaultWorkers())
 	for _, b := range []string{"32", "256"} {
 		fmt.Fprintf(stdout, "  inference %-5s %8.1f images/s\n", b, r.InferImagesSec[b])
 	}

@@ -103,6 +103,7 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writ
 	if !set["data"] {
 		f.dataDir = st.Run.Data
 	}
+	f.fromCheckpoint(fs, st)
 	if !set["threads"] && st.Run.Threads > 0 {
 		f.threads = st.Run.Threads
 	}
@@ -252,6 +253,12 @@ func sameFolder(a, b string) bool {
 func (c *ckFlags) save(s *train.Session, dir, name string) (string, error) {
 	st := s.Checkpoint()
 	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data, st.Run.Log = c.f.trainLimit, c.f.testLimit, c.data, c.log
+	if src := c.f.src; src != nil {
+		st.Run.Format, st.Run.SkipBad = src.Format, c.f.skipBad
+		if sp := src.Split; sp != nil {
+			st.Run.ValSplit, st.Run.SplitSeed, st.Run.SplitTest = sp.Fraction, sp.Seed, sp.Test
+		}
+	}
 	path := filepath.Join(dir, name)
 	return path, checkpoint.Save(path, st)
 }

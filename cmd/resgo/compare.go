@@ -80,6 +80,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	f.splitSeed = seeds[0] // a single class tree is split once, for every seed
 	tr, te, err := f.loadData("compare")
 	if err != nil {
 		return err
@@ -111,7 +112,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 
 	dataName := "MNIST"
 	if f.dataDir != "" {
-		dataName = "the IDX files in " + f.dataDir
+		dataName = f.src.Describe(tr)
 	}
 	cmp := &report.Comparison{
 		Command: commandLine("compare", args), Machine: machine(pool.Workers()), Data: dataName,
@@ -123,6 +124,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		seedText = "seeds " + joinUints(seeds)
 	}
 	epochs := plural(f.epochs, "epoch")
+	f.announce(stdout, tr)
 	fmt.Fprintf(stdout, "Comparing %s: %s on %d training images, testing on %d; batch %d, %s, %d threads, %s kernels\n",
 		strings.Join(names, ", "), epochs, tr.N, te.N, f.batch, seedText, pool.Workers(), compute.Kernels())
 	if note := shortRunNote(f.bnMomentum, f.epochs*((tr.N+f.batch-1)/f.batch)); withBN && note != "" {
@@ -250,11 +252,12 @@ func (f *compareFlags) trainOne(ctx context.Context, name, label string, seed ui
 	if err != nil {
 		return nil, err
 	}
-	sum, err := models.Summarize(name, s.Model, []int{tr.H, tr.W, 1})
+	sum, err := models.Summarize(name, s.Model, s.Config.ModelOptions.InputShape())
 	if err != nil {
 		return nil, err
 	}
-	run := &report.Run{Model: name, Seed: seed, Doc: models.Doc(name), Trainable: sum.Trainable, NonTrainable: sum.NonTrainable, MACs: sum.MACs}
+	run := &report.Run{Model: name, Seed: seed, Doc: models.Doc(name), Trainable: sum.Trainable, NonTrainable: sum.NonTrainable, MACs: sum.MACs,
+		ClassNames: tr.Classes}
 	if sum.NonTrainable > 0 {
 		run.BNMomentum = f.bnMomentum
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
 	"resgo/compute"
 	"runtime"
+	"slices"
 	"strings"
 
 	"resgo/checkpoint"
@@ -19,10 +21,12 @@ func init() {
 }
 
 const evalSynopsis = `
-Usage: resgo eval --checkpoint FILE [--data DIR] [--test-limit N] [--json]
+Usage: resgo eval --checkpoint FILE [--data PATH] [--test-limit N] [--json]
 
 Evaluates the model saved in FILE (by 'resgo train --checkpoint-dir') on the
-MNIST test set, embedded or read from --data, in inference mode: the test
+test set of --data (by default the data it was trained on if not MNIST, else
+the embedded MNIST), read as training read it: the same format, image shape
+and, for a single class tree, the same held-out images. In inference mode: the test
 loss and accuracy (as training computes them, so the figures of best.safetensors
 match the line training printed for its epoch, given the same --test-limit),
 the accuracy of each class and the confusion matrix. --json prints them as
@@ -44,6 +48,7 @@ type evalResult struct {
 
 type classScore struct {
 	Class    int     `json:"class"`
+	Name     string  `json:"name"`
 	Images   int     `json:"images"`
 	Correct  int     `json:"correct"`
 	Accuracy float64 `json:"accuracy"`
@@ -51,14 +56,15 @@ type classScore struct {
 
 func runEval(args []string, stdout, stderr io.Writer) error {
 	var (
-		path, dataDir    string
+		path             string
 		testLimit, batch int
+		df               dataFlags
 		threads          int
 		asJSON           bool
 	)
 	fs := newFlags("eval", evalSynopsis, stdout)
 	fs.StringVar(&path, "checkpoint", "", "the checkpoint `FILE` to evaluate (required)")
-	fs.StringVar(&dataDir, "data", "", "read the MNIST-format test files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from `DIR`\ninstead of the embedded MNIST; the training files need not be there")
+	df.register(fs)
 	fs.IntVar(&testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
 	fs.IntVar(&batch, "batch", 0, "batch size (0: the one training used for its test pass)")
 	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
@@ -81,9 +87,14 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	notice(stderr, st.Notice)
-	f := trainFlags{dataDir: dataDir, testLimit: testLimit, testOnly: true}
+	f := trainFlags{dataFlags: df, testLimit: testLimit}
+	f.testOnly = true
+	f.fromCheckpoint(fs, st)
 	_, te, err := f.loadData("eval")
 	if err != nil {
+		return err
+	}
+	if err := checkClasses(st, te); err != nil {
 		return err
 	}
 	if batch == 0 {
@@ -104,6 +115,55 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(r)
 	}
 	printEval(stdout, r, st)
+	return nil
+}
+
+// fromCheckpoint reads the data as the checkpoint's run did, for the flags
+// not given: its data if it was not MNIST, its format, the model's image
+// shape, the split of a single class tree and its seed.
+func (f *trainFlags) fromCheckpoint(fs *flag.FlagSet, st *checkpoint.State) {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	r := st.Run
+	if !set["data"] && r.Format != "" && r.Format != data.FormatIDX {
+		f.dataDir = r.Data
+	}
+	if !set["format"] && f.dataDir == r.Data {
+		f.format = r.Format
+	}
+	shape := st.Options.InputShape()
+	if !set["channels"] {
+		f.channels = shape[2]
+	}
+	if !set["image-size"] {
+		f.imageSize = fmt.Sprintf("%dx%d", shape[0], shape[1])
+	}
+	if !set["val-split"] && r.ValSplit > 0 {
+		f.valSplit = r.ValSplit
+	}
+	if !set["skip-bad"] {
+		f.skipBad = r.SkipBad
+	}
+	f.splitSeed = st.Seed
+	if r.ValSplit > 0 {
+		f.splitSeed = r.SplitSeed
+	}
+}
+
+// checkClasses returns an error if d's classes are not those the
+// checkpoint's model was trained on.
+func checkClasses(st *checkpoint.State, d *data.Dataset) error {
+	k := st.Options.Classes
+	if k == 0 {
+		k = 10
+	}
+	if len(d.Classes) > k {
+		return &exitError{code: 2, err: fmt.Errorf("the data has %d classes, but the model of %s has %d", len(d.Classes), st.Path, k)}
+	}
+	if st.Classes != nil && !slices.Equal(st.Classes, d.Classes) && len(d.Classes) == k {
+		return &exitError{code: 2, err: fmt.Errorf("the data's classes (%s) are not those %s was trained on (%s)",
+			strings.Join(d.Classes, ", "), st.Path, strings.Join(st.Classes, ", "))}
+	}
 	return nil
 }
 
@@ -145,7 +205,7 @@ func evaluate(st *checkpoint.State, d *data.Dataset, batch int) (*evalResult, er
 	}
 	r.Loss, r.Accuracy = loss.Result(), acc.Result()
 	for c, row := range r.Confusion {
-		s := classScore{Class: c, Correct: row[c]}
+		s := classScore{Class: c, Name: st.ClassName(c), Correct: row[c]}
 		for _, n := range row {
 			s.Images += n
 		}
@@ -166,26 +226,44 @@ func printEval(w io.Writer, r *evalResult, st *checkpoint.State) {
 	}
 	fmt.Fprintf(w, "Test Loss: %.4f, Test Accuracy: %.2f (%d of %d images)\n\n", r.Loss, 100*r.Accuracy,
 		int(r.Accuracy*float64(r.Images)+0.5), r.Images)
-	fmt.Fprintln(w, "Class  Accuracy  Correct / Images")
+	nw := len("Class")
 	for _, c := range r.PerClass {
-		fmt.Fprintf(w, "%5d  %8.2f  %7d / %d\n", c.Class, 100*c.Accuracy, c.Correct, c.Images)
+		nw = max(nw, len(c.Name))
+	}
+	fmt.Fprintf(w, "%-*s  Index  Accuracy  Correct / Images\n", nw, "Class")
+	for _, c := range r.PerClass {
+		fmt.Fprintf(w, "%-*s  %5d  %8.2f  %7d / %d\n", nw, c.Name, c.Class, 100*c.Accuracy, c.Correct, c.Images)
+	}
+	// Columns as wide as the longest name, up to 10 characters.
+	cw := 6
+	for _, c := range r.PerClass {
+		cw = max(cw, min(len(c.Name), 10)+1)
 	}
 	fmt.Fprintln(w, "\nConfusion matrix (rows: true class, columns: predicted class):")
-	fmt.Fprint(w, "      ")
-	for c := range r.Confusion {
-		fmt.Fprintf(w, "%6d", c)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%*s", nw, "")
+	for _, c := range r.PerClass {
+		fmt.Fprintf(&b, "%*s", cw, truncName(c.Name, cw-1))
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(w, b.String())
 	for t, row := range r.Confusion {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%6d", t)
+		b.Reset()
+		fmt.Fprintf(&b, "%-*s", nw, r.PerClass[t].Name)
 		for _, n := range row {
 			if n == 0 {
-				b.WriteString("     .")
+				fmt.Fprintf(&b, "%*s", cw, ".")
 			} else {
-				fmt.Fprintf(&b, "%6d", n)
+				fmt.Fprintf(&b, "%*d", cw, n)
 			}
 		}
 		fmt.Fprintln(w, b.String())
 	}
+}
+
+// truncName shortens a class name to n characters for a column.
+func truncName(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

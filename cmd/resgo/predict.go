@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"resgo"
@@ -15,22 +16,26 @@ import (
 )
 
 func init() {
-	register(&command{name: "predict", summary: "classify pictures of handwritten digits with a saved model", run: runPredict})
+	register(&command{name: "predict", summary: "classify pictures (digits, or the classes of your own images) with a saved model", run: runPredict})
 	allowsArgs["predict"] = true
 }
 
 const predictSynopsis = `
 Usage: resgo predict --checkpoint FILE [--json] [--top K] IMAGE...
 
-Classifies each IMAGE (PNG, JPEG or GIF, of any size, dark-on-light or
-light-on-dark) with the model saved in FILE, and prints the three most
-probable classes with their probabilities:
+Classifies each IMAGE (PNG, JPEG or GIF, of any size) with the model saved
+in FILE, and prints the --top most probable classes with their
+probabilities, by name and index:
 
   seven.png: 7 99.91%   3 0.05%   2 0.02%
+  cat.jpg:  cat (3) 97.10%  dog (5) 2.31%  deer (4) 0.22%
 
-Each image is prepared as MNIST's digits were: grey levels, white digit on
-black, cropped to the digit, scaled to fit 20×20 keeping its aspect ratio and
-centred by centre of mass in 28×28 (see package resgo/imageprep).
+For a model of MNIST's digits, each image (dark-on-light or light-on-dark) is
+prepared as MNIST's digits were: grey levels, white digit on black, cropped
+to the digit, scaled to fit 20×20 keeping its aspect ratio and centred by
+centre of mass in 28×28 (see package resgo/imageprep). For any other model it
+is prepared as its training pictures were: converted to the model's channels
+(grey or RGB) and resized to its height and width.
 
 An IMAGE that cannot be used (not a picture, too large, blank, a folder or
 a device) gets one line on stderr naming it and the problem; every other
@@ -42,6 +47,7 @@ With --json such an IMAGE is an entry with "error" instead of "class".`
 type prediction struct {
 	File          string       `json:"file"`
 	Class         *int         `json:"class,omitempty"`
+	Label         string       `json:"label,omitempty"`
 	Top           []classProba `json:"top,omitempty"`
 	Probabilities []float32    `json:"probabilities,omitempty"`
 	Error         string       `json:"error,omitempty"`
@@ -49,6 +55,7 @@ type prediction struct {
 
 type classProba struct {
 	Class       int     `json:"class"`
+	Label       string  `json:"label"`
 	Probability float32 `json:"probability"`
 }
 
@@ -84,7 +91,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	notice(stderr, m.Info().Notice)
-	const px = imageprep.Size * imageprep.Size
+	px := m.Info().Height * m.Info().Width * m.Info().Channels
 	// Each file is read and prepared on its own: a bad one is reported
 	// and the others are still classified.
 	pixels := make([]float32, 0, len(files)*px)
@@ -93,9 +100,10 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	for i, name := range files {
 		img, err := imageprep.DecodeFile(name)
 		if err == nil {
-			pixels = pixels[:len(pixels)+px]
-			if err = imageprep.PrepareInto(pixels[len(pixels)-px:], img); err != nil {
-				pixels = pixels[:len(pixels)-px]
+			var prep []float32
+			if prep, err = m.Prepare(img); err == nil {
+				pixels = append(pixels, prep...)
+			} else {
 				err = fmt.Errorf("%s: %v", name, err)
 			}
 		}
@@ -113,9 +121,9 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		}
 		for j, p := range preds {
 			i := good[j]
-			out[i] = prediction{File: files[i], Class: &p.Class, Probabilities: p.Probabilities}
+			out[i] = prediction{File: files[i], Class: &p.Class, Label: p.Label, Probabilities: p.Probabilities}
 			for _, c := range p.Top(top) {
-				out[i].Top = append(out[i].Top, classProba{c, p.Probabilities[c]})
+				out[i].Top = append(out[i].Top, classProba{c, m.Info().ClassNames[c], p.Probabilities[c]})
 			}
 		}
 	}
@@ -146,7 +154,11 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 			var b strings.Builder
 			fmt.Fprintf(&b, "%s:", p.File)
 			for _, t := range p.Top {
-				fmt.Fprintf(&b, "  %d %s", t.Class, predictPercent(t.Probability))
+				if t.Label == strconv.Itoa(t.Class) { // MNIST's digits
+					fmt.Fprintf(&b, "  %d %s", t.Class, predictPercent(t.Probability))
+				} else {
+					fmt.Fprintf(&b, "  %s (%d) %s", t.Label, t.Class, predictPercent(t.Probability))
+				}
 			}
 			fmt.Fprintln(stdout, b.String())
 		}

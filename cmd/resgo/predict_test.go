@@ -207,7 +207,7 @@ func TestPredictManyFiles(t *testing.T) {
 		path := filepath.Join(dir, name)
 		d := tr
 		if name == "blank.png" {
-			d = &data.Dataset{Images: make([]byte, 784), Labels: []byte{0}, N: 1, H: 28, W: 28}
+			d = &data.Dataset{Images: make([]byte, 784), Labels: []int32{0}, N: 1, H: 28, W: 28}
 		}
 		writeDigitPNG(t, path, d, i%d.N, 1, 1, 28, 28, false)
 		files = append(files, path)

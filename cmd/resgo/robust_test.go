@@ -297,8 +297,8 @@ func TestBadDataDir(t *testing.T) {
 	for _, c := range []struct {
 		dir, want string
 	}{
-		{filepath.Join(dir, "none"), ": missing file"},
-		{file, ": cannot open: "},
+		{filepath.Join(dir, "none"), "data: " + filepath.Join(dir, "none") + ": missing file"},
+		{file, "data: " + file + ": not a folder (nor a CIFAR .tar.gz archive): looked for MNIST's IDX files"},
 	} {
 		for _, cmd := range []string{"train", "eval"} {
 			args := []string{cmd, "--data", c.dir}

@@ -26,12 +26,12 @@ func init() {
 // trainFlags are the flags shared by train and the commands that train
 // (compare).
 type trainFlags struct {
-	model      string
-	epochs     int
-	batch      int
-	lr         float64
-	seed       uint64
-	dataDir    string
+	model  string
+	epochs int
+	batch  int
+	lr     float64
+	seed   uint64
+	dataFlags
 	threads    int
 	trainLimit int
 	testLimit  int
@@ -39,7 +39,6 @@ type trainFlags struct {
 	maxLoss    float64
 	bnMomentum float64
 	shuffle    int
-	testOnly   bool // read only the test set (eval)
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
@@ -50,7 +49,7 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	fs.IntVar(&f.batch, "batch", 32, "batch size")
 	fs.Float64Var(&f.lr, "lr", 0.001, "learning rate (with --lr-schedule, its peak)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for initialisation, shuffling and dropout")
-	fs.StringVar(&f.dataDir, "data", "", "read the four MNIST-format IDX files from `DIR` instead of the embedded MNIST\n(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;\nFashion-MNIST uses the same names)")
+	f.dataFlags.register(fs)
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
 	fs.IntVar(&f.trainLimit, "train-limit", 0, "use only the first `N` training images (0: all)")
 	fs.IntVar(&f.testLimit, "test-limit", 0, "use only the first `N` test images (0: all)")
@@ -99,29 +98,10 @@ func (f *trainFlags) maxLossLimit() float64 {
 	return f.maxLoss
 }
 
-// imageSize is the height and width of the images every model takes.
-const imageSize = 28
-
-// loadData reads the data set, checks that its images fit the models and
-// applies the limits. With testOnly and --data, it reads only the test
-// files (tr is nil).
+// loadData reads the data set and applies the limits.
 func (f *trainFlags) loadData(cmd string) (tr, te *data.Dataset, err error) {
-	switch {
-	case f.dataDir == "":
-		tr, te, err = data.LoadMNIST()
-	case f.testOnly:
-		te, err = data.LoadTestDir(f.dataDir)
-	default:
-		tr, te, err = data.LoadDir(f.dataDir)
-	}
-	if err != nil {
-		return nil, nil, &exitError{code: 2, err: err}
-	}
-	for _, d := range []*data.Dataset{tr, te} {
-		if d != nil && (d.H != imageSize || d.W != imageSize) {
-			return nil, nil, &exitError{code: 2, err: &data.FormatError{File: d.ImagesFile,
-				Problem: fmt.Sprintf("images are %d×%d, but resgo's models take %d×%d", d.H, d.W, imageSize, imageSize)}}
-		}
+	if tr, te, err = f.open(cmd); err != nil {
+		return nil, nil, err
 	}
 	if f.trainLimit > 0 && tr != nil {
 		if f.trainLimit > tr.N {
@@ -213,6 +193,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := checkWidth("train", f.model, f.width); err != nil {
 		return err
 	}
+	f.splitSeed = f.seed
 	tr, te, err := f.loadData("train")
 	if err != nil {
 		return err
@@ -257,6 +238,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tc, nc := models.CountParams(s.Model)
+	f.announce(stdout, tr)
 	fmt.Fprintf(stdout, "Training %s (%d trainable + %d non-trainable parameters) on %d images, testing on %d; batch %d, %d threads, %s kernels\n",
 		f.model, tc, nc, tr.N, te.N, f.batch, pool.Workers(), compute.Kernels())
 	if resumed != nil {
