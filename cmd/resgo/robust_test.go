@@ -226,9 +226,6 @@ func TestBadDataFiles(t *testing.T) {
 			"63 labels, but ", nil},
 		{"test images of another size", data.TestImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32))),
 			"images are 32×32, but the training images are 28×28", nil},
-		{"images of another size", data.TrainImagesFile, testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{64, 32, 32}, make([]byte, 64*32*32))),
-			"images are 32×32, but resgo's models take 28×28",
-			map[string][]byte{data.TestImagesFile: testutil.Gzip(testutil.IDX(data.MagicImages, []uint32{32, 32, 32}, make([]byte, 32*32*32)))}},
 		{"missing file", data.TestLabelsFile, nil, "missing file (nor is there t10k-labels-idx1-ubyte)", nil},
 	}
 	for _, c := range cases {
