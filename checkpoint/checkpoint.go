@@ -341,18 +341,6 @@ func FromFile(name string, f *File) (*State, error) {
 		}
 		st.Recipe = s
 	}
-	if s, ok := md["classes"]; ok {
-		if err := json.Unmarshal([]byte(s), &st.Classes); err != nil {
-			return bad("metadata %q is not valid: %v", "classes", err)
-		}
-		want := st.Options.Classes
-		if want == 0 {
-			want = 10 // models.Options: 0 means the digits
-		}
-		if len(st.Classes) != want {
-			return bad("metadata %q names %d classes, but the model has %d", "classes", len(st.Classes), want)
-		}
-	}
 	if s, ok := md["interrupted"]; ok {
 		st.Position = new(Position)
 		if err := json.Unmarshal([]byte(s), st.Position); err != nil {
@@ -365,6 +353,18 @@ func FromFile(name string, f *File) (*State, error) {
 	net, err := models.New(st.Model, st.Options)
 	if err != nil {
 		return bad("cannot build its model: %v", err)
+	}
+	if s, ok := md["classes"]; ok {
+		if err := json.Unmarshal([]byte(s), &st.Classes); err != nil {
+			return bad("metadata %q is not valid: %v", "classes", err)
+		}
+		want := st.Options.Classes
+		if want == 0 {
+			want = 10 // models.Options: 0 means the digits
+		}
+		if len(st.Classes) != want {
+			return bad("metadata %q names %d classes, but the model has %d", "classes", len(st.Classes), want)
+		}
 	}
 	st.Net = net
 	if err := st.fill(f); err != nil {

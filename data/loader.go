@@ -152,7 +152,7 @@ func DefaultWorkers() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 4) }
 func (l *Loader) SetWorkers(n int) {
 	l.Close()
 	if n > 0 {
-		l.p = newPipeline(l.f, n, 2*n, l.batch)
+		l.p = newPipeline(l.f, n, 2*n, min(l.batch, l.f.d.N))
 		runtime.AddCleanup(l, func(p *pipeline) { p.close() }, l.p)
 	}
 	l.Start(l.epoch)
