@@ -24,7 +24,8 @@ func loadONNX(path string) (*Model, error) {
 	}
 	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
-	m := &Model{run: &engine{net: om, tape: tp}, info: Info{Path: path, Model: "onnx"}}
+	m := &Model{run: &engine{net: om, tape: tp, shape: om.Input[:3]}, digits: true,
+		info: Info{Path: path, Model: "onnx", Height: om.Input[0], Width: om.Input[1], Channels: om.Input[2]}}
 	// A file resgo exported says what it was (docs/onnx.md).
 	if name := om.Metadata["resgo.model"]; name != "" {
 		m.info.Model = name
@@ -32,10 +33,13 @@ func loadONNX(path string) (*Model, error) {
 		m.info.Step, _ = strconv.ParseInt(om.Metadata["resgo.step"], 10, 64)
 		m.info.TestAccuracy, _ = strconv.ParseFloat(om.Metadata["resgo.test_accuracy"], 64)
 	}
-	probe, err := m.probabilities(make([]float32, imageprep.Size*imageprep.Size), 1)
+	probe, err := m.probabilities(make([]float32, m.inputLen()), 1)
 	if err != nil {
 		return nil, fmt.Errorf("onnx %s: the model cannot run: %v", path, err)
 	}
 	m.info.Classes = len(probe)
+	for c := range m.info.Classes {
+		m.info.ClassNames = append(m.info.ClassNames, strconv.Itoa(c))
+	}
 	return m, nil
 }
