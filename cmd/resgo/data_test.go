@@ -115,6 +115,16 @@ func TestOwnImagesCLI(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &ps); err != nil || len(ps) != 1 || ps[0].Class == nil || ps[0].Label != animals[*ps[0].Class] || len(ps[0].Top) != 3 {
 			t.Errorf("predict --json: %v: %s", err, out)
 		}
+		// compare: the same split, class names on the confusion matrices.
+		rep := t.TempDir()
+		out = mustRun(t, "compare", "--data", dir, "--models", "resnet", "--epochs", "1", "--batch", "8",
+			"--val-split", "0.2", "--seed", "5", "--threads", "2", "--out", rep)
+		wantIn(t, "compare", out, "Data: image folder", "on 16 training images, testing on 3")
+		md, err := os.ReadFile(filepath.Join(rep, "report.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIn(t, "report.md", string(md), "10×12×1, 3 classes")
 	})
 	t.Run("colour folder to grey, resized", func(t *testing.T) {
 		dir := t.TempDir()
