@@ -321,12 +321,10 @@ func (t *concatTask) Run(_, lo, hi int) {
 		if x != nil {
 			for r := lo; r < hi; r++ {
 				yr, xr := t.y[r*total+off:][:w], x[r*w:][:w]
-				if !t.back {
+				if t.back {
+					addRows(xr, yr)
+				} else {
 					copy(yr, xr)
-					continue
-				}
-				for c, g := range yr {
-					xr[c] += g
 				}
 			}
 		}

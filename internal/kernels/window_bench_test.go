@@ -56,3 +56,17 @@ func BenchmarkConcat14x14(b *testing.B) {
 		Concat(p, xs, widths, M, y)
 	}
 }
+
+func BenchmarkConcatBackward14x14(b *testing.B) {
+	p := compute.NewPool(2)
+	defer p.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	M := 32 * 14 * 14
+	dxs := [][]float32{make([]float32, M*96), make([]float32, M*12)}
+	widths := []int{96, 12}
+	dy := ctRand(r, M*108)
+	b.SetBytes(int64(4 * len(dy)))
+	for range b.N {
+		ConcatBackward(p, dy, widths, M, dxs)
+	}
+}
