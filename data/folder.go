@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -350,6 +351,14 @@ func loadFolder(dir string, o Options, src *Source) (train, test *Dataset, err e
 		if len(tel.images) == 0 {
 			return nil, nil, imagesErr(testDir, nil, "holds no images in its class folders")
 		}
+	}
+	// Walking lists the pictures class by class. Shuffled once, with the
+	// seed, as Keras's image_dataset_from_directory does: a shuffle buffer
+	// smaller than the data set (tf.data's, the Loader's) only mixes
+	// neighbours, and --train-limit takes the first images.
+	rng := rand.New(rand.NewPCG(o.Seed, 0xf01de7))
+	for _, l := range []*listing{trl, tel} {
+		rng.Shuffle(len(l.images), func(i, j int) { l.images[i], l.images[j] = l.images[j], l.images[i] })
 	}
 	for _, l := range []*listing{trl, tel} {
 		l.headers()
