@@ -149,6 +149,11 @@ func (s *Server) wrap(route string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		x := &exchange{ResponseWriter: w, route: route}
+		if s.draining.Load() {
+			// Shutting down: the client is to close the connection after
+			// this answer rather than send another request on it.
+			x.Header().Set("Connection", "close")
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 		defer cancel()
 		r = r.WithContext(ctx)

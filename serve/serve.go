@@ -187,7 +187,9 @@ func (s *Server) Models() []string { return append([]string(nil), s.names...) }
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // SetDraining marks the server as shutting down: /v2/health/ready answers
-// 503 so that load balancers stop sending requests, which are still served.
+// 503 so that load balancers stop sending requests, which are still served,
+// each answer with "Connection: close" so that clients close their
+// kept-alive connections.
 func (s *Server) SetDraining() { s.draining.Store(true) }
 
 // Close stops the batchers; requests still queued fail. Call it after the

@@ -184,8 +184,13 @@ func TestHealthAndMetadata(t *testing.T) {
 	if code, v := call(t, "GET", ts.URL+"/v2/health/ready", "", nil); code != 503 || v["ready"] != false {
 		t.Errorf("ready while draining: %d %v, want 503", code, v)
 	}
-	if code, _ := call(t, "GET", ts.URL+"/v2/health/live", "", nil); code != 200 {
-		t.Errorf("live while draining: %d, want 200", code)
+	resp, err := http.Get(ts.URL + "/v2/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("live while draining: %d, Connection: close %v; want 200 and the connection closed", resp.StatusCode, resp.Close)
 	}
 }
 

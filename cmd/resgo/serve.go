@@ -13,6 +13,7 @@ import (
 	"resgo/compute"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,6 +136,17 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Connections open, so that a shutdown can wait for clients to close
+	// the kept-alive ones.
+	var open atomic.Int64
+	hs.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("serving", "url", "http://"+ln.Addr().String()+"/", "models", strings.Join(srv.Models(), ","),
@@ -151,9 +163,20 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 				}
 				continue
 			}
-			logger.Info("shutting down: finishing the requests under way", "signal", s.String(), "timeout", shutdownTimeout.String())
+			// Stop accepting connections, and answer every request with
+			// "Connection: close" so that clients close their kept-alive
+			// connections themselves after their answer. Closing one from
+			// this side could cross a request just sent on it, which the
+			// client would see lost. Connections still open after the
+			// grace period (idle clients) are closed by Shutdown.
 			srv.SetDraining()
+			ln.Close()
+			logger.Info("shutting down: finishing the requests under way", "signal", s.String(), "timeout", shutdownTimeout.String())
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			grace := time.Now().Add(min(shutdownTimeout/2, 2*time.Second))
+			for open.Load() > 0 && time.Now().Before(grace) && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
 			go func() { // a second SIGTERM or Ctrl-C: stop waiting
 				for {
 					select {
