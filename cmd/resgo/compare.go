@@ -221,13 +221,13 @@ func (f *compareFlags) seedList(seedSet bool) ([]uint64, error) {
 	return seeds, nil
 }
 
-// joinUints formats seeds as "1, 2, 3".
+// joinUints formats seeds as --seeds takes them: "1,2,3".
 func joinUints(v []uint64) string {
 	parts := make([]string, len(v))
 	for i, s := range v {
 		parts[i] = strconv.FormatUint(s, 10)
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, ",")
 }
 
 // trainOne trains one model from seed and measures it, printing its

@@ -163,7 +163,7 @@ func TestCompareSeeds(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"seeds 7, 3", "vgg16-reduced/7", "vgg16-reduced/3", "resnet/7", "resnet/3", "Wrote 9 files"} {
+	for _, want := range []string{"seeds 7,3,", "vgg16-reduced/7", "vgg16-reduced/3", "resnet/7", "resnet/3", "Wrote 9 files"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
