@@ -94,6 +94,9 @@ func walkClasses(dir string, classes []string, skip bool) (*listing, error) {
 	return l, nil
 }
 
+// errLinkLoop is a folder reached again through a symbolic link below it.
+var errLinkLoop = errors.New("a symbolic link loop: it leads back to a folder above it")
+
 // walk adds the images under dir; ancestors are the folders above it, to
 // detect symbolic-link loops.
 func (l *listing) walk(dir string, class int32, ancestors []os.FileInfo, skip bool) error {
@@ -101,7 +104,7 @@ func (l *listing) walk(dir string, class int32, ancestors []os.FileInfo, skip bo
 	if err == nil {
 		for _, a := range ancestors {
 			if os.SameFile(a, fi) {
-				err = fmt.Errorf("a symbolic link loop: it leads back to a folder above it")
+				err = errLinkLoop
 				break
 			}
 		}
@@ -115,7 +118,7 @@ func (l *listing) walk(dir string, class int32, ancestors []os.FileInfo, skip bo
 			l.skipped++
 			return nil
 		}
-		if strings.HasPrefix(err.Error(), "a symbolic") {
+		if err == errLinkLoop {
 			return imagesErr(dir, nil, "%v (--skip-bad skips it)", err)
 		}
 		return imagesErr(dir, err, "%s (--skip-bad skips it)", openProblem(err))

@@ -1,17 +1,23 @@
-// Package data reads the MNIST handwritten-digit data set and feeds it to
-// training in shuffled batches.
+// Package data reads image data sets and feeds them to training in
+// shuffled batches.
 //
-// It holds three things:
+// Open reads a data set from what a path holds (source.go): MNIST's IDX
+// files, CIFAR-10's and CIFAR-100's binary files (cifar.go), or an image
+// folder of a sub-folder per class (folder.go), into a Dataset of uint8
+// images of any height, width and channel count, with class names. Beside
+// it:
 //
 //   - an IDX reader (ReadImages, ReadLabels): the file format of MNIST, raw
 //     or gzip-compressed, validated so that a malformed or forged file gives
 //     an error naming the file and the problem, never a panic or a huge
 //     allocation;
-//   - the data set itself, embedded in the binary (LoadMNIST) or read from a
-//     folder (LoadDir), as a Dataset of uint8 images and labels;
+//   - MNIST itself, embedded in the binary (LoadMNIST) or read from a
+//     folder (LoadDir);
 //   - a Loader with the semantics of tf.data's ds.shuffle(buffer).batch(n):
 //     a shuffle buffer re-shuffled every epoch, deterministic in (seed, epoch),
-//     producing float32 NHWC batches scaled by 1/255 without allocating.
+//     producing float32 NHWC batches scaled by 1/255 without allocating,
+//     prepared ahead by worker goroutines (SetWorkers) and augmented through
+//     a per-image Transform.
 //
 // Every error caused by the input files matches ErrFormat under errors.Is.
 package data
