@@ -30,8 +30,8 @@ exec 9>/tmp/bench.lock
 flock -x 9
 for r in $(seq "$rounds"); do
 	for b in 32 256; do
-		(cd onnx && "$tmp/onnx.test" -test.run XXX -test.bench "BenchmarkInference/(torch-onnx|go)/b=$b\$" -test.benchtime "${secs}s") |
-			awk -v b="$b" '/images\/s/ { e = ($1 ~ /torch-onnx/) ? "resgo" : "resgo-go"; for (i = 1; i < NF; i++) if ($(i+1) == "images/s") print e, b, $i }' >>"$tmp/runs"
+		(cd onnx && "$tmp/onnx.test" -test.run XXX -test.bench "BenchmarkInference/^(torch-onnx|go)\$/^b=$b\$" -test.benchtime "${secs}s") |
+			awk -v b="$b" '/images\/s/ { e = ($1 ~ /\/torch-onnx\//) ? "resgo" : ($1 ~ /\/go\//) ? "resgo-go" : ""; for (i = 1; i < NF; i++) if ($(i+1) == "images/s" && e != "") print e, b, $i }' >>"$tmp/runs"
 		NODE_PATH="$ort/node_modules" node "$bench" "$model" --batch "$b" --threads "$threads" --seconds "$secs" |
 			sed 's/.*"images_per_s":\([0-9.]*\).*/\1/' | awk -v b="$b" '{ print "onnxruntime", b, $1 }' >>"$tmp/runs"
 	done
