@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load runs of "resgo serve" on this machine (loopback only), for the
-# README's Serving section: 1 and 64 clients with batching on (--max-batch
-# 64) and off (--max-batch 1), an overload run (512 clients against a queue
+# README's Serving section: 1 and 64 clients with --max-batch 64, 4 (the
+# default) and 1 (no batching), an overload run (512 clients against a queue
 # of 8), and SIGTERM under load (no request sent may go unanswered).
 # Run it alone: flock -x /tmp/bench.lock scripts/serve-load.sh
 # DUR (default 30s) is the 64-client runs' length; the others are shorter.
@@ -33,7 +33,7 @@ stop() { kill -TERM "$srv"; wait "$srv"; srv=""; }
 lg() { "$tmp/loadgen" --url "${url}v1/models/resnet:classify" --body "$BODY" --pid "$srv" "$@"; }
 
 echo "# $(go run ./cmd/resgo version)"
-for batch in 64 1; do
+for batch in 64 4 1; do
 	start --max-batch "$batch"
 	lg --clients 1 --duration 2s >/dev/null # warm-up
 	echo "## --max-batch $batch, 1 client";   lg --clients 1 --duration "$D1"
