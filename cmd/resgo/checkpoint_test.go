@@ -208,10 +208,7 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 		t.Skip("builds resgo and trains")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "resgo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := resgoBinary(t)
 	ck := filepath.Join(dir, "run")
 	args := []string{"train", "--epochs", "3", "--train-limit", "320", "--test-limit", "50", "--seed", "5", "--checkpoint-dir", ck}
 	cmd := exec.Command(bin, args...)
