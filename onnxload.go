@@ -38,8 +38,12 @@ func loadONNX(path string) (*Model, error) {
 		return nil, fmt.Errorf("onnx %s: the model cannot run: %v", path, err)
 	}
 	m.info.Classes = len(probe)
-	for c := range m.info.Classes {
-		m.info.ClassNames = append(m.info.ClassNames, strconv.Itoa(c))
+	if len(om.Classes) == m.info.Classes {
+		m.info.ClassNames = om.Classes // metadata_props "classes", as Export writes
+	} else {
+		for c := range m.info.Classes {
+			m.info.ClassNames = append(m.info.ClassNames, strconv.Itoa(c))
+		}
 	}
 	return m, nil
 }

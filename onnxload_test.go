@@ -37,7 +37,8 @@ func TestLoadONNX(t *testing.T) {
 	// The checkpoint exported predicts as the checkpoint does, and says
 	// what it was.
 	path := t.TempDir() + "/m.onnx"
-	if err := onnx.ExportFile(path, ck.run.(*engine).net, onnx.ExportOptions{Metadata: map[string]string{
+	names := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+	if err := onnx.ExportFile(path, ck.run.(*engine).net, onnx.ExportOptions{Classes: names, Metadata: map[string]string{
 		"resgo.model": "resnet", "resgo.epoch": "2", "resgo.test_accuracy": "0.9882"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestLoadONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := ex.Info(); i.Model != "resnet" || i.Epoch != 2 || i.TestAccuracy != 0.9882 {
+	if i := ex.Info(); i.Model != "resnet" || i.Epoch != 2 || i.TestAccuracy != 0.9882 || len(i.ClassNames) != 10 || i.ClassNames[7] != "seven" {
 		t.Errorf("Info of the export: %+v", i)
 	}
 	img, err := imageprep.DecodeFile("testdata/digits/seven.png")

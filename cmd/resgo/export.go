@@ -57,7 +57,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		meta["resgo.test_accuracy"] = strconv.FormatFloat(st.History[n-1].TestAccuracy, 'g', 6, 64)
 	}
 	in := st.Options.InputShape() // H, W, C
-	o := onnx.ExportOptions{Height: in[0], Width: in[1], Channels: in[2], Metadata: meta, Name: st.Model}
+	o := onnx.ExportOptions{Height: in[0], Width: in[1], Channels: in[2], Classes: st.Classes, Metadata: meta, Name: st.Model}
 	if err := onnx.ExportFile(out, st.Net, o); err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func loadModel(path string) (*checkpoint.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &checkpoint.State{Model: "onnx", Net: m, Path: path,
+	st := &checkpoint.State{Model: "onnx", Net: m, Path: path, Classes: m.Classes,
 		Options: models.Options{Height: m.Input[0], Width: m.Input[1], Channels: m.Input[2]}}
 	// A file resgo exported says what it was.
 	if name := m.Metadata["resgo.model"]; name != "" {
