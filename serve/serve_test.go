@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"resgo/checkpoint"
 	"resgo/imageprep"
 )
 
@@ -840,5 +841,37 @@ func TestNoWaitAlone(t *testing.T) {
 		if code != 200 || v["class"] != float64(d.class) {
 			t.Errorf("%s: %d %v", d.file, code, v)
 		}
+	}
+}
+
+// TestClassNames serves a model whose checkpoint names its classes: the
+// answers and the model's metadata carry those names, not the indices.
+func TestClassNames(t *testing.T) {
+	names := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+	st, err := checkpoint.Load(testCheckpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Classes = names
+	path := filepath.Join(t.TempDir(), "named.safetensors")
+	if err := checkpoint.Save(path, st); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, []ModelSpec{{Name: "mnist", Path: path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { ts.Close(); s.Close() })
+
+	for _, d := range digits {
+		code, v := call(t, "POST", ts.URL+"/v1/models/mnist:classify", "image/png", readDigit(t, d.file))
+		if code != 200 || v["class"] != float64(d.class) || v["label"] != names[d.class] {
+			t.Errorf("%s: %d %v, want label %q", d.file, code, v, names[d.class])
+		}
+	}
+	code, v := call(t, "GET", ts.URL+"/v2/models/mnist", "", nil)
+	if code != 200 || !strings.Contains(fmt.Sprint(v), "seven") {
+		t.Errorf("model metadata: %d %v, want the class names", code, v)
 	}
 }

@@ -85,8 +85,12 @@ func modelParameters(info resgo.Info) map[string]any {
 	}
 }
 
-// labels returns the name of each class: its index as a string.
+// labels names the model's classes, as its checkpoint (or ONNX file)
+// recorded them: "0" to "9" for MNIST's digits.
 func labels(info resgo.Info) []string {
+	if len(info.ClassNames) == info.Classes {
+		return info.ClassNames
+	}
 	l := make([]string, info.Classes)
 	for i := range l {
 		l[i] = strconv.Itoa(i)
@@ -95,7 +99,12 @@ func labels(info resgo.Info) []string {
 }
 
 // label is the name of a prediction's class.
-func label(p resgo.Prediction) string { return strconv.Itoa(p.Class) }
+func label(p resgo.Prediction) string {
+	if p.Label != "" {
+		return p.Label
+	}
+	return strconv.Itoa(p.Class)
+}
 
 func (s *Server) modelReady(x *exchange, r *http.Request) error {
 	e, err := s.entryFor(x, r, r.PathValue("name"))
