@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"resgo/internal/testutil"
 	"testing"
 
 	"resgo/tensor"
@@ -212,6 +213,9 @@ func TestPoolingConcatStepAllocatesNothing(t *testing.T) {
 		}
 	}
 	step()
+	if testutil.RaceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	if a := testing.AllocsPerRun(5, step); a != 0 {
 		t.Fatalf("a warm step allocates %v times", a)
 	}

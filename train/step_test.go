@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"resgo/compute"
+	"resgo/internal/testutil"
 	"testing"
 
 	"resgo/data"
@@ -35,7 +36,7 @@ func newStepper(t *testing.T, pool *compute.Pool, seed uint64) (*Trainer, *tenso
 // backward, Adam) allocates nothing: activations and gradients come from
 // the tape's arena, parallel loops from pooled tasks.
 func TestTrainStepAllocatesNothing(t *testing.T) {
-	if raceEnabled {
+	if testutil.RaceEnabled {
 		t.Skip("the race detector allocates on synchronisation")
 	}
 	pool := compute.NewPool(2)
