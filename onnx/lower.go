@@ -305,6 +305,7 @@ func (l *loader) conv(x, w, b *val) error {
 	if err != nil {
 		return l.fail("%v", err)
 	}
+	var st *step
 	if depthwise {
 		hwo := make([]float32, len(w.f)) // [KH, KW, O]
 		for o := range O {
@@ -314,29 +315,22 @@ func (l *loader) conv(x, w, b *val) error {
 				}
 			}
 		}
-		st := &step{kind: stepDepthwise, in: []int{x.id}, stride: stride, pads: pads, kh: KH, kw: KW,
+		st = &step{kind: stepDepthwise, in: []int{x.id}, stride: stride, pads: pads, kh: KH, kw: KW,
 			w: &autograd.Param{Name: l.name(1), Value: tensorOf(hwo, KH, KW, O), Trainable: true}}
-		if b != nil {
-			if !b.konst() || len(b.f) != O {
-				return l.fail("its bias must be a constant of %d floats", O)
-			}
-			st.b = &autograd.Param{Name: l.name(2), Value: tensorOf(slices.Clone(b.f), O), Trainable: true}
-		}
-		l.emit(st, &val{shape: []int{-1, O, oh, ow}, nhwc: true})
-		return nil
-	}
-	hwio := make([]float32, len(w.f))
-	for o := range O {
-		for c := range C {
-			for h := range KH {
-				for k := range KW {
-					hwio[((h*KW+k)*C+c)*O+o] = w.f[((o*C+c)*KH+h)*KW+k]
+	} else {
+		hwio := make([]float32, len(w.f))
+		for o := range O {
+			for c := range C {
+				for h := range KH {
+					for k := range KW {
+						hwio[((h*KW+k)*C+c)*O+o] = w.f[((o*C+c)*KH+h)*KW+k]
+					}
 				}
 			}
 		}
+		st = &step{kind: stepConv, in: []int{x.id}, stride: stride, pads: pads,
+			w: &autograd.Param{Name: l.name(1), Value: tensorOf(hwio, KH, KW, C, O), Trainable: true}}
 	}
-	st := &step{kind: stepConv, in: []int{x.id}, stride: stride, pads: pads,
-		w: &autograd.Param{Name: l.name(1), Value: tensorOf(hwio, KH, KW, C, O), Trainable: true}}
 	if b != nil {
 		if !b.konst() || len(b.f) != O {
 			return l.fail("its bias must be a constant of %d floats", O)
