@@ -18,8 +18,8 @@ import (
 	"testing"
 
 	"resgo/checkpoint"
-	"resgo/data"
 	"resgo/imageprep"
+	"resgo/internal/testmnist"
 )
 
 // TestPredictBatchMatchesPixels classifies MNIST test digits as images and
@@ -30,7 +30,7 @@ func TestPredictBatchMatchesPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, te, err := data.LoadMNIST()
+	_, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestConcurrentPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, te, err := data.LoadMNIST()
+	_, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestNoNaNAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, te, err := data.LoadMNIST()
+	_, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestCorruptionSweep(t *testing.T) {
 	}
 
 	// Special values in each kind of tensor.
-	_, te, err := data.LoadMNIST()
+	_, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

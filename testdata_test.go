@@ -12,6 +12,7 @@ import (
 
 	"resgo/checkpoint"
 	"resgo/data"
+	"resgo/internal/testmnist"
 	"resgo/models"
 	"resgo/train"
 )
@@ -37,7 +38,7 @@ const testModel = "testdata/mnist-resnet.safetensors"
 // TestTestdataModel checks the committed model, or with -update rewrites
 // it and the sample images in testdata/digits.
 func TestTestdataModel(t *testing.T) {
-	tr, te, err := data.LoadMNIST()
+	tr, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"resgo/compute"
+	"resgo/internal/testmnist"
 	"testing"
 
 	"resgo/data"
@@ -17,7 +18,7 @@ func BenchmarkResNetTrainStep(b *testing.B) {
 }
 
 func benchTrainStep(b *testing.B, name string, batch int) {
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func benchTrainStep(b *testing.B, name string, batch int) {
 
 // BenchmarkResNetInfer256 times inference of the ResNet at batch 256.
 func BenchmarkResNetInfer256(b *testing.B) {
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"resgo/data"
+	"resgo/internal/testmnist"
 	"resgo/internal/testmodels"
 )
 
 // subsets returns the first nTrain training and nTest test images of MNIST.
 func subsets(t testing.TB, nTrain, nTest int) (tr, te *data.Dataset) {
 	t.Helper()
-	tr, te, err := data.LoadMNIST()
+	tr, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

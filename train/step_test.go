@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"resgo/compute"
+	"resgo/internal/testmnist"
 	"resgo/internal/testutil"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // newStepper builds a ResNet trainer on pool and the first batch of MNIST.
 func newStepper(t *testing.T, pool *compute.Pool, seed uint64) (*Trainer, *tensor.Tensor, []int32, *data.Loader) {
 	t.Helper()
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

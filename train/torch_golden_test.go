@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"resgo/compute"
+	"resgo/internal/testmnist"
 	"slices"
 	"strings"
 	"testing"
@@ -141,7 +142,7 @@ func TestResNetMatchesPyTorch(t *testing.T) {
 		goldenInit(t, p.Name, p.Value.Shape, j, p.Value.Data)
 	}
 
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"resgo/data"
+	"resgo/internal/testmnist"
 	"resgo/models"
 )
 
@@ -47,7 +47,7 @@ func TestResNetLearnsMNISTSubset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for an epoch")
 	}
-	tr, te, err := data.LoadMNIST()
+	tr, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestResNetLearnsMNISTSubset(t *testing.T) {
 // batches and checks that its images/s is taken over the images this run
 // trained, not over the whole epoch.
 func TestResumedEpochCountsItsOwnImages(t *testing.T) {
-	tr, te, err := data.LoadMNIST()
+	tr, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
