@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"resgo/checkpoint"
 	"resgo/compute"
+	"resgo/internal/testmnist"
 	"strings"
-	"sync"
 	"testing"
 
 	"resgo/autograd"
@@ -47,23 +47,17 @@ func init() {
 	})
 }
 
-var mnist struct {
-	once        sync.Once
-	train, test *data.Dataset
-	err         error
-}
-
 func limited(t testing.TB, trainN, testN int) (tr, te *data.Dataset) {
 	t.Helper()
-	mnist.once.Do(func() { mnist.train, mnist.test, mnist.err = data.LoadMNIST() })
-	if mnist.err != nil {
-		t.Fatal(mnist.err)
-	}
-	tr, err := mnist.train.Limit(trainN)
+	train, test, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err = mnist.test.Limit(testN)
+	tr, err = train.Limit(trainN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err = test.Limit(testN)
 	if err != nil {
 		t.Fatal(err)
 	}
