@@ -18,6 +18,7 @@ import (
 
 	"resgo"
 	"resgo/data"
+	"resgo/internal/testmnist"
 )
 
 // ckTestModel is the ResNet trained for one epoch on MNIST, committed in
@@ -82,7 +83,7 @@ func writeDigitPNG(t *testing.T, path string, d *data.Dataset, i int, sx, sy flo
 // still agrees on 100 of these 100 and 987 of the first 1,000; after one
 // epoch it agreed on 95.)
 func TestPredictMatchesTensors(t *testing.T) {
-	_, te, err := data.LoadMNIST()
+	_, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestPredictOutput(t *testing.T) {
 // the blank one with its error.
 func TestPredictManyFiles(t *testing.T) {
 	dir := t.TempDir()
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/image/tiff"
 
 	"resgo/data"
+	"resgo/internal/testmnist"
 	"resgo/internal/testutil"
 )
 
@@ -118,7 +119,7 @@ func checkOneLineError(t *testing.T, what, stderr string, want ...string) {
 // 64 training and 32 test images of MNIST.
 func smallMNIST(t *testing.T) map[string][]byte {
 	t.Helper()
-	tr, te, err := data.LoadMNIST()
+	tr, te, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestBadDataDir(t *testing.T) {
 // is wrong and points to the command's --help.
 func TestFlagErrors(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "digit.png")
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestFlagErrors(t *testing.T) {
 // line naming the file and the problem.
 func TestBadImages(t *testing.T) {
 	dir := t.TempDir()
-	tr, _, err := data.LoadMNIST()
+	tr, _, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
-	"resgo/data"
+	"resgo/internal/testmnist"
 )
 
 // chromium returns the path of a Chromium or Chrome, or "".
@@ -148,7 +148,7 @@ func TestServePageInBrowser(t *testing.T) {
 	screenshot("drawn-7.png")
 
 	// An MNIST test digit as a file.
-	_, test, err := data.LoadMNIST()
+	_, test, err := testmnist.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
