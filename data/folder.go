@@ -178,16 +178,19 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// readImageFile reads a whole image file.
+// readImageFile reads a whole image file, of at most raster.MaxBytes.
 func readImageFile(p string) ([]byte, error) {
 	f, err := openFile(p)
 	if err != nil {
 		return nil, errors.New(openProblem(err))
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
+	b, err := io.ReadAll(io.LimitReader(f, raster.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %v", oserr.Cause(err))
+	}
+	if len(b) > raster.MaxBytes {
+		return nil, fmt.Errorf("larger than the %d MiB an image may be", raster.MaxBytes>>20)
 	}
 	return b, nil
 }
@@ -201,16 +204,10 @@ func (l *listing) headers() {
 			im.bad = err
 			return
 		}
-		cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+		cfg, _, err := raster.Header(bytes.NewReader(b))
 		switch {
-		case errors.Is(err, image.ErrFormat):
-			im.bad = errors.New("not a PNG, JPEG or GIF image")
 		case err != nil:
-			im.bad = fmt.Errorf("bad image: %v", err)
-		case cfg.Width < 1 || cfg.Height < 1:
-			im.bad = fmt.Errorf("the %s image is empty (%d×%d)", format, cfg.Width, cfg.Height)
-		case int64(cfg.Width)*int64(cfg.Height) > raster.MaxPixels:
-			im.bad = fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, raster.MaxPixels)
+			im.bad = err
 		default:
 			im.w, im.h, im.grey = cfg.Width, cfg.Height, isGreyModel(cfg.ColorModel)
 		}

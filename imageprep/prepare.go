@@ -41,9 +41,9 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strings"
 
 	"resgo/internal/oserr"
+	"resgo/internal/raster"
 
 	// Register the decoders Decode accepts.
 	_ "image/gif"
@@ -67,20 +67,15 @@ const (
 )
 
 // MaxPixels is the largest image Decode accepts: 50 megapixels.
-const MaxPixels = 50_000_000
+const MaxPixels = raster.MaxPixels
 
 // MaxBytes is the largest image file Decode reads: 256 MiB, more than a
 // PNG of MaxPixels takes even stored without compression.
-const MaxBytes = 256 << 20
+const MaxBytes = raster.MaxBytes
 
 // ErrBlank is returned for an image with no digit: uniform, or with too
 // little contrast to tell ink from background.
 var ErrBlank = errors.New("no digit found: the image is blank or has too little contrast")
-
-// formats are the image formats Decode accepts, as image.DecodeConfig
-// names them. Other decoders that a program happens to register (TIFF,
-// through gonum/plot, in resgo's command) are refused.
-var formats = map[string]bool{"png": true, "jpeg": true, "gif": true}
 
 // Decode reads a PNG, JPEG or GIF image (the first frame of a GIF). It
 // reads the header first and checks the format, the dimensions and the
@@ -90,21 +85,9 @@ var formats = map[string]bool{"png": true, "jpeg": true, "gif": true}
 func Decode(r io.Reader) (image.Image, error) {
 	lr := &io.LimitedReader{R: r, N: MaxBytes + 1}
 	var head bytes.Buffer
-	cfg, format, err := image.DecodeConfig(io.TeeReader(lr, &head))
-	if errors.Is(err, image.ErrFormat) {
-		return nil, errors.New("not a PNG, JPEG or GIF image")
-	}
-	if !formats[format] {
-		return nil, fmt.Errorf("a %s image: resgo reads PNG, JPEG or GIF", strings.ToUpper(format))
-	}
+	_, format, err := raster.Header(io.TeeReader(lr, &head))
 	if err != nil {
-		return nil, fmt.Errorf("bad %s image: %v", format, err)
-	}
-	if cfg.Width < 1 || cfg.Height < 1 {
-		return nil, fmt.Errorf("the %s image is empty (%d×%d)", format, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+		return nil, err
 	}
 	img, _, err := image.Decode(io.MultiReader(&head, lr))
 	if lr.N <= 0 {

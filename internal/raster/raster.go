@@ -5,14 +5,17 @@
 package raster
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"math"
+	"strings"
 )
 
-// MaxPixels is the largest picture Pixels accepts: 50 megapixels, as
-// imageprep.MaxPixels.
+// MaxPixels is the largest picture Pixels and Header accept: 50
+// megapixels.
 const MaxPixels = 50_000_000
 
 // Pixels writes img into dst as h×w pixels of c channels (1: grey, 3: RGB),
@@ -169,4 +172,36 @@ func resizeTaps(n, m int) [][]tap {
 type tap struct {
 	k int
 	w float64
+}
+
+// MaxBytes is the largest image file resgo reads: 256 MiB, more than a
+// PNG of MaxPixels takes even stored without compression.
+const MaxBytes = 256 << 20
+
+// formats are the image formats Header accepts, as image.DecodeConfig
+// names them. Other decoders that a program happens to register (TIFF,
+// through gonum/plot, in resgo's command) are refused.
+var formats = map[string]bool{"png": true, "jpeg": true, "gif": true}
+
+// Header reads an image's header from r and checks it as imageprep.Decode and image folders do: a
+// PNG, JPEG or GIF, not empty, of at most MaxPixels. It returns the
+// header and the format's name.
+func Header(r io.Reader) (image.Config, string, error) {
+	cfg, format, err := image.DecodeConfig(r)
+	if errors.Is(err, image.ErrFormat) {
+		return cfg, format, errors.New("not a PNG, JPEG or GIF image")
+	}
+	if !formats[format] {
+		return cfg, format, fmt.Errorf("a %s image: resgo reads PNG, JPEG or GIF", strings.ToUpper(format))
+	}
+	if err != nil {
+		return cfg, format, fmt.Errorf("bad %s image: %v", format, err)
+	}
+	if cfg.Width < 1 || cfg.Height < 1 {
+		return cfg, format, fmt.Errorf("the %s image is empty (%d×%d)", format, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return cfg, format, fmt.Errorf("the %s image is %d×%d, larger than %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+	}
+	return cfg, format, nil
 }
