@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"resgo/checkpoint"
 	"resgo/data"
 	"resgo/internal/oserr"
 	"resgo/models"
@@ -46,15 +47,18 @@ It writes into DIR:
   loss.png, .svg            every model's train and test loss per epoch
   confusion-MODEL.png       each model's confusion matrix on the test set
 
-DIR defaults to ./compare-YYYYMMDD-HHMMSS. Interrupting (Ctrl-C) stops after
+DIR defaults to ./compare-YYYYMMDD-HHMMSS. DIR is locked while the
+comparison runs, and a DIR that holds another comparison's report is
+refused unless --overwrite. Interrupting (Ctrl-C) stops after
 the current step and still writes what was measured.`
 
 // compareFlags are compare's flags beyond the training ones.
 type compareFlags struct {
 	trainFlags
-	models string
-	seeds  string
-	out    string
+	models    string
+	seeds     string
+	out       string
+	overwrite bool
 }
 
 func runCompare(args []string, stdout, stderr io.Writer) error {
@@ -64,6 +68,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.models, "models", "resnet,vgg16,vgg16-reduced", "comma-separated `list` of models to compare: "+strings.Join(models.Names(), ", "))
 	fs.StringVar(&f.seeds, "seeds", "", "comma-separated `list` of seeds: every model is trained once per seed (default: --seed alone)")
 	fs.StringVar(&f.out, "out", "", "write the report into `DIR` (default ./compare-YYYYMMDD-HHMMSS)")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "write the report into --out even though it holds another comparison's report, deleting that")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -107,6 +112,11 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("compare: cannot create the report folder %s: %v", dir, oserr.Cause(err))}
 	}
+	lock, err := claimReport(dir, f.overwrite)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -172,6 +182,59 @@ train:
 		return &exitError{code: 130, err: errors.New("compare: interrupted; the report covers what finished")}
 	}
 	return nil
+}
+
+// claimReport locks the report folder dir for the comparison, as train
+// locks its checkpoint folder, so that two runs never write into it at
+// once, and makes sure that the comparison replaces no other's report: a
+// folder holding one (report.md) is refused unless overwrite, which
+// deletes that report's files.
+func claimReport(dir string, overwrite bool) (*checkpoint.Lock, error) {
+	l, err := checkpoint.LockDir(dir)
+	var busy *checkpoint.BusyError
+	switch {
+	case errors.As(err, &busy):
+		who := "another process"
+		if busy.PID > 0 {
+			who = "process " + strconv.Itoa(busy.PID)
+		}
+		return nil, &exitError{code: 2, err: fmt.Errorf("compare: report folder %s is in use by another resgo run (%s, which holds %s): wait for it to end, or choose another --out",
+			dir, who, filepath.Join(dir, checkpoint.LockFile))}
+	case err != nil:
+		return nil, &exitError{code: 2, err: fmt.Errorf("compare: %v", err)}
+	}
+	files := reportFiles(dir)
+	switch {
+	case len(files) == 0:
+		return l, nil
+	case !overwrite:
+		l.Unlock()
+		return nil, &exitError{code: 2, err: fmt.Errorf("compare: %s already holds a comparison's report (%s): choose another --out, or give --overwrite, which deletes it",
+			dir, baseNames(files))}
+	}
+	for _, path := range files {
+		if err := os.Remove(path); err != nil {
+			l.Unlock()
+			return nil, &exitError{code: 2, err: fmt.Errorf("compare: --overwrite: cannot delete %s: %v", path, oserr.Cause(err))}
+		}
+	}
+	return l, nil
+}
+
+// reportFiles returns the files of a comparison's report in dir, if it
+// holds one (report.md, report.Files[0]), else nothing.
+func reportFiles(dir string) []string {
+	if _, err := os.Lstat(filepath.Join(dir, report.Files[0])); err != nil {
+		return nil
+	}
+	var files []string
+	for _, n := range report.Files {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			files = append(files, filepath.Join(dir, n))
+		}
+	}
+	confusion, _ := filepath.Glob(filepath.Join(dir, report.ConfusionFile("*")))
+	return append(files, confusion...)
 }
 
 // modelList parses and checks --models.

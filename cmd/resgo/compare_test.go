@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"resgo/checkpoint"
 	"resgo/internal/testutil"
 	"resgo/report"
 )
@@ -222,4 +223,62 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestCompareNeverOverwrites checks that compare locks its report folder
+// as train locks its checkpoint folder: a folder locked by another run
+// (a train or a compare) is refused naming its process, a folder holding
+// another comparison's report is refused and left byte for byte, and
+// --overwrite replaces that report, deleting its files.
+func TestCompareNeverOverwrites(t *testing.T) {
+	args := func(dir string, more ...string) []string {
+		return append([]string{"compare", "--models", "vgg16-reduced", "--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--out", dir}, more...)
+	}
+	locked := t.TempDir()
+	l, err := checkpoint.LockDir(locked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := ckRun(args(locked)...)
+	l.Unlock()
+	if code != exitUsage || stdout != "" {
+		t.Errorf("compare into a locked folder: exit %d, stdout %q", code, stdout)
+	}
+	checkOneLineError(t, "locked", stderr, "compare: report folder "+locked+" is in use by another resgo run (process "+strconv.Itoa(os.Getpid()), "choose another --out")
+	if ents, _ := os.ReadDir(locked); len(ents) != 0 {
+		t.Errorf("the refused compare left %v", ents)
+	}
+
+	held := t.TempDir()
+	old := map[string][]byte{"report.md": []byte("# resnet vs vgg16\n"), "history.csv": []byte("epoch\n"), report.ConfusionFile("resnet"): []byte("png")}
+	for n, b := range old {
+		if err := os.WriteFile(filepath.Join(held, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr = ckRun(args(held)...)
+	if code != exitUsage || stdout != "" {
+		t.Errorf("compare into a report's folder: exit %d, stdout %q", code, stdout)
+	}
+	checkOneLineError(t, "held", stderr, "compare: "+held+" already holds a comparison's report (report.md, history.csv, confusion-resnet.png)", "--overwrite")
+	if ents, _ := os.ReadDir(held); len(ents) != len(old) {
+		t.Errorf("%s holds %d files after the refused compare, want %d", held, len(ents), len(old))
+	}
+	for n, b := range old {
+		if now, err := os.ReadFile(filepath.Join(held, n)); !bytes.Equal(now, b) {
+			t.Errorf("%s changed: %q, %v", n, now, err)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	if code, stdout, stderr := ckRun(args(held, "--overwrite")...); code != exitOK {
+		t.Fatalf("--overwrite: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(held, report.ConfusionFile("resnet"))); err == nil {
+		t.Error("--overwrite left the old report's confusion-resnet.png")
+	}
+	if md := must(os.ReadFile(filepath.Join(held, "report.md"))); !bytes.Contains(md, []byte("vgg16-reduced")) {
+		t.Errorf("report.md after --overwrite:\n%s", md)
+	}
 }
