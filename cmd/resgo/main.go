@@ -81,6 +81,13 @@ Start with: resgo train    (the tutorial's ResNet on the embedded MNIST, 10 epoc
 }
 
 func main() {
+	// A command runs in a child process that a supervisor waits for (see
+	// supervise.go), except in that child and for serve.
+	if !fromSupervisor() && supervises(os.Args[1:]) {
+		if status, ok := supervise(os.Args[1:]); ok {
+			os.Exit(status)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -146,23 +153,35 @@ func status0(err error, stderr io.Writer) int {
 // returns the words that point the user to it (or say why it could not be
 // written).
 func saveStack(r any, args []string, stack []byte) string {
+	path, err := saveReport(args, fmt.Sprintf("panic: %v\n\n%s", r, stack))
+	if err != nil {
+		return fmt.Sprintf(" (a bug: please report it; the stack trace could not be saved: %v)", err)
+	}
+	return fmt.Sprintf(" (a bug: please report it with the stack trace saved in %s)", path)
+}
+
+// saveReport writes a crash's report (the version, the platform, the
+// command line of args, then body) to a new file in the temporary folder
+// and returns its path.
+func saveReport(args []string, body string) (string, error) {
 	cmd := []string{"resgo"}
 	if len(args) > 0 {
 		cmd = args
 	}
 	f, err := os.CreateTemp("", "resgo-crash-*.txt")
 	if err != nil {
-		return fmt.Sprintf(" (a bug: please report it; the stack trace could not be saved: %v)", err)
+		return "", err
 	}
-	_, err = fmt.Fprintf(f, "resgo %s, %s %s/%s, %s kernels\n%s\npanic: %v\n\n%s",
-		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, compute.Kernels(), commandLine(cmd[0], cmd[1:]), r, stack)
+	_, err = fmt.Fprintf(f, "resgo %s, %s %s/%s, %s kernels\n%s\n%s",
+		version, runtime.Version(), runtime.GOOS, runtime.GOARCH, compute.Kernels(), commandLine(cmd[0], cmd[1:]), body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Sprintf(" (a bug: please report it; the stack trace could not be saved: %v)", err)
+		os.Remove(f.Name())
+		return "", err
 	}
-	return fmt.Sprintf(" (a bug: please report it with the stack trace saved in %s)", f.Name())
+	return f.Name(), nil
 }
 
 // checkKernelsEnv returns an error if RESGO_KERNELS names no kernel set

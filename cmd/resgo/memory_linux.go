@@ -59,16 +59,7 @@ func memoryLimit() int64 {
 // cgroupMemory reads the cgroup v2 memory limit and usage of this
 // process's group.
 func cgroupMemory() (limit, used int64, ok bool) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return 0, 0, false
-	}
-	var dir string
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, found := strings.CutPrefix(line, "0::"); found {
-			dir = "/sys/fs/cgroup" + p
-		}
-	}
+	dir := cgroupDir()
 	if dir == "" {
 		return 0, 0, false
 	}
@@ -83,6 +74,39 @@ func cgroupMemory() (limit, used int64, ok bool) {
 	limit, ok1 := read("memory.max") // "max" when unlimited: no number
 	used, ok2 := read("memory.current")
 	return limit, used, ok1 && ok2
+}
+
+// cgroupDir returns the folder of this process's cgroup v2 control
+// group, or "" if there is none.
+func cgroupDir() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, found := strings.CutPrefix(line, "0::"); found {
+			return "/sys/fs/cgroup" + p
+		}
+	}
+	return ""
+}
+
+// cgroupOOMKills returns how many processes of this process's control
+// group the kernel's out-of-memory killers have killed (memory.events'
+// oom_kill), or -1 if that is not known.
+func cgroupOOMKills() int64 {
+	dir := cgroupDir()
+	if dir == "" {
+		return -1
+	}
+	b, err := os.ReadFile(dir + "/memory.events")
+	if err != nil {
+		return -1
+	}
+	if n, ok := procField(b, "oom_kill "); ok {
+		return n
+	}
+	return -1
 }
 
 // procField returns the number after key in a /proc file of "Key: N kB"

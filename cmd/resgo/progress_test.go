@@ -428,9 +428,10 @@ func TestTrainOnPty(t *testing.T) {
 	}
 }
 
-// TestInterruptOnPty interrupts resgo train on an 80-column terminal
-// while the bar is drawn: the message replaces the bar, which leaves no
-// stale line.
+// TestInterruptOnPty interrupts resgo train with Ctrl-C on an 80-column
+// terminal while the bar is drawn: the run saves and exits 130 (a
+// doubled SIGINT would end it at once), and the message replaces the
+// bar, which leaves no stale line.
 func TestInterruptOnPty(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a training run of the built command (-short)")
@@ -472,7 +473,11 @@ func TestInterruptOnPty(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	cmd.Process.Signal(os.Interrupt)
+	// Ctrl-C: the terminal sends SIGINT to its foreground process group,
+	// resgo and the child that runs the command, once.
+	if _, err := ptmx.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
 	err = cmd.Wait()
 	<-done
 	t.Logf("ended %v after the interrupt", time.Since(start))

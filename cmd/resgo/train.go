@@ -252,7 +252,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	go func() {
 		select {
 		case <-ctx.Done():
-			stop()      // a second Ctrl-C ends the process at once
+			// A second Ctrl-C ends the process at once; a second SIGTERM
+			// does not: a stop sent to a whole process group (timeout,
+			// systemd, a batch scheduler) reaches the run twice, directly
+			// and through its supervisor.
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
+			stop()
 			bar.close() // the message takes the bar's line
 			fmt.Fprintln(stderr, "Interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again quits at once)")
 		case <-runDone:
