@@ -10,20 +10,31 @@
 # architecture as resgo's, so the inference figures compare the engines.
 #
 #   scripts/bench-vs-torch.sh [RUNS]        (default 3)
+#
+# BENCH_LOCKED=1 when the caller already holds /tmp/bench.lock for the whole
+# script (such as /work/bench-quiet, which would otherwise wait on itself).
+# BENCH_OUT=dir keeps the runs' JSON in dir and adds to those already there,
+# so that several shorter calls give the medians of all their runs.
 set -eu
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 bench=${BENCH:-../shared/bench}
-out=$(mktemp -d)
+lock="flock -x /tmp/bench.lock"
+[ -n "${BENCH_LOCKED:-}" ] && lock=""
+export MNIST_DIR="${MNIST_DIR:-$PWD/data/mnist}" # the IDX files reference.py reads
+out=${BENCH_OUT:-$(mktemp -d)}
+mkdir -p "$out"
 go build -o "$out/resgo" ./cmd/resgo
-/usr/bin/python3 "$bench/torch/export_onnx.py" --model resnet "$out/resnet.onnx" >/dev/null
+[ -f "$out/resnet.onnx" ] || /usr/bin/python3 "$bench/torch/export_onnx.py" --model resnet "$out/resnet.onnx" >/dev/null
 i=1
+while [ -f "$out/resgo-$i.json" ]; do i=$((i + 1)); done
+runs=$((runs + i - 1))
 while [ "$i" -le "$runs" ]; do
-	flock -x /tmp/bench.lock "$out/resgo" bench --model resnet --batch 32 --steps 300 --json > "$out/resgo-$i.json"
-	flock -x /tmp/bench.lock sh "$bench/torch/run.sh" --model resnet --mode train --batch 32 --steps 300 > "$out/torch-train-$i.json" 2>/dev/null
+	$lock "$out/resgo" bench --model resnet --batch 32 --steps 300 --json > "$out/resgo-$i.json"
+	$lock sh "$bench/torch/run.sh" --model resnet --mode train --batch 32 --steps 300 > "$out/torch-train-$i.json" 2>/dev/null
 	for b in 32 256; do
-		flock -x /tmp/bench.lock sh "$bench/torch/run.sh" --model resnet --mode infer --batch $b > "$out/torch-infer$b-$i.json" 2>/dev/null
-		flock -x /tmp/bench.lock sh "$bench/onnxruntime/run.sh" "$out/resnet.onnx" --batch $b --threads 2 > "$out/ort-infer$b-$i.json"
+		$lock sh "$bench/torch/run.sh" --model resnet --mode infer --batch $b > "$out/torch-infer$b-$i.json" 2>/dev/null
+		$lock sh "$bench/onnxruntime/run.sh" "$out/resnet.onnx" --batch $b --threads 2 > "$out/ort-infer$b-$i.json"
 	done
 	i=$((i + 1))
 done
