@@ -135,11 +135,12 @@ func conv2DBack(t *Tape, n *node) {
 	if x.needsGrad {
 		t.flops += 2 * macs
 		wf := t.arena.Get(len(w.Value.Data))
+		dx, acc := t.gradInto(x)
 		if xp != nil {
 			dyp := t.arena.Get(kernels.PaddedLen(kernels.BackwardInputShape(n.conv)))
-			kernels.ConvBackwardInputPadded(t.pool, n.conv, dy, w.Value.Data, wf.Data, dyp.Data, t.grad(x).Data)
+			kernels.ConvBackwardInputPadded(t.pool, n.conv, dy, w.Value.Data, wf.Data, dyp.Data, dx, acc)
 		} else {
-			kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, t.grad(x).Data)
+			kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)
 		}
 	}
 	if w.needsGrad || (b != nil && b.needsGrad) {
@@ -250,18 +251,23 @@ func batchNormBack(t *Tape, n *node) {
 		return t.arena.GetZeroed(C).Data
 	}
 	dgamma, dbeta := paramGrad(gamma), paramGrad(beta)
-	var dx []float32
-	if x.needsGrad {
-		dx = t.grad(x).Data
-	}
 	var y []float32
 	if n.ints[1] == 1 {
 		y = n.out.Value.Data
 	}
 	dy := n.out.Grad.Data
 	if n.ints[0] == 1 {
-		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(kernels.BNScratch(C)).Data)
+		var dx []float32
+		acc := true
+		if x.needsGrad {
+			dx, acc = t.gradInto(x)
+		}
+		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(kernels.BNScratch(C)).Data, acc)
 		return
+	}
+	var dx []float32
+	if x.needsGrad {
+		dx = t.grad(x).Data
 	}
 	if y != nil {
 		masked := t.arena.Get(len(dy)).Data
@@ -302,11 +308,23 @@ func (t *Tape) Add(x, y *Var) *Var {
 	return z
 }
 
+// addBack passes dz on to both inputs. An input that no gradient has
+// reached yet takes dz itself (the first such input) or a copy of it,
+// instead of a zeroed buffer that dz is added to: the op's output gradient
+// is complete here and nothing reads it after this node.
 func addBack(t *Tape, n *node) {
-	dz := n.out.Grad.Data
+	dz := n.out.Grad
+	shared := false
 	for _, v := range n.in[:2] {
-		if v.needsGrad {
-			kernels.AddTo(t.pool, dz, t.grad(v).Data)
+		switch {
+		case !v.needsGrad:
+		case v.Grad == nil && !shared:
+			v.Grad, shared = dz, true
+		case v.Grad == nil:
+			g, _ := t.gradInto(v)
+			kernels.Copy(t.pool, dz.Data, g)
+		default:
+			kernels.AddTo(t.pool, dz.Data, v.Grad.Data)
 		}
 	}
 }
@@ -331,7 +349,8 @@ func (t *Tape) MaxPool2D(x *Var) *Var {
 
 func maxPoolBack(t *Tape, n *node) {
 	s := n.in[0].Value.Shape
-	kernels.MaxPool2x2Backward(t.pool, n.out.Grad.Data, n.saved[0].Data, s[0], s[1], s[2], s[3], t.grad(n.in[0]).Data)
+	dx, acc := t.gradInto(n.in[0])
+	kernels.MaxPool2x2Backward(t.pool, n.out.Grad.Data, n.saved[0].Data, s[0], s[1], s[2], s[3], dx, acc)
 }
 
 // Flatten reshapes x [N, ...] to [N, rest], in NHWC order as Keras does.

@@ -484,6 +484,14 @@ func TestSharedUseGrad(t *testing.T) {
 			h := tp.Conv2D(in[0], in[1], in[2], 1, Same)
 			return tp.Add(tp.Conv2D(h, in[3], nil, 1, Same), h)
 		}})
+	// The identity path of a residual unit: the add hands its gradient to
+	// h, which the second convolution's input gradient is then added to;
+	// the max pool writes the add's gradient, not adds to it.
+	checkGrad(t, gradCase{name: "h = conv(x); maxpool(h + conv(h))", params: []*Param{x, w1, b1, w2}, sample: 40,
+		build: func(tp *Tape, in []*Var) *Var {
+			h := tp.Conv2D(in[0], in[1], in[2], 1, Same)
+			return tp.MaxPool2D(tp.Add(h, tp.Conv2D(h, in[3], nil, 1, Same)))
+		}})
 	ws := gcParam(r, "w", 3, 3, 3, 3)
 	checkGrad(t, gradCase{name: "conv(conv(x, w), w)", params: []*Param{x, ws},
 		build: func(tp *Tape, in []*Var) *Var {

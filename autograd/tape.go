@@ -286,6 +286,18 @@ func (t *Tape) grad(v *Var) *tensor.Tensor {
 	return v.Grad
 }
 
+// gradInto returns v's gradient buffer for a kernel that can either add
+// into it or overwrite it: acc is false when no gradient has reached v yet,
+// and the buffer is then taken from the arena unzeroed, to be written
+// whole. The first producer of a gradient so skips zeroing it.
+func (t *Tape) gradInto(v *Var) (g []float32, acc bool) {
+	if v.Grad == nil {
+		v.Grad = t.arena.Get(v.Value.Shape...)
+		return v.Grad.Data, false
+	}
+	return v.Grad.Data, true
+}
+
 // Backward runs the recorded ops in reverse from loss, a scalar, whose
 // gradient is taken as 1. Parameter gradients are accumulated into their
 // Param.Grad: zero them before each step (optim does).

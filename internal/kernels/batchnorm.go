@@ -92,7 +92,7 @@ func scaleShiftRows(x, y, center, scale, shift []float32, relu bool) {
 //
 //	xhat   = (x - mean)·invstd            (recomputed from the saved x)
 //	dgamma = Σ dy·xhat,  dbeta = Σ dy      (accumulated into dgamma, dbeta)
-//	dx    += gamma·invstd/M · (M·dy - dbeta - xhat·dgamma)
+//	dx    += gamma·invstd/M · (M·dy - dbeta - xhat·dgamma)   (= when acc is false)
 //
 // mean and invstd are the values the forward pass used. If y is not nil, the
 // forward output was passed through ReLU (fused) and y is that output: dy is
@@ -104,7 +104,7 @@ func scaleShiftRows(x, y, center, scale, shift []float32, relu bool) {
 // with per-channel a, b, d. Both centre x before multiplying: expanding
 // Σ g·(x − mean) into Σ g·x − mean·Σ g would cancel catastrophically in
 // float32 for a channel whose mean is large beside its spread.
-func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32, scratch []float32) {
+func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32, scratch []float32, acc bool) {
 	L := max(tileLen(C), C)
 	sg, sb := scratch[:C], scratch[C:2*C]
 	center := scratch[5*L : 6*L]
@@ -131,7 +131,7 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	tile(a, a[:C])
 	tile(b, b[:C])
 	tile(d, d[:C])
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, a: a, b: b, d: d})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, a: a, b: b, d: d, write: !acc})
 }
 
 func ysub(y []float32, lo, hi int) []float32 {
@@ -225,6 +225,7 @@ type bnTask struct {
 	part         []float64 // per-worker partial sums
 	C, L         int
 	relu         bool
+	write        bool // bnGrad: dx is overwritten, not added to
 }
 
 var bnTasks taskPool[bnTask]
@@ -260,6 +261,9 @@ func (t *bnTask) Run(w, lo, hi int) {
 		bnSums(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
 	case bnGrad: // dx += a·g + b·(x − center) + d
 		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
+		if t.write { // zeroed here, in cache, rather than by the caller beforehand
+			clear(dxs)
+		}
 		if blocks > 0 {
 			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16)
 		}

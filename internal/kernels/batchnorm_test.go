@@ -192,7 +192,7 @@ func TestBNBackward(t *testing.T) {
 					ctAddInit(wx, mx, dx)
 					ctAddInit(wg, mg, dg)
 					ctAddInit(wb, mb, db)
-					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, dx, dg, db, make([]float32, BNScratch(C)))
+					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, dx, dg, db, make([]float32, BNScratch(C)), true)
 					ctCheckGuard(t, name+" dx", dx)
 					ctCheckGuard(t, name+" dgamma", dg)
 					ctCheckGuard(t, name+" dbeta", db)

@@ -256,21 +256,21 @@ func FlipKernel(s ConvShape, w, wf []float32) {
 //	dy [N, OH, OW, Cout]   gradient of the output
 //	w  [KH, KW, C, Cout]   kernel
 //	wf scratch of len(w)   receives the flipped kernel (stride 1 only)
-//	dx [N, H, W, C]        accumulated into
+//	dx [N, H, W, C]        accumulated into, or overwritten when acc is false
 //
 // For stride 1 it is itself a convolution: dY convolved with the flipped,
 // transposed kernel, padded by KH-1-PadT, so no scatter is needed. Strided
 // convolutions multiply dY by Wᵀ one image at a time and scatter the
 // patches back (col2im), with images split across workers.
-func ConvBackwardInput(p *Pool, s ConvShape, dy, w, wf, dx []float32) {
+func ConvBackwardInput(p *Pool, s ConvShape, dy, w, wf, dx []float32, acc bool) {
 	if s.Stride == 1 {
 		FlipKernel(s, w, wf)
 		t := ConvShape{N: s.N, H: s.OH, W: s.OW, C: s.Cout, KH: s.KH, KW: s.KW, Cout: s.C,
 			Stride: 1, PadT: s.KH - 1 - s.PadT, PadL: s.KW - 1 - s.PadL, OH: s.H, OW: s.W}
-		ConvForward(p, t, dy, wf, nil, dx, true)
+		ConvForward(p, t, dy, wf, nil, dx, acc)
 		return
 	}
-	parallel(p, &convTasks, s.N, 1, convTask{op: convBwdInput, p: p, s: s, dy: dy, w: w, x: dx})
+	parallel(p, &convTasks, s.N, 1, convTask{op: convBwdInput, p: p, s: s, dy: dy, w: w, x: dx, acc: acc})
 }
 
 // backwardInput scatters the input gradient of images [lo, hi) (x is dx).
@@ -278,6 +278,10 @@ func (t *convTask) backwardInput(wk, lo, hi int) {
 	s, dy, w, dx := t.s, t.dy, t.w, t.x
 	K, Co := s.K(), s.Cout
 	per := s.OH * s.OW
+	if !t.acc { // the scatter adds: start the images' dx at zero
+		img := s.H * s.W * s.C
+		clear(dx[lo*img : hi*img])
+	}
 	R := chunkRows(K)
 	cols := t.p.Scratch(wk, R*K)
 	for r0 := lo * per; r0 < hi*per; r0 += R {

@@ -55,7 +55,7 @@ func BenchmarkConvForwardIm2col(b *testing.B) {
 // BenchmarkConvBackwardInput times dX on one worker.
 func BenchmarkConvBackwardInput(b *testing.B) {
 	benchConv(b, 1, func(p *Pool, s ConvShape, v [][]float32) {
-		ConvBackwardInputPadded(p, s, v[4], v[2], v[6], v[7], v[5])
+		ConvBackwardInputPadded(p, s, v[4], v[2], v[6], v[7], v[5], true)
 	})
 }
 

@@ -126,14 +126,15 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 	}
 }
 
-// ConvBackwardInputPadded adds dX to dx for a stride-1 convolution by
-// convolving the padded dY with the flipped kernel (FlipKernel into wf).
-// dyp is scratch of at least PaddedLen(BackwardInputShape(s)) floats.
-func ConvBackwardInputPadded(p *Pool, s ConvShape, dy, w, wf, dyp, dx []float32) {
+// ConvBackwardInputPadded adds dX to dx (or writes it there when acc is
+// false) for a stride-1 convolution by convolving the padded dY with the
+// flipped kernel (FlipKernel into wf). dyp is scratch of at least
+// PaddedLen(BackwardInputShape(s)) floats.
+func ConvBackwardInputPadded(p *Pool, s ConvShape, dy, w, wf, dyp, dx []float32, acc bool) {
 	FlipKernel(s, w, wf)
 	t := BackwardInputShape(s)
 	PadInput(p, t, dy, dyp)
-	ConvForwardPadded(p, t, dyp, wf, nil, dx, true)
+	ConvForwardPadded(p, t, dyp, wf, nil, dx, acc)
 }
 
 // BackwardInputShape is the convolution that maps dY to dX for stride 1:

@@ -55,9 +55,9 @@ func TestImplicitConvMatchesIm2col(t *testing.T) {
 				wantDx := randVec(rand.New(rand.NewPCG(1, 1)), len(x))
 				gotDx := append([]float32(nil), wantDx...)
 				wf := make([]float32, len(w))
-				ConvBackwardInput(p, s, dy, w, wf, wantDx)
+				ConvBackwardInput(p, s, dy, w, wf, wantDx, true)
 				dyp := make([]float32, PaddedLen(BackwardInputShape(s)))
-				ConvBackwardInputPadded(p, s, dy, w, wf, dyp, gotDx)
+				ConvBackwardInputPadded(p, s, dy, w, wf, dyp, gotDx, true)
 				closeVec(t, "dx", gotDx, wantDx, 1e-4)
 
 				wantDw, gotDw := make([]float32, len(w)), make([]float32, len(w))

@@ -428,7 +428,7 @@ func TestConvMatchesNaive(t *testing.T) {
 			// Input gradient, accumulated into dx.
 			dx, wf := ctOut(r, nx), ctOut(r, nw)
 			want, mag = ctPlus(c.dx, c.magX, dx)
-			ConvBackwardInput(p, s, c.dy, c.w, wf, dx)
+			ConvBackwardInput(p, s, c.dy, c.w, wf, dx, true)
 			ctCheckGuard(t, name+" backward input", dx)
 			ctCheckGuard(t, name+" backward input scratch", wf)
 			ctClose(t, name+" dx", dx, want, mag, 2e-5)
@@ -484,7 +484,7 @@ func ctCheckPadded(t *testing.T, p *Pool, r *rand.Rand, c ctConvCase) {
 
 	dx, wf, dyp := ctOut(r, nx), ctOut(r, nw), ctOut(r, PaddedLen(BackwardInputShape(s)))
 	want, mag = ctPlus(c.dx, c.magX, dx)
-	ConvBackwardInputPadded(p, s, c.dy, c.w, wf, dyp, dx)
+	ConvBackwardInputPadded(p, s, c.dy, c.w, wf, dyp, dx, true)
 	ctCheckGuard(t, name+" backward input", dx)
 	ctCheckGuard(t, name+" backward input scratch", dyp)
 	ctClose(t, name+" dx", dx, want, mag, 2e-5)
@@ -517,13 +517,13 @@ func TestConvFastMatchesGeneric(t *testing.T) {
 		run := func() (y, dx, dw, db []float32) {
 			y, dx, dw, db = make([]float32, ny), make([]float32, nx), make([]float32, nw), make([]float32, s.Cout)
 			ConvForward(p, s, c.x, c.w, c.bias, y, false)
-			ConvBackwardInput(p, s, c.dy, c.w, make([]float32, nw), dx)
+			ConvBackwardInput(p, s, c.dy, c.w, make([]float32, nw), dx, true)
 			ConvBackwardWeight(p, s, c.x, c.dy, dw, db)
 			if Implicit(s) { // the stride-1 implicit GEMM, added on top
 				xp := make([]float32, PaddedLen(s))
 				PadInput(p, s, c.x, xp)
 				ConvForwardPadded(p, s, xp, c.w, c.bias, y, true)
-				ConvBackwardInputPadded(p, s, c.dy, c.w, make([]float32, nw), make([]float32, PaddedLen(BackwardInputShape(s))), dx)
+				ConvBackwardInputPadded(p, s, c.dy, c.w, make([]float32, nw), make([]float32, PaddedLen(BackwardInputShape(s))), dx, true)
 				ConvBackwardWeightPadded(p, s, xp, c.dy, dw, db)
 			}
 			return
@@ -557,13 +557,13 @@ func TestConvDeterministic(t *testing.T) {
 	run := func() []float32 {
 		y, dx, dw := make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
 		ConvForward(p, s, x, w, nil, y, false)
-		ConvBackwardInput(p, s, dy, w, make([]float32, len(w)), dx)
+		ConvBackwardInput(p, s, dy, w, make([]float32, len(w)), dx, true)
 		ConvBackwardWeight(p, s, x, dy, dw, nil)
 		xp := make([]float32, PaddedLen(s))
 		PadInput(p, s, x, xp)
 		y2, dx2, dw2 := make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
 		ConvForwardPadded(p, s, xp, w, nil, y2, false)
-		ConvBackwardInputPadded(p, s, dy, w, make([]float32, len(w)), make([]float32, PaddedLen(BackwardInputShape(s))), dx2)
+		ConvBackwardInputPadded(p, s, dy, w, make([]float32, len(w)), make([]float32, PaddedLen(BackwardInputShape(s))), dx2, true)
 		ConvBackwardWeightPadded(p, s, xp, dy, dw2, nil)
 		return append(append(append(append(append(y, dx...), dw...), y2...), dx2...), dw2...)
 	}

@@ -54,6 +54,17 @@ func AddTo(p *Pool, x, y []float32) {
 	parallel(p, &addTasks, len(x), 4096, addTask{x: x, y: y, z: y})
 }
 
+// Copy copies x into y, split across the pool's workers.
+func Copy(p *Pool, x, y []float32) {
+	parallel(p, &copyTasks, len(x), 8192, copyTask{x: x, y: y})
+}
+
+type copyTask struct{ x, y []float32 }
+
+var copyTasks taskPool[copyTask]
+
+func (t *copyTask) Run(_, lo, hi int) { copy(t.y[lo:hi], t.x[lo:hi]) }
+
 type addTask struct{ x, y, z []float32 }
 
 var addTasks taskPool[addTask]

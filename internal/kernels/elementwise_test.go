@@ -49,6 +49,11 @@ func TestElementwise(t *testing.T) {
 				}
 			}
 
+			cp := ctOut(r, n)
+			Copy(p, x, cp)
+			ctCheckGuard(t, name+" Copy", cp)
+			ctSameBits(t, name+" Copy", cp, x)
+
 			acc := ctOut(r, n)
 			want = append(want[:0], acc...)
 			AddTo(p, x, acc)

@@ -51,18 +51,29 @@ func (t *poolTask) Run(_, lo, hi int) {
 }
 
 // MaxPool2x2Backward adds each dy to the input position that held the
-// maximum, recorded in arg by MaxPool2x2.
-func MaxPool2x2Backward(p *Pool, dy, arg []float32, N, H, W, C int, dx []float32) {
-	parallel(p, &poolBackTasks, N*(H/2), 8, poolBackTask{poolTask{x: dx, y: dy, arg: arg, H: H, W: W, C: C}})
+// maximum, recorded in arg by MaxPool2x2. With acc false dx is overwritten
+// instead: each worker zeroes its rows of dx before adding into them.
+func MaxPool2x2Backward(p *Pool, dy, arg []float32, N, H, W, C int, dx []float32, acc bool) {
+	if !acc && H%2 != 0 { // the last row of each image belongs to no window
+		clear(dx[:N*H*W*C])
+		acc = true
+	}
+	parallel(p, &poolBackTasks, N*(H/2), 8, poolBackTask{poolTask{x: dx, y: dy, arg: arg, H: H, W: W, C: C}, acc})
 }
 
-type poolBackTask struct{ poolTask }
+type poolBackTask struct {
+	poolTask
+	acc bool
+}
 
 func (t *poolBackTask) Run(_, lo, hi int) {
 	dx, dy, arg, H, W, C := t.x, t.y, t.arg, t.H, t.W, t.C
 	OH, OW := H/2, W/2
 	for r := lo; r < hi; r++ {
 		n, oy := r/OH, r%OH
+		if !t.acc { // the window row's two input rows, odd last column included
+			clear(dx[(n*H+2*oy)*W*C : (n*H+2*oy+2)*W*C])
+		}
 		if rowsFast && C%16 == 0 && OW > 0 {
 			o := (n*OH + oy) * OW * C
 			maxPoolBackRowAVX512(&dy[o], &arg[o], &dx[(n*H+2*oy)*W*C], OW, C/16, 4*W*C)

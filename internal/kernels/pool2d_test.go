@@ -68,7 +68,7 @@ func TestMaxPool2x2(t *testing.T) {
 			for i, j := range at {
 				wantDX[j] += dy[i]
 			}
-			MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx)
+			MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx, true)
 			ctCheckGuard(t, name+" dx", dx)
 			for i := range wantDX {
 				if dx[i] != wantDX[i] {

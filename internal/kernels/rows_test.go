@@ -61,7 +61,7 @@ func TestRowKernelsMatchPortable(t *testing.T) {
 						}
 						dx := randVec(rand.New(rand.NewPCG(3, 4)), n)
 						dg, db := make([]float32, C), make([]float32, C)
-						BNBackward(p, x, dy, mask, M, C, mean, inv, gamma, dx, dg, db, make([]float32, BNScratch(C)))
+						BNBackward(p, x, dy, mask, M, C, mean, inv, gamma, dx, dg, db, make([]float32, BNScratch(C)), true)
 						out = append(out, ys, dx, dg, db)
 					}
 					rl, rb, ad, at := make([]float32, n), make([]float32, n), make([]float32, n), append([]float32(nil), dy...)
@@ -105,7 +105,7 @@ func TestMaxPoolVectorMatchesPortable(t *testing.T) {
 			y, arg, dx = make([]float32, n), make([]float32, n), make([]float32, len(x))
 			withRowsFast(fast, func() {
 				MaxPool2x2(p, x, N, H, W, C, y, arg)
-				MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx)
+				MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx, true)
 			})
 			return
 		}

@@ -155,7 +155,7 @@ func TestMaxPoolMatches2x2(t *testing.T) {
 				dy := ctRand(r, no)
 				dx, dx2 := make([]float32, len(x)), make([]float32, len(x))
 				MaxPoolBackward(p, s, x, y, dy, dx)
-				MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx2)
+				MaxPool2x2Backward(p, dy, arg, N, H, W, C, dx2, true)
 				wnSame(t, name+" backward", dx, dx2, 0)
 			}
 		}
