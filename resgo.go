@@ -173,6 +173,19 @@ func (m *Model) prepareInto(dst []float32, img image.Image) error {
 // Info describes the loaded checkpoint.
 func (m *Model) Info() Info { return m.info }
 
+// WithThreads returns a model that shares m's weights but runs its forward
+// passes on buffers of its own and on a worker pool of its own of n threads
+// (n <= 0: one per core), so that it predicts at the same time as m and
+// as other such copies: a server runs one per core on the requests that
+// arrive together. The weights are only read, never written, by
+// predictions.
+func (m *Model) WithThreads(n int) *Model {
+	e := m.run.(*engine)
+	tp := autograd.NewTape(compute.NewPool(n), 0)
+	tp.NoGrad = true
+	return &Model{run: &engine{net: e.net, tape: tp, shape: e.shape}, info: m.info, digits: m.digits}
+}
+
 // Predict classifies one image (see PredictBatch).
 func (m *Model) Predict(img image.Image) (Prediction, error) {
 	ps, err := m.PredictBatch([]image.Image{img})

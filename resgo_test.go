@@ -146,6 +146,66 @@ func TestConcurrentPredict(t *testing.T) {
 	wg.Wait()
 }
 
+// TestWithThreads runs copies of a model, each on a pool of its own, at
+// the same time as the model itself: all give the model's answers (to
+// float32 rounding, as the thread counts differ), and the copies share its
+// weights rather than copying them.
+func TestWithThreads(t *testing.T) {
+	m, err := Load(testModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixels := testPixels(t, 3)
+	want, err := m.PredictPixels(pixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := []*Model{m, m.WithThreads(1), m.WithThreads(1), m.WithThreads(2)}
+	if models[1].Info().Path != m.Info().Path || models[1].Info().Classes != m.Info().Classes {
+		t.Errorf("copy's info %+v, want %+v", models[1].Info(), m.Info())
+	}
+	if models[1].run.(*engine).net != m.run.(*engine).net {
+		t.Error("the copy does not share the model's network")
+	}
+	var wg sync.WaitGroup
+	for _, c := range models {
+		wg.Go(func() {
+			for range 5 {
+				got, err := c.PredictPixels(pixels)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i := range want {
+					for k, p := range got[i].Probabilities {
+						if d := math.Abs(float64(p - want[i].Probabilities[k])); d > 1e-6 || got[i].Class != want[i].Class {
+							t.Errorf("image %d class %d: %v (class %d), want %v (class %d)", i, k, p, got[i].Class, want[i].Probabilities[k], want[i].Class)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// testPixels returns the first n MNIST test digits as PredictPixels takes
+// them.
+func testPixels(tb testing.TB, n int) []float32 {
+	_, te, err := testmnist.Load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pixels := make([]float32, n*784)
+	for i := range n {
+		for j, p := range te.Image(i) {
+			pixels[i*784+j] = float32(p) / 255
+		}
+	}
+	return pixels
+}
+
 // TestTopAnyK checks Top for every k, none of which panics: k ≤ 0 gives
 // no class, k beyond the number of classes gives them all.
 func TestTopAnyK(t *testing.T) {

@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"resgo"
@@ -33,22 +35,36 @@ var (
 	errClosed    = errors.New("the server is shutting down")
 )
 
-// batcher runs a model's queued jobs, several per forward pass.
+// batcher runs a model's queued jobs, several per forward pass, in one or
+// more loops that each run their own forward passes.
 type batcher struct {
 	e        *entry
 	queue    chan *job
 	maxBatch int
 	delay    time.Duration
+	threads  int // of each loop's forward passes
 	met      *metrics
 	quit     chan struct{}
 	done     chan struct{}
+	// taken counts the jobs the loops have taken from the queue and not
+	// yet answered.
+	taken atomic.Int64
 }
 
-func newBatcher(e *entry, maxBatch int, delay time.Duration, maxQueue int, met *metrics) *batcher {
-	b := &batcher{e: e, queue: make(chan *job, maxQueue), maxBatch: maxBatch, delay: delay, met: met,
-		quit: make(chan struct{}), done: make(chan struct{})}
-	go b.loop()
+func newBatcher(e *entry, cfg *Config, met *metrics) *batcher {
+	b := &batcher{e: e, queue: make(chan *job, cfg.MaxQueue), maxBatch: cfg.MaxBatch, delay: cfg.BatchDelay,
+		threads: cfg.PassThreads, met: met, quit: make(chan struct{}), done: make(chan struct{})}
+	b.start(cfg.Threads / cfg.PassThreads)
 	return b
+}
+
+// start runs n loops; done is closed when they have all returned.
+func (b *batcher) start(n int) {
+	var wg sync.WaitGroup
+	for range max(n, 1) {
+		wg.Go(b.loop)
+	}
+	go func() { wg.Wait(); close(b.done) }()
 }
 
 // submit queues j, or fails at once if the queue is full.
@@ -82,11 +98,12 @@ func (b *batcher) close() {
 
 // loop takes the first job waiting, then more until the batch holds
 // maxBatch images or delay has passed since the first (it does not wait
-// when no other request for the model is under way), and runs them. A job
-// that would overflow the batch starts the next one. A job larger than
-// maxBatch runs alone (the model splits it).
+// when every other request for the model under way is already in a batch),
+// and runs them on its own copy of the model. A job that would overflow the
+// batch starts the next one. A job larger than maxBatch runs alone (the
+// model splits it).
 func (b *batcher) loop() {
-	defer close(b.done)
+	var own ownModel
 	var carry *job
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -96,6 +113,7 @@ func (b *batcher) loop() {
 		if first == nil {
 			select {
 			case first = <-b.queue:
+				b.taken.Add(1)
 			case <-b.quit:
 				return
 			}
@@ -105,11 +123,10 @@ func (b *batcher) loop() {
 		if n < b.maxBatch && b.delay > 0 {
 			timer.Reset(b.delay)
 		}
-	fill:
 		for n < b.maxBatch {
 			var j *job
 			// Wait only if requests not yet queued may join the batch.
-			if b.delay > 0 && b.e.active.Load() > int64(len(jobs)) {
+			if b.delay > 0 && b.e.active.Load() > b.taken.Load() {
 				select {
 				case j = <-b.queue:
 				case <-timer.C:
@@ -121,25 +138,31 @@ func (b *batcher) loop() {
 				default:
 				}
 			}
-			switch {
-			case j == nil:
-				break fill
-			case n+j.n > b.maxBatch:
+			if j == nil {
+				break
+			}
+			b.taken.Add(1)
+			if n+j.n > b.maxBatch {
 				carry = j
-				break fill
+				break
 			}
 			jobs = append(jobs, j)
 			n += j.n
 		}
 		timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
-		b.run(jobs)
+		b.run(&own, jobs)
+		b.taken.Add(-int64(len(jobs)))
 	}
 }
+
+// ownModel is a batcher loop's copy of the served model (m, a copy of of),
+// made anew when the model is reloaded.
+type ownModel struct{ of, m *resgo.Model }
 
 // run answers jobs with one forward pass. Jobs whose caller has gone are
 // dropped first. If the pass fails, each job is run alone, so that only the
 // job that causes the failure gets it.
-func (b *batcher) run(jobs []*job) {
+func (b *batcher) run(own *ownModel, jobs []*job) {
 	live := jobs[:0]
 	for _, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
@@ -152,6 +175,9 @@ func (b *batcher) run(jobs []*job) {
 		return
 	}
 	m := b.e.model.Load()
+	if own.of != m {
+		own.of, own.m = m, m.WithThreads(b.threads)
+	}
 	var pixels []float32
 	if len(live) == 1 {
 		pixels = live[0].pixels
@@ -165,13 +191,13 @@ func (b *batcher) run(jobs []*job) {
 			pixels = append(pixels, j.pixels...)
 		}
 	}
-	preds, err := m.PredictPixels(pixels)
+	preds, err := own.m.PredictPixels(pixels)
 	if err == nil {
 		b.met.batchSize.WithLabelValues(b.e.name).Observe(float64(len(preds)))
 	}
 	if err != nil && len(live) > 1 {
 		for _, j := range live {
-			b.run([]*job{j})
+			b.run(own, []*job{j})
 		}
 		return
 	}

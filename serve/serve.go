@@ -6,7 +6,8 @@
 // Concurrent requests for a model are batched: a model's batcher takes the
 // requests queued for it and runs them through one forward pass of up to
 // Config.MaxBatch images, waiting at most Config.BatchDelay for a batch to
-// fill. Everything a client can send is bounded: the body, the pixels of an
+// fill; Config.Threads/Config.PassThreads passes run at once, each on a copy
+// of the model that shares its weights (resgo.Model.WithThreads). Everything a client can send is bounded: the body, the pixels of an
 // image (checked from its header before it is decoded), the queue, the
 // requests in flight and the time each may take. A full queue is answered at
 // once (429, or 503 beyond the in-flight cap) instead of piling up.
@@ -34,10 +35,15 @@ import (
 // Config sets a Server's limits. Zero fields take the defaults below,
 // except BatchDelay.
 type Config struct {
-	MaxBatch   int           // images in one forward pass (1: no batching); default 4
+	MaxBatch   int           // images in one forward pass (1: no batching); default 16
 	BatchDelay time.Duration // longest wait for a batch to fill; 0 takes what is queued (DefaultBatchDelay: 2ms)
-	MaxQueue   int           // requests waiting per model, and requests in flight; default 256
-	MaxBody    int64         // bytes in a request body; default 8 MiB
+	// Threads is the number of threads that run a model's forward passes,
+	// default GOMAXPROCS; PassThreads, default 1, is that of one pass:
+	// Threads/PassThreads passes run at once, each on its own copy of the
+	// model's buffers.
+	Threads, PassThreads int
+	MaxQueue             int   // requests waiting per model, and requests in flight; default 256
+	MaxBody              int64 // bytes in a request body; default 8 MiB
 	// BodyMemory caps the bytes of request bodies held at once, in all
 	// requests; a request that would go over gets 503. Default 256 MiB.
 	BodyMemory int64
@@ -53,7 +59,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxBatch   = 4 // larger batches were slower per image on the CPUs measured (README)
+	DefaultMaxBatch   = 16
 	DefaultBatchDelay = 2 * time.Millisecond
 	DefaultMaxQueue   = 256
 	DefaultMaxBody    = 8 << 20
@@ -67,6 +73,10 @@ func (c *Config) setDefaults() {
 		c.MaxBatch = DefaultMaxBatch
 	}
 	c.BatchDelay = max(c.BatchDelay, 0)
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	c.PassThreads = min(max(c.PassThreads, 1), c.Threads)
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = DefaultMaxQueue
 	}
@@ -175,7 +185,7 @@ func New(cfg Config, specs []ModelSpec) (*Server, error) {
 	s.met = newMetrics(s)
 	for _, name := range s.names {
 		e := s.models[name]
-		e.b = newBatcher(e, cfg.MaxBatch, cfg.BatchDelay, cfg.MaxQueue, s.met)
+		e.b = newBatcher(e, &s.cfg, s.met)
 	}
 	return s, nil
 }

@@ -552,7 +552,7 @@ func TestBatching(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	go b.loop()
+	b.start(1)
 	want := [][]int{{classes[0]}, {classes[1], classes[2]}, nil, nil, {classes[2]}, {7, 1, 2, 7, 1}}
 	for i, j := range jobs {
 		r := <-j.done

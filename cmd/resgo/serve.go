@@ -42,7 +42,8 @@ Serves the models saved in the checkpoints over HTTP, each under its NAME
   GET  /metrics                            Prometheus metrics
 
 Concurrent requests are batched into one forward pass of up to --max-batch
-images. SIGTERM or SIGINT stops accepting requests, finishes those under
+images; --threads/--pass-threads passes run at once, each on
+--pass-threads threads. SIGTERM or SIGINT stops accepting requests, finishes those under
 way and exits 0 (a second signal stops waiting: exit 1); SIGHUP reloads every checkpoint from its file (a file that
 cannot be loaded or holds another network is refused, and the old model
 keeps serving). One log line per request goes to stderr unless --quiet.`
@@ -75,7 +76,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", serveSynopsis, stdout)
 	fs.Var(&specs, "checkpoint", "a checkpoint `[NAME=]FILE` to serve (repeatable)")
 	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on (\":8080\" for all interfaces)")
-	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads of the forward passes")
+	fs.IntVar(&threads, "threads", runtime.NumCPU(), "worker threads of the forward passes, in all")
+	fs.IntVar(&cfg.PassThreads, "pass-threads", 1, "threads of one forward pass: --threads/--pass-threads passes run at once")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", serve.DefaultMaxBatch, "the most images in one forward pass (1: no batching)")
 	fs.DurationVar(&cfg.BatchDelay, "batch-delay", serve.DefaultBatchDelay, "the longest a request waits for others to batch with")
 	fs.IntVar(&cfg.MaxQueue, "max-queue", serve.DefaultMaxQueue, "requests waiting per model, and in flight in all; more get 429 or 503")
@@ -92,6 +94,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return badFlag("serve", "--checkpoint FILE is required")
 	case threads < 1 || threads > maxThreads:
 		return badFlag("serve", "--threads must be 1 to %d, got %d", maxThreads, threads)
+	case cfg.PassThreads < 1 || cfg.PassThreads > threads:
+		return badFlag("serve", "--pass-threads must be 1 to --threads (%d), got %d", threads, cfg.PassThreads)
 	case cfg.MaxBatch < 1:
 		return badFlag("serve", "--max-batch must be at least 1, got %d", cfg.MaxBatch)
 	case cfg.BatchDelay < 0:
@@ -108,6 +112,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return badFlag("serve", "--shutdown-timeout must be more than 0, got %v", shutdownTimeout)
 	}
 	compute.SetThreads(threads)
+	cfg.Threads = threads
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = logger
 	cfg.Version = version
@@ -150,7 +155,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	logger.Info("serving", "url", "http://"+ln.Addr().String()+"/", "models", strings.Join(srv.Models(), ","),
-		"max_batch", cfg.MaxBatch, "threads", threads)
+		"max_batch", cfg.MaxBatch, "threads", threads, "pass_threads", cfg.PassThreads)
 
 	for {
 		select {

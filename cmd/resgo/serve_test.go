@@ -28,6 +28,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"serve", "--checkpoint", ckTestModel, "--timeout", "0s"}, 2, "--timeout must be more than 0"},
 		{[]string{"serve", "--checkpoint", ckTestModel, "--batch-delay", "-1ms"}, 2, "--batch-delay must be 0 or more"},
 		{[]string{"serve", "--checkpoint", ckTestModel, "--threads", "0"}, 2, "--threads must be 1 to"},
+		{[]string{"serve", "--checkpoint", ckTestModel, "--threads", "2", "--pass-threads", "3"}, 2, "--pass-threads must be 1 to --threads (2), got 3"},
 		{[]string{"serve", "--checkpoint", "m=" + ckTestModel + ".missing"}, 2, ckTestModel + ".missing"},
 		{[]string{"serve", "--checkpoint", ckTestModel, "--checkpoint", ckTestModel}, 2, `two models named "resnet"`},
 		{[]string{"serve", "--checkpoint", ckTestModel, "--addr", "127.0.0.1:99999"}, 1, "invalid port"},
