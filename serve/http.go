@@ -75,9 +75,10 @@ type handler func(x *exchange, r *http.Request) error
 //	POST /v2/models/{name}[/versions/1]/infer
 //	POST /v2/repository/index               the models and their state
 //	POST /v2/repository/models/{name}/load  reload the checkpoint
-//	GET  /v1/models/{name}                  TensorFlow Serving's status
-//	POST /v1/models/{name}:predict          TensorFlow Serving's predict
-//	POST /v1/models/{name}:classify         a PNG, JPEG or GIF picture
+//	GET  /v1/models/{name}[/versions/1]     TensorFlow Serving's status
+//	GET  /v1/models/{name}[/versions/1]/metadata  and model metadata
+//	POST /v1/models/{name}[/versions/1]:predict   TensorFlow Serving's predict
+//	POST /v1/models/{name}[/versions/1]:classify  a PNG, JPEG or GIF picture
 //	GET  /metrics                           Prometheus metrics
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -96,8 +97,12 @@ func (s *Server) Handler() http.Handler {
 	}
 	add("POST /v2/repository/index", "repository_index", s.repositoryIndex)
 	add("POST /v2/repository/models/{name}/load", "load", s.load)
-	add("GET /v1/models/{name}", "tf_status", s.tfStatus)
+	for _, v := range []string{"", "/versions/{version}"} {
+		add("GET /v1/models/{name}"+v, "tf_status", s.tfStatus)
+		add("GET /v1/models/{name}"+v+"/metadata", "tf_metadata", s.tfMetadata)
+	}
 	add("POST /v1/models/{call}", "v1", s.tfCall)
+	add("POST /v1/models/{name}/versions/{call}", "v1", s.tfCall)
 	metricsHandler := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	add("GET /metrics", "metrics", func(x *exchange, r *http.Request) error {
 		metricsHandler.ServeHTTP(x, r)

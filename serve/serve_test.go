@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,11 @@ func TestNotFound(t *testing.T) {
 		{"POST", "/v1/models/nope:classify"},
 		{"POST", "/v1/models/mnist:explain"},
 		{"POST", "/v1/models/mnist"},
+		{"GET", "/v1/models/nope/metadata"},
+		{"GET", "/v1/models/mnist/versions/2"},
+		{"GET", "/v1/models/mnist/versions/2/metadata"},
+		{"POST", "/v1/models/mnist/versions/2:predict"},
+		{"POST", "/v1/models/mnist/versions/:predict"},
 		{"POST", "/v2/repository/models/nope/load"},
 		{"GET", "/nowhere"},
 		{"GET", "/page/nothing.js"},
@@ -510,7 +516,9 @@ func TestPredict(t *testing.T) {
 	}{
 		{"not JSON", "<xml/>", 400, "not a predict request"},
 		{"no instances", `{"instances": []}`, 400, "at least one instance"},
-		{"columnar", `{"inputs": {"image": []}}`, 400, "columnar"},
+		{"both formats", `{"instances": [[0]], "inputs": [[0]]}`, 400, `"instances" (the row format) or "inputs" (the columnar format), not both`},
+		{"other signature", `{"signature_name": "classify", "instances": [[0]]}`, 400, `no signature "classify": the model's only signature is "serving_default"`},
+		{"instances not a list", `{"instances": {"image": [0]}}`, 400, "at least one instance"},
 		{"wrong shape", `{"instances": [[0, 0, 0]]}`, 400, "instance 0: shape [3] is not [28, 28, 1], [28, 28] or [784]"},
 		{"bad b64", `{"instances": [{"b64": "%%%"}]}`, 400, "instance 0: \"b64\": not base64"},
 		{"b64 text", `{"instances": [{"b64": "aGVsbG8="}]}`, 415, "instance 0: not a PNG, JPEG or GIF"},
@@ -522,6 +530,130 @@ func TestPredict(t *testing.T) {
 			code, v := call(t, "POST", url, "application/json", []byte(c.body))
 			wantError(t, code, v, c.code, c.want)
 		})
+	}
+}
+
+// TestPredictColumnar sends TensorFlow Serving's columnar format, the
+// batch as one list, by itself or under the input's name: each image gets
+// its class, in a list per output.
+func TestPredictColumnar(t *testing.T) {
+	_, ts, _ := newTest(t, Config{})
+	px, classes := preparedDigits(t)
+	b64 := base64.StdEncoding.EncodeToString(readDigit(t, "two.png"))
+	batch := []any{px[0], px[1], map[string]any{"b64": b64}}
+	for _, c := range []struct {
+		name string
+		url  string
+		body any
+	}{
+		{"list", "/v1/models/mnist:predict", map[string]any{"inputs": batch}},
+		{"named", "/v1/models/mnist:predict", map[string]any{"signature_name": "serving_default", "inputs": map[string]any{"image": batch}}},
+		{"version", "/v1/models/mnist/versions/1:predict", map[string]any{"inputs": batch}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, v := call(t, "POST", ts.URL+c.url, "application/json", mustJSON(t, c.body))
+			if code != 200 || v["predictions"] != nil {
+				t.Fatalf("%d %v", code, v)
+			}
+			out := v["outputs"].(map[string]any)
+			probs, cls, lbl := out["probabilities"].([]any), out["class"].([]any), out["label"].([]any)
+			if len(probs) != 3 || len(cls) != 3 || len(lbl) != 3 || len(out) != 3 {
+				t.Fatalf("outputs %v, want probabilities, class and label for 3 images", out)
+			}
+			for i := range 3 {
+				if cls[i] != float64(classes[i]) || lbl[i] != fmt.Sprint(classes[i]) || len(probs[i].([]any)) != 10 {
+					t.Errorf("image %d: class %v, label %v, %d probabilities; want class %d", i, cls[i], lbl[i], len(probs[i].([]any)), classes[i])
+				}
+			}
+		})
+	}
+	url := ts.URL + "/v1/models/mnist:predict"
+	for _, c := range []struct {
+		name string
+		body string
+		code int
+		want string
+	}{
+		{"empty", `{"inputs": []}`, 400, `expected {"inputs": [...]} or {"inputs": {"image": [...]}}, a batch of at least one image`},
+		{"one image, no batch", `{"inputs": {"b64": "aGVsbG8="}}`, 400, `"inputs": unknown input "b64": the model's only input is "image"`},
+		{"other input", `{"inputs": {"image": [[0]], "mask": [[1]]}}`, 400, `unknown input "mask"`},
+		{"no image", `{"inputs": {}}`, 400, `"inputs": no input "image"`},
+		{"not a tensor", `{"inputs": "x"}`, 400, "a batch of at least one image"},
+		{"named instance", `{"inputs": [{"image": [0]}]}`, 400, `instance 0: expected an array of grey levels or {"b64": "..."}`},
+		{"wrong shape", `{"inputs": [[0, 0, 0]]}`, 400, "instance 0: shape [3] is not"},
+		{"b64 text", `{"inputs": {"image": [{"b64": "aGVsbG8="}]}}`, 415, "instance 0: not a PNG, JPEG or GIF"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, v := call(t, "POST", url, "application/json", []byte(c.body))
+			wantError(t, code, v, c.code, c.want)
+		})
+	}
+}
+
+// TestTFMetadata checks TensorFlow Serving's model metadata: the default
+// signature's tensors with their types and shapes, and the model's name
+// and version.
+func TestTFMetadata(t *testing.T) {
+	_, ts, _ := newTest(t, Config{})
+	for _, path := range []string{"/v1/models/mnist/metadata", "/v1/models/mnist/versions/1/metadata"} {
+		code, raw := callRaw(t, "GET", ts.URL+path, "", nil)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, raw)
+		}
+		type tensor struct {
+			Dtype string `json:"dtype"`
+			Shape struct {
+				Dim []struct {
+					Size string `json:"size"`
+				} `json:"dim"`
+				UnknownRank bool `json:"unknown_rank"`
+			} `json:"tensor_shape"`
+			Name string `json:"name"`
+		}
+		var v struct {
+			ModelSpec struct{ Name, Version string } `json:"model_spec"`
+			Metadata  struct {
+				SignatureDef struct {
+					SignatureDef map[string]struct {
+						Inputs     map[string]tensor `json:"inputs"`
+						Outputs    map[string]tensor `json:"outputs"`
+						MethodName string            `json:"method_name"`
+					} `json:"signature_def"`
+				} `json:"signature_def"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.ModelSpec.Name != "mnist" || v.ModelSpec.Version != "1" {
+			t.Errorf("%s: model_spec %+v", path, v.ModelSpec)
+		}
+		sig, ok := v.Metadata.SignatureDef.SignatureDef["serving_default"]
+		if !ok || len(v.Metadata.SignatureDef.SignatureDef) != 1 || sig.MethodName != "tensorflow/serving/predict" {
+			t.Fatalf("%s: signatures %s", path, raw)
+		}
+		describe := func(ts map[string]tensor) string {
+			var out []string
+			for name, t := range ts {
+				var dims []string
+				for _, d := range t.Shape.Dim {
+					dims = append(dims, d.Size)
+				}
+				out = append(out, fmt.Sprintf("%s %s [%s] %v", name, t.Dtype, strings.Join(dims, " "), t.Shape.UnknownRank))
+			}
+			slices.Sort(out)
+			return strings.Join(out, "; ")
+		}
+		if got := describe(sig.Inputs); got != "image DT_FLOAT [-1 28 28 1] false" {
+			t.Errorf("%s: inputs %s", path, got)
+		}
+		if got := describe(sig.Outputs); got != "class DT_INT64 [-1] false; label DT_STRING [-1] false; probabilities DT_FLOAT [-1 10] false" {
+			t.Errorf("%s: outputs %s", path, got)
+		}
+	}
+	code, v := call(t, "GET", ts.URL+"/v1/models/mnist/versions/1", "", nil)
+	if code != 200 || v["model_version_status"] == nil {
+		t.Errorf("TF Serving status of version 1: %d %v", code, v)
 	}
 }
 

@@ -37,7 +37,7 @@ Serves the models saved in the checkpoints over HTTP, each under its NAME
   GET  /v2/models/NAME, .../ready          model metadata and readiness
   GET  /v2, /v2/health/live, /ready        server metadata and health
   POST /v1/models/NAME:predict             TensorFlow Serving REST
-  GET  /v1/models/NAME                     TensorFlow Serving status
+  GET  /v1/models/NAME, .../metadata       TensorFlow Serving status, metadata
   POST /v2/repository/models/NAME/load     reload NAME's checkpoint
   GET  /metrics                            Prometheus metrics
 
