@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Load runs of "resgo serve" on this machine (loopback only), for the
-# README's Serving section: 1 and 64 clients with --max-batch 64, 4 (the
-# default) and 1 (no batching), an overload run (512 clients against a queue
-# of 8), and SIGTERM under load (no request sent may go unanswered).
+# README's Serving section: 1 and 64 clients with each of CONFIGS (default:
+# the server's defaults, batching on, and --max-batch 1, batching off), an
+# overload run (512 clients against a queue of 8), and SIGTERM under load
+# (no request sent may go unanswered).
 # Run it alone: flock -x /tmp/bench.lock scripts/serve-load.sh
 # DUR (default 30s) is the 64-client runs' length; the others are shorter.
+# CONFIGS is a list of flag sets separated by commas, such as
+# CONFIGS="--max-batch 16,--max-batch 1,--pass-threads 2 --max-batch 4".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CK=${CK:-testdata/mnist-resnet.safetensors}
@@ -12,6 +15,7 @@ DUR=${DUR:-30s}
 D1=${D1:-10s}   # the 1-client runs
 DOV=${DOV:-10s}  # the overload and SIGTERM runs
 BODY=${BODY:-testdata/digits/seven.png}
+CONFIGS=${CONFIGS:---max-batch 16,--max-batch 1}
 tmp=$(mktemp -d)
 srv=""
 trap '[ -n "$srv" ] && kill $srv 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -32,12 +36,14 @@ start() {
 stop() { kill -TERM "$srv"; wait "$srv"; srv=""; }
 lg() { "$tmp/loadgen" --url "${url}v1/models/resnet:classify" --body "$BODY" --pid "$srv" "$@"; }
 
-echo "# $(go run ./cmd/resgo version)"
-for batch in 64 4 1; do
-	start --max-batch "$batch"
+echo "# $("$tmp/resgo" version), $(date -u +%FT%TZ), load average $(cut -d" " -f1-3 /proc/loadavg)"
+IFS=, read -ra configs <<<"$CONFIGS"
+for flags in "${configs[@]}"; do
+	# shellcheck disable=SC2086 # the flags are words
+	start $flags
 	lg --clients 1 --duration 2s >/dev/null # warm-up
-	echo "## --max-batch $batch, 1 client";   lg --clients 1 --duration "$D1"
-	echo "## --max-batch $batch, 64 clients"; lg --clients 64 --duration "$DUR"
+	echo "## $flags, 1 client";   lg --clients 1 --duration "$D1"
+	echo "## $flags, 64 clients"; lg --clients 64 --duration "$DUR"
 	grep -o 'resgo_batch_size_[a-z]*{[^}]*} [0-9.e+]*' <(curl -s "${url}metrics") | grep -v bucket || true
 	stop
 done

@@ -45,23 +45,27 @@ const (
 
 // Report is what a run measured; loadgen prints it as JSON with --json.
 type Report struct {
-	Clients     int            `json:"clients"`
-	Seconds     float64        `json:"seconds"`
-	Requests    int            `json:"requests"`   // sent and answered with any status
-	OK          int            `json:"ok"`         // answered 200
-	PerSecond   float64        `json:"per_second"` // answered 200 per second
-	P50ms       float64        `json:"p50_ms"`     // latency of the 200s
-	P99ms       float64        `json:"p99_ms"`
-	MaxMs       float64        `json:"max_ms"`
-	RefusedP99  float64        `json:"refused_p99_ms"` // latency of the 429s and 503s
-	Status      map[string]int `json:"status"`         // answers by status code
-	Errors      int            `json:"errors"`         // no answer (refused or lost)
-	NotSent     int            `json:"not_sent"`       // no connection: the server was not accepting
-	Lost        int            `json:"lost"`           // sent, no answer
-	ClosedIdle  int            `json:"closed_idle"`    // sent on a kept-alive connection the server had closed, unread
-	FirstError  string         `json:"first_error,omitempty"`
-	PeakRSSMiB  float64        `json:"peak_rss_mib,omitempty"` // the server's, sampled every 50ms
-	SigtermSent bool           `json:"sigterm_sent,omitempty"`
+	Clients    int            `json:"clients"`
+	Seconds    float64        `json:"seconds"`
+	Requests   int            `json:"requests"`   // sent and answered with any status
+	OK         int            `json:"ok"`         // answered 200
+	PerSecond  float64        `json:"per_second"` // answered 200 per second
+	P50ms      float64        `json:"p50_ms"`     // latency of the 200s
+	P99ms      float64        `json:"p99_ms"`
+	MaxMs      float64        `json:"max_ms"`
+	RefusedP99 float64        `json:"refused_p99_ms"` // latency of the 429s and 503s
+	Status     map[string]int `json:"status"`         // answers by status code
+	Errors     int            `json:"errors"`         // no answer (refused or lost)
+	NotSent    int            `json:"not_sent"`       // no connection: the server was not accepting
+	Lost       int            `json:"lost"`           // sent, no answer
+	ClosedIdle int            `json:"closed_idle"`    // sent on a kept-alive connection the server had closed, unread
+	FirstError string         `json:"first_error,omitempty"`
+	PeakRSSMiB float64        `json:"peak_rss_mib,omitempty"` // the server's, sampled every 50ms
+	// ServerCPU and LoadgenCPU are the CPU time the server and loadgen
+	// used over the run, in cores (CPU seconds per second).
+	ServerCPU   float64 `json:"server_cpu_cores,omitempty"`
+	LoadgenCPU  float64 `json:"loadgen_cpu_cores"`
+	SigtermSent bool    `json:"sigterm_sent,omitempty"`
 }
 
 func main() {
@@ -124,6 +128,9 @@ func run(args []string, stdout io.Writer) error {
 		rep.Clients, rep.Seconds, rep.Requests, strings.Join(codes, " "), rep.PerSecond, rep.P50ms, rep.P99ms, rep.MaxMs, rep.RefusedP99, rep.Errors, rep.NotSent, rep.ClosedIdle, rep.Lost)
 	if rep.PeakRSSMiB > 0 {
 		fmt.Fprintf(stdout, "; server peak RSS %.0f MiB", rep.PeakRSSMiB)
+	}
+	if rep.ServerCPU > 0 {
+		fmt.Fprintf(stdout, "; CPU: server %.2f cores, loadgen %.2f", rep.ServerCPU, rep.LoadgenCPU)
 	}
 	fmt.Fprintln(stdout)
 	if rep.FirstError != "" {
@@ -198,6 +205,7 @@ func load(target string, body []byte, ctype string, clients int, duration time.D
 		}()
 	}
 	start := time.Now()
+	srvCPU0, ownCPU0 := cpuSeconds(pid), cpuSeconds(os.Getpid())
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
@@ -252,6 +260,10 @@ func load(target string, body []byte, ctype string, clients int, duration time.D
 	}
 	wg.Wait()
 	rep.Seconds = time.Since(start).Seconds()
+	if pid > 0 {
+		rep.ServerCPU = (cpuSeconds(pid) - srvCPU0) / rep.Seconds
+	}
+	rep.LoadgenCPU = (cpuSeconds(os.Getpid()) - ownCPU0) / rep.Seconds
 	var ok, refused []time.Duration
 	for _, s := range samples {
 		rep.Status[strconv.Itoa(s.code)]++
@@ -303,4 +315,30 @@ func statusKiB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuSeconds is the CPU time (user and system) process pid has used, from
+// /proc/PID/stat (0 if unknown: not Linux). Linux counts it in ticks of 1/100 s
+// (USER_HZ) on every architecture Go supports.
+func cpuSeconds(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }

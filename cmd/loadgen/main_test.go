@@ -50,7 +50,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Requests == 0 || rep.OK+rep.Status["429"] != rep.Requests || rep.PeakRSSMiB <= 0 || rep.Seconds > 5 {
+	if rep.Requests == 0 || rep.OK+rep.Status["429"] != rep.Requests || rep.PeakRSSMiB <= 0 || rep.Seconds > 5 ||
+		rep.ServerCPU <= 0 || rep.LoadgenCPU <= 0 { // the server is this process
 		t.Errorf("report: %+v", rep)
 	}
 	for _, args := range [][]string{{"--clients", "0"}, {"--duration", "1h"}, {"--sigterm-after", "1s"}, {"--url", "http://192.0.2.1/"}} {
