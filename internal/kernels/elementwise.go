@@ -81,8 +81,14 @@ func (t *addTask) Run(_, lo, hi int) {
 	}
 }
 
-// SumRows adds the column sums of x [M, C] to out [C].
+// SumRows adds the column sums of x [M, C] to out [C], row after row.
 func SumRows(x []float32, M, C int, out []float32) {
+	if rowsFast && C%16 == 0 && M > 0 {
+		_ = x[M*C-1]
+		_ = out[C-1]
+		colSumAVX512(ptr(x), ptr(out), M, C/16)
+		return
+	}
 	for r := 0; r < M; r++ {
 		for c, v := range x[r*C : (r+1)*C] {
 			out[c] += v

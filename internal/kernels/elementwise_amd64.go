@@ -31,3 +31,6 @@ func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)
 
 //go:noescape
 func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int)
+
+//go:noescape
+func colSumAVX512(x, out *float32, rows, vecs int)

@@ -20,3 +20,5 @@ func adamAVX512(w, grad, m, v *float32, n int, c *[7]float32) { panic("unreachab
 
 func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)       { panic("unreachable") }
 func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int) { panic("unreachable") }
+
+func colSumAVX512(x, out *float32, rows, vecs int) { panic("unreachable") }
