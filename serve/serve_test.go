@@ -655,6 +655,10 @@ func TestTFMetadata(t *testing.T) {
 	if code != 200 || v["model_version_status"] == nil {
 		t.Errorf("TF Serving status of version 1: %d %v", code, v)
 	}
+	code, v = call(t, "POST", ts.URL+"/v1/models/mnist/versions/1:classify", "image/png", readDigit(t, "seven.png"))
+	if code != 200 || v["class"] != 7.0 {
+		t.Errorf(":classify of version 1: %d %v", code, v)
+	}
 }
 
 // TestBatching queues jobs before the batcher starts, so that they make
