@@ -30,15 +30,16 @@ func pngOf(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
-// otherNetwork is a valid checkpoint of another architecture.
-func otherNetwork(t *testing.T) []byte {
+// otherNetwork is a valid checkpoint of the named architecture, untrained,
+// taking images of the options' shape.
+func otherNetwork(t *testing.T, model string, opts models.Options) []byte {
 	t.Helper()
-	net, err := models.New("vgg16-reduced", models.Options{})
+	net, err := models.New(model, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "vgg.safetensors")
-	if err := checkpoint.Save(path, &checkpoint.State{Model: "vgg16-reduced", Net: net,
+	path := filepath.Join(t.TempDir(), "other.safetensors")
+	if err := checkpoint.Save(path, &checkpoint.State{Model: model, Options: opts, Net: net,
 		Optimizer: checkpoint.OptimizerState{Name: "adam", LR: 0.001}, Loader: checkpoint.LoaderState{Batch: 32, NextEpoch: 1}}); err != nil {
 		t.Fatal(err)
 	}

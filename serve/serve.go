@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"resgo"
+	"resgo/imageprep"
 )
 
 // Config sets a Server's limits. Zero fields take the defaults below,
@@ -163,6 +164,9 @@ func New(cfg Config, specs []ModelSpec) (*Server, error) {
 	}
 	for _, sp := range specs {
 		m, err := resgo.Load(sp.Path)
+		if err == nil {
+			err = servable(m.Info())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +192,16 @@ func New(cfg Config, specs []ModelSpec) (*Server, error) {
 		e.b = newBatcher(e, &s.cfg, s.met)
 	}
 	return s, nil
+}
+
+// servable refuses a model that does not take what the server feeds: a
+// 28×28 grey digit.
+func servable(info resgo.Info) error {
+	if info.Height != imageprep.Size || info.Width != imageprep.Size || info.Channels != 1 {
+		return fmt.Errorf("serve: %s: the model takes %d×%d×%d images: resgo serve serves models of %d×%d grey digits",
+			info.Path, info.Height, info.Width, info.Channels, imageprep.Size, imageprep.Size)
+	}
+	return nil
 }
 
 // Models returns the names of the served models, sorted.
@@ -229,6 +243,9 @@ func (s *Server) Reload(name string) (resgo.Info, error) {
 	defer e.reload.Unlock()
 	old := e.model.Load().Info()
 	m, err := resgo.Load(e.path)
+	if err == nil {
+		err = servable(m.Info())
+	}
 	if err == nil {
 		if ni := m.Info(); ni.Model != old.Model || ni.Classes != old.Classes {
 			err = fmt.Errorf("checkpoint %s holds a %s with %d classes, but model %q is a %s with %d classes",

@@ -24,6 +24,7 @@ import (
 
 	"resgo/checkpoint"
 	"resgo/imageprep"
+	"resgo/models"
 )
 
 // digits are testdata/digits' pictures and their classes.
@@ -840,7 +841,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("the refused reload is not logged:\n%s", logs.String())
 	}
 	// A different network: refused.
-	if err := os.WriteFile(path, otherNetwork(t), 0o644); err != nil {
+	if err := os.WriteFile(path, otherNetwork(t, "vgg16-reduced", models.Options{}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, v = call(t, "POST", url, "", nil)
@@ -848,6 +849,12 @@ func TestReload(t *testing.T) {
 	if err := s.ReloadAll(); err == nil {
 		t.Error("ReloadAll of a different network succeeded")
 	}
+	// The same network for other pictures: refused.
+	if err := os.WriteFile(path, otherNetwork(t, "resnet", models.Options{Height: 32, Width: 32, Channels: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, v = call(t, "POST", url, "", nil)
+	wantError(t, code, v, 400, "takes 32×32×3 images: resgo serve serves models of 28×28 grey digits")
 	// The good file again: swapped in.
 	if err := os.WriteFile(path, good, 0o644); err != nil {
 		t.Fatal(err)
@@ -859,7 +866,7 @@ func TestReload(t *testing.T) {
 		t.Error("the good reload kept the old model")
 	}
 	_, raw := callRaw(t, "GET", ts.URL+"/metrics", "", nil)
-	for _, want := range []string{`resgo_reloads_total{model="mnist",result="ok"} 2`, `resgo_reloads_total{model="mnist",result="refused"} 5`} {
+	for _, want := range []string{`resgo_reloads_total{model="mnist",result="ok"} 2`, `resgo_reloads_total{model="mnist",result="refused"} 6`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -977,6 +984,19 @@ func TestNoWaitAlone(t *testing.T) {
 		if code != 200 || v["class"] != float64(d.class) {
 			t.Errorf("%s: %d %v", d.file, code, v)
 		}
+	}
+}
+
+// TestNotDigits refuses to serve a model of other pictures than 28×28
+// grey digits, naming the file and the model's input.
+func TestNotDigits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cifar.safetensors")
+	if err := os.WriteFile(path, otherNetwork(t, "vgg16-reduced", models.Options{Height: 32, Width: 32, Channels: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{}, []ModelSpec{{Path: path}})
+	if err == nil || !strings.Contains(err.Error(), path+": the model takes 32×32×3 images: resgo serve serves models of 28×28 grey digits") {
+		t.Errorf("New of a 32×32×3 model: %v", err)
 	}
 }
 
