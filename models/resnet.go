@@ -47,11 +47,28 @@ func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut
 }
 
 // Forward is the unit's call: BN→ReLU→Conv twice, plus the identity path.
-// BN→ReLU runs as one fused op.
+// BN→ReLU runs as one fused op. In inference (a NoGrad tape) the two
+// convolutions do the rest too: the first applies BN→ReLU to its input as
+// it pads it and the second BN→ReLU to its output, the second adds the
+// identity path as it writes its output.
 func (u *ResidualUnit) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
+	if t.NoGrad && !training && u.conv1.Activation == nn.Linear && u.conv2.Activation == nn.Linear && u.conv1.Kernel != nil {
+		h := inferConv(t, u.conv1, x, u.bn1.Map(true), u.bn2.Map(true), nil)
+		return inferConv(t, u.conv2, h, nil, nil, u.identity.Forward(t, x, false))
+	}
 	h := u.conv1.Forward(t, u.bn1.ForwardReLU(t, x, training), training)
 	h = u.conv2.Forward(t, u.bn2.ForwardReLU(t, h, training), training)
 	return t.Add(u.identity.Forward(t, x, training), h)
+}
+
+// inferConv runs c on x in inference with BatchNorm maps fused before and
+// after it and a residual added (see autograd.Tape.ConvInference).
+func inferConv(t *autograd.Tape, c *nn.Conv2D, x *autograd.Var, pre, post *autograd.BNMap, res *autograd.Var) *autograd.Var {
+	var b *autograd.Var
+	if c.Bias != nil {
+		b = t.Param(c.Bias)
+	}
+	return t.ConvInference(x, t.Param(c.Kernel), b, c.Stride, c.Padding, pre, post, res)
 }
 
 // Params returns the unit's parameters.

@@ -197,6 +197,16 @@ func (b *BatchNorm) forward(t *autograd.Tape, x *autograd.Var, training, relu bo
 	return t.BatchNorm(x, t.Param(b.Gamma), t.Param(b.Beta), b.MovingMean, b.MovingVar, b.Momentum, b.Epsilon, training, relu)
 }
 
+// Map returns the layer as inference applies it (its moving statistics),
+// with a ReLU after it if relu, for autograd.Tape.ConvInference; nil before
+// the layer is built.
+func (b *BatchNorm) Map(relu bool) *autograd.BNMap {
+	if b.Gamma == nil {
+		return nil
+	}
+	return &autograd.BNMap{Gamma: b.Gamma, Beta: b.Beta, MovingMean: b.MovingMean, MovingVar: b.MovingVar, Eps: b.Epsilon, ReLU: relu}
+}
+
 // Params returns gamma, beta, moving mean and moving variance; nothing
 // before the layer is built.
 func (b *BatchNorm) Params() []*autograd.Param {

@@ -141,6 +141,7 @@ type convTask struct {
 	x, w, bias  []float32
 	y, dy, part []float32
 	acc, db     bool
+	fuse        *Fusion // inference: the prologue (pad) and epilogue (forward), or nil
 }
 
 var convTasks taskPool[convTask]
@@ -169,6 +170,7 @@ func (t *convTask) forward(wk, lo, hi int) {
 	if s.pointwise() {
 		Sgemm(hi-lo, Co, K, x[lo*K:], K, w, Co, y[lo*Co:], Co, acc)
 		addBiasRows(y[lo*Co:hi*Co], bias, Co)
+		t.fuse.epilogue(y[lo*Co:hi*Co], lo*Co)
 		return
 	}
 	R := chunkRows(K)
@@ -178,6 +180,7 @@ func (t *convTask) forward(wk, lo, hi int) {
 		Im2colRows(s, x, r0, r1, cols)
 		Sgemm(r1-r0, Co, K, cols, K, w, Co, y[r0*Co:], Co, acc)
 		addBiasRows(y[r0*Co:r1*Co], bias, Co)
+		t.fuse.epilogue(y[r0*Co:r1*Co], r0*Co)
 	}
 }
 

@@ -68,7 +68,12 @@ func (t *convTask) pad(lo, hi int) {
 			continue
 		}
 		clear(row[:s.PadL*C])
-		copy(row[s.PadL*C:], x[((n*s.H+iy)*s.W)*C:((n*s.H+iy)*s.W+s.W)*C])
+		src := x[((n*s.H+iy)*s.W)*C : ((n*s.H+iy)*s.W+s.W)*C]
+		if t.fuse != nil && t.fuse.Pre.on() {
+			t.fuse.Pre.rows(src, row[s.PadL*C:(s.PadL+s.W)*C])
+		} else {
+			copy(row[s.PadL*C:], src)
+		}
 		clear(row[(s.PadL+s.W)*C:])
 	}
 }
@@ -122,6 +127,7 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 			} else {
 				copyAddBias(dst, src, bias, Co)
 			}
+			t.fuse.epilogue(dst, ((n*s.OH+oy)*s.OW)*Co)
 		}
 	}
 }

@@ -1,0 +1,120 @@
+package kernels
+
+// Affine is a per-channel map y = (x − Center)·Scale + Shift, followed by
+// max(y, 0) when ReLU is set: BatchNorm with fixed statistics, and its
+// ReLU. In inference a convolution applies one to its input as it pads it
+// (the prologue) or to its output as it writes it (the epilogue), instead
+// of a separate pass over memory. The zero value is no map.
+type Affine struct {
+	Center, Scale, Shift []float32 // the channel pattern tiled to L floats
+	ReLU                 bool
+	C, L                 int
+}
+
+// AffineLen returns the scratch floats NewBNAffine needs for C channels.
+func AffineLen(C int) int { return 3 * max(tileLen(C), C) }
+
+// NewBNAffine returns BatchNorm's map for fixed statistics: centre mean,
+// scale invstd·gamma, shift beta (as BNApply computes it), in scratch of
+// AffineLen(C) floats.
+func NewBNAffine(mean, invstd, gamma, beta []float32, relu bool, scratch []float32) Affine {
+	C := len(gamma)
+	L := max(tileLen(C), C)
+	a := Affine{Center: scratch[:L], Scale: scratch[L : 2*L], Shift: scratch[2*L : 3*L], ReLU: relu, C: C, L: L}
+	for c := 0; c < C; c++ {
+		a.Scale[c] = invstd[c] * gamma[c]
+	}
+	tile(a.Center, mean[:C])
+	tile(a.Scale, a.Scale[:C])
+	tile(a.Shift, beta[:C])
+	return a
+}
+
+// on reports whether a is a map (not the zero value).
+func (a *Affine) on() bool { return a.Scale != nil }
+
+// rows applies a to x into y, both whole pixels of C channels starting at
+// a pixel (x and y may be the same), the way BNApply's workers do.
+func (a *Affine) rows(x, y []float32) {
+	C := a.C
+	blocks, bl, done := vecSplit(len(x), C)
+	if blocks > 0 {
+		scaleShiftAVX512(ptr(x), ptr(a.Center), ptr(y), ptr(a.Scale), ptr(a.Shift), blocks, bl/16, a.ReLU)
+	}
+	scaleShiftRows(x[done:], y[done:], a.Center[:C], a.Scale[:C], a.Shift[:C], a.ReLU)
+}
+
+// Fusion is what an inference convolution does beyond conv(x, w) + bias:
+// Pre maps the input, Post maps the output (after the bias), and Res, if
+// not nil, is added to the output last (a residual connection), so that
+//
+//	y = Post(conv(Pre(x), w) + bias) + Res
+//
+// The values are those of the separate ops (BatchNorm, ReLU, Add) bit for
+// bit, as each output row goes through the same row kernels.
+type Fusion struct {
+	Pre, Post Affine
+	Res       []float32 // [N, OH, OW, Cout] or nil
+}
+
+// epilogue applies Post and Res to output floats y[off : off+len(dst)],
+// already holding conv + bias, in dst.
+func (f *Fusion) epilogue(dst []float32, off int) {
+	if f == nil {
+		return
+	}
+	if f.Post.on() {
+		f.Post.rows(dst, dst)
+	}
+	if f.Res != nil {
+		addRows(dst, f.Res[off:off+len(dst)])
+	}
+}
+
+// FusedScratch returns the scratch floats ConvForwardFused needs for s.
+func FusedScratch(s ConvShape) int {
+	if PreferImplicit(s) {
+		return PaddedLen(s)
+	}
+	return s.N * s.H * s.W * s.C
+}
+
+// ConvForwardFused computes y = Post(conv(Pre(x), w) + bias) + Res for
+// inference (see Fusion). scratch holds FusedScratch(s) floats: the padded
+// input of the implicit GEMM, which Pre is applied to as it is written, or
+// else Pre(x) for the packed-patch GEMM.
+func ConvForwardFused(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion, scratch []float32) {
+	if PreferImplicit(s) {
+		Hp, Wp := PaddedGeometry(s)
+		parallel(p, &convTasks, s.N*Hp, 8, convTask{op: convPad, s: s, x: x, y: scratch, fuse: f})
+		RB := implicitRows(s, Wp)
+		blocks := (s.OH + RB - 1) / RB
+		parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: scratch, w: w, bias: bias, y: y, fuse: f})
+		return
+	}
+	if f.Pre.on() {
+		n := s.N * s.H * s.W * s.C
+		parallel(p, &affineTasks, s.N*s.H*s.W, 256, affineTask{a: &f.Pre, x: x[:n], y: scratch[:n]})
+		x = scratch[:n]
+	}
+	M, K := s.Rows(), s.K()
+	t := convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f}
+	if s.pointwise() {
+		parallel(p, &convTasks, M, 64, t)
+		return
+	}
+	parallel(p, &convTasks, M, chunkRows(K), t)
+}
+
+// affineTask applies an Affine to pixels [lo, hi).
+type affineTask struct {
+	a    *Affine
+	x, y []float32
+}
+
+var affineTasks taskPool[affineTask]
+
+func (t *affineTask) Run(_, lo, hi int) {
+	C := t.a.C
+	t.a.rows(t.x[lo*C:hi*C], t.y[lo*C:hi*C])
+}
