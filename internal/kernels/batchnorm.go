@@ -261,11 +261,11 @@ func (t *bnTask) Run(w, lo, hi int) {
 		bnSums(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
 	case bnGrad: // dx += a·g + b·(x − center) + d
 		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
-		if t.write { // zeroed here, in cache, rather than by the caller beforehand
-			clear(dxs)
-		}
 		if blocks > 0 {
-			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16)
+			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16, !t.write)
+		}
+		if t.write { // the portable rows add: zero them first, in cache
+			clear(dxs[done:])
 		}
 		bnGradRows(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), dxs[done:], t.a[:C], t.b[:C], t.d[:C])
 	}

@@ -351,13 +351,9 @@ func addWeightPartials(part []float32, workers, kco, co int, dw, db []float32) {
 	stride := kco + co
 	for wk := 0; wk < workers; wk++ {
 		row := part[wk*stride : (wk+1)*stride]
-		for i, v := range row[:kco] {
-			dw[i] += v
-		}
+		addRows(dw[:kco], row[:kco])
 		if db != nil {
-			for i, v := range row[kco:] {
-				db[i] += v
-			}
+			addRows(db[:co], row[kco:])
 		}
 	}
 }

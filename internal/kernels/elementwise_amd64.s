@@ -153,10 +153,10 @@ bsdone:
 	VZEROUPPER
 	RET
 
-// func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int)
+// func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool)
 // g = dy, or dy where y > 0 if y is not nil;
-// dx += a·g + b·(x − center) + d.
-TEXT ·bnGradAVX512(SB), NOSPLIT, $0-80
+// dx += a·g + b·(x − center) + d, or dx = … when acc is false.
+TEXT ·bnGradAVX512(SB), NOSPLIT, $0-81
 	MOVQ   x+0(FP), SI
 	MOVQ   center+8(FP), AX
 	MOVQ   dy+16(FP), DI
@@ -166,11 +166,12 @@ TEXT ·bnGradAVX512(SB), NOSPLIT, $0-80
 	MOVQ   b+48(FP), R9
 	MOVQ   d+56(FP), R10
 	MOVQ   blocks+64(FP), CX
-	MOVQ   vecs+72(FP), DX
-	VXORPS Z31, Z31, Z31
-	KXNORW K1, K1, K1
-	TESTQ  CX, CX
-	JZ     bgdone
+	MOVQ    vecs+72(FP), DX
+	MOVBLZX acc+80(FP), R14
+	VXORPS  Z31, Z31, Z31
+	KXNORW  K1, K1, K1
+	TESTQ   CX, CX
+	JZ      bgdone
 
 bgblock:
 	XORQ BX, BX
@@ -188,7 +189,11 @@ bgload:
 	VMOVUPS     (R10)(BX*1), Z2
 	VFMADD231PS (R9)(BX*1), Z1, Z2
 	VFMADD231PS (R8)(BX*1), Z0, Z2
+	TESTQ       R14, R14
+	JZ          bgstore
 	VADDPS      (R13)(BX*1), Z2, Z2
+
+bgstore:
 	VMOVUPS     Z2, (R13)(BX*1)
 	ADDQ        $64, BX
 	DECQ        R11
