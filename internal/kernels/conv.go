@@ -113,13 +113,18 @@ func chunkRows(K int) int {
 // hundred rows at a time packed into per-worker scratch, never the whole
 // im2col matrix. Rows are split across the pool's workers.
 func ConvForward(p *Pool, s ConvShape, x, w, bias, y []float32, acc bool) {
-	M, K := s.Rows(), s.K()
-	t := convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, acc: acc}
-	if s.pointwise() {
-		parallel(p, &convTasks, M, 64, t)
+	convForwardRows(convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, acc: acc})
+}
+
+// convForwardRows runs a forward convolution task over its output rows,
+// split across the pool's workers in chunks sized for its patches.
+func convForwardRows(t convTask) {
+	M := t.s.Rows()
+	if t.s.pointwise() {
+		parallel(t.p, &convTasks, M, 64, t)
 		return
 	}
-	parallel(p, &convTasks, M, chunkRows(K), t)
+	parallel(t.p, &convTasks, M, chunkRows(t.s.K()), t)
 }
 
 type convOp int

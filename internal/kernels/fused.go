@@ -97,13 +97,7 @@ func ConvForwardFused(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion, 
 		parallel(p, &affineTasks, s.N*s.H*s.W, 256, affineTask{a: &f.Pre, x: x[:n], y: scratch[:n]})
 		x = scratch[:n]
 	}
-	M, K := s.Rows(), s.K()
-	t := convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f}
-	if s.pointwise() {
-		parallel(p, &convTasks, M, 64, t)
-		return
-	}
-	parallel(p, &convTasks, M, chunkRows(K), t)
+	convForwardRows(convTask{op: convFwd, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f})
 }
 
 // affineTask applies an Affine to pixels [lo, hi).
