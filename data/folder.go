@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -195,16 +196,18 @@ func readImageFile(p string) ([]byte, error) {
 	return b, nil
 }
 
-// headers reads every image's size and colour model, in parallel.
+// headers reads every image's size and colour model from the start of its
+// file, in parallel; decode reads the whole file (and checks its size).
 func (l *listing) headers() {
 	parallel(len(l.images), func(i int) {
 		im := &l.images[i]
-		b, err := readImageFile(im.path)
+		f, err := openFile(im.path)
 		if err != nil {
-			im.bad = err
+			im.bad = errors.New(openProblem(err))
 			return
 		}
-		cfg, _, err := raster.Header(bytes.NewReader(b))
+		defer f.Close()
+		cfg, _, err := raster.Header(bufio.NewReader(f))
 		switch {
 		case err != nil:
 			im.bad = err
