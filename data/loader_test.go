@@ -151,19 +151,25 @@ func TestLoaderFullShuffleIsUniform(t *testing.T) {
 }
 
 func TestLoaderNoAllocs(t *testing.T) {
-	d := indexed(1000)
-	l := NewLoader(d, 32, 100, 3)
-	x := make([]float32, 32*4)
-	y := make([]int32, 32)
-	e := 0
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, ok := l.Next(x, y); !ok {
-			e++
-			l.Start(e)
+	for _, workers := range []int{0, 2} {
+		d := indexed(1000)
+		l := NewLoader(d, 32, 100, 3)
+		if workers > 0 {
+			l.SetWorkers(workers)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("Next/Start allocate %v times a call", allocs)
+		x := make([]float32, 32*4)
+		y := make([]int32, 32)
+		e := 0
+		allocs := testing.AllocsPerRun(200, func() {
+			if _, ok := l.Next(x, y); !ok {
+				e++
+				l.Start(e)
+			}
+		})
+		l.Close()
+		if allocs != 0 {
+			t.Errorf("Next/Start with %d workers allocate %v times a call", workers, allocs)
+		}
 	}
 }
 
@@ -280,24 +286,5 @@ func TestLoaderWorkersAndTransform(t *testing.T) {
 	}
 	if !slices.Equal(y0, func() []int32 { _, y := batches(NewLoader(d, 7, 20, 5), d, 0); return y }()) {
 		t.Error("labels differ between loaders")
-	}
-}
-
-func TestLoaderWorkersNoAllocs(t *testing.T) {
-	d := indexed(1000)
-	l := NewLoader(d, 32, 100, 3)
-	l.SetWorkers(2)
-	defer l.Close()
-	x := make([]float32, 32*4)
-	y := make([]int32, 32)
-	e := 0
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, ok := l.Next(x, y); !ok {
-			e++
-			l.Start(e)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("Next/Start with workers allocate %v times a call", allocs)
 	}
 }
