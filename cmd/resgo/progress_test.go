@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -359,7 +358,9 @@ func TestProgressBarResize(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.resize(60, reflow)
-		syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+		if p, err := os.FindProcess(os.Getpid()); err != nil || p.Signal(resizeSignals[0]) != nil {
+			t.Fatal("cannot send SIGWINCH to the test itself")
+		}
 		var redraw []byte
 		for deadline := time.Now().Add(5 * time.Second); len(redraw) == 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
