@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,9 +157,10 @@ func TestShortRunNote(t *testing.T) {
 	}
 }
 
-// TestTrainMemoryEstimate checks the estimate against the arena of a real
-// step at batch 24 (the estimate comes from batches 2 and 4).
-func TestTrainMemoryEstimate(t *testing.T) {
+// TestMemoryEstimates checks the estimates against the arena of a real
+// training step and of an inference pass at batch 24 (the estimates come
+// from batches 2 and 4).
+func TestMemoryEstimates(t *testing.T) {
 	pool := compute.Default()
 	for _, name := range []string{"resnet", "vgg16-reduced"} {
 		o := models.Options{Seed: 1}
@@ -180,22 +182,69 @@ func TestTrainMemoryEstimate(t *testing.T) {
 		if want := int64(16*tc + 4*nc); e.params != want {
 			t.Errorf("%s: parameters %d bytes, want %d", name, e.params, want)
 		}
+
+		// And an inference pass, as eval runs it.
+		e, err = evalMemory(m, []int{28, 28, 1}, 24, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp = autograd.NewTape(pool, 1)
+		tp.NoGrad = true
+		tp.SoftmaxCrossEntropy(m.Forward(tp, tp.Constant(tensor.New(24, 28, 28, 1)), false), make([]int32, 24), nil)
+		got = int64(tp.ArenaBytes())
+		if d := e.tape - got; d < -got/50 || d > got/50 {
+			t.Errorf("%s: estimated %d bytes of inference tape at batch 24, measured %d", name, e.tape, got)
+		}
+		if want := int64(4 * (tc + nc)); e.params != want {
+			t.Errorf("%s: inference parameters %d bytes, want %d", name, e.params, want)
+		}
 	}
 }
 
-// TestBatchTooLarge runs resgo train with a batch of all 60,000 images
-// under an address-space limit of 3 GB: it must refuse at once with one
-// line giving the estimate, not die with the runtime's trace.
+// TestBatchTooLarge runs resgo train with a batch of all 60,000 images,
+// and resgo eval with one of all 10,000 test images, under address-space
+// limits: each must refuse at once with one line giving the estimate, not
+// die with the runtime's trace, and the batch it suggests must then run
+// under the same limit.
 func TestBatchTooLarge(t *testing.T) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skip("no prlimit")
 	}
-	r := runBinary(t, []string{prlimit, "--as=3000000000"}, "train", "--batch", "60000", "--epochs", "1")
+	suggested := func(what, stderr string) string {
+		_, after, ok := strings.Cut(stderr, "try --batch ")
+		n, _, _ := strings.Cut(after, " ")
+		if _, err := strconv.Atoi(n); !ok || err != nil {
+			t.Fatalf("%s: no batch suggested: %s", what, stderr)
+		}
+		return n
+	}
+	limit := []string{prlimit, "--as=3000000000"}
+	r := runBinary(t, limit, "train", "--batch", "60000", "--epochs", "1")
 	if r.code != exitUsage || r.stdout != "" {
 		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
 	}
 	checkOneLineError(t, "train --batch 60000 under ulimit -v", r.stderr, "--batch 60000 of resnet needs about ", "GiB of memory", "ulimit -v", "try --batch ")
+	if testing.Short() {
+		return // the runs at the suggested batches take a while
+	}
+	n := suggested("train", r.stderr)
+	dir := t.TempDir()
+	if r := runBinary(t, limit, "train", "--batch", n, "--train-limit", n, "--test-limit", "64", "--epochs", "1", "--checkpoint-dir", dir); r.code != exitOK {
+		t.Errorf("train --batch %s, as suggested, under the same limit: exit %d: %s", n, r.code, r.stderr)
+	}
+
+	ck := filepath.Join(dir, lastFile)
+	limit = []string{prlimit, "--as=2500000000"}
+	r = runBinary(t, limit, "eval", "--checkpoint", ck, "--batch", "10000")
+	if r.code != exitUsage || r.stdout != "" {
+		t.Errorf("eval: exit %d, stdout %q", r.code, r.stdout)
+	}
+	checkOneLineError(t, "eval --batch 10000 under ulimit -v", r.stderr, "--batch 10000 of resnet needs about ", "GiB of memory", "of activations", "ulimit -v", "try --batch ")
+	n = suggested("eval", r.stderr)
+	if r := runBinary(t, limit, "eval", "--checkpoint", ck, "--batch", n, "--test-limit", n); r.code != exitOK {
+		t.Errorf("eval --batch %s, as suggested, under the same limit: exit %d: %s", n, r.code, r.stderr)
+	}
 }
 
 // TestREADMESynopsis checks that the README's synopsis of the commands

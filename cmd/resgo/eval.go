@@ -104,6 +104,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	compute.SetThreads(threads)
+	if err := checkEvalMemory("eval", st.Model, st.Net, []int{te.H, te.W, te.Channels()}, min(batch, te.N), compute.Default()); err != nil {
+		return err
+	}
 	r, err := evaluate(st, te, batch)
 	if err != nil {
 		return err
