@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"resgo/autograd"
+	"resgo/checkpoint"
 	"resgo/compute"
 	"resgo/imageprep"
 	"resgo/onnx"
@@ -24,8 +25,11 @@ func loadONNX(path string) (*Model, error) {
 	}
 	tp := autograd.NewTape(compute.Default(), 0)
 	tp.NoGrad = true
-	m := &Model{run: &engine{net: om, tape: tp, shape: om.Input[:3]}, digits: true,
-		info: Info{Path: path, Model: "onnx", Height: om.Input[0], Width: om.Input[1], Channels: om.Input[2]}}
+	// A file resgo exported from a model of other 28×28 grey images (such as
+	// Fashion-MNIST's) says so; any other is taken as a digit classifier.
+	digits := om.Metadata["resgo.prepare"] != checkpoint.PreparePixels
+	m := &Model{run: &engine{net: om, tape: tp, shape: om.Input[:3]}, digits: digits,
+		info: Info{Path: path, Model: "onnx", Height: om.Input[0], Width: om.Input[1], Channels: om.Input[2], Digits: digits}}
 	// A file resgo exported says what it was (docs/onnx.md).
 	if name := om.Metadata["resgo.model"]; name != "" {
 		m.info.Model = name

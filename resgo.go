@@ -7,7 +7,8 @@
 //	p, err := m.Predict(img) // any image.Image
 //	fmt.Println(p.Label, p.Probabilities[p.Class])
 //
-// A model trained on MNIST (28×28×1, from IDX files) gets pictures
+// A model trained on MNIST's digits (the embedded set, or IDX files that
+// hold MNIST's images; Info.Digits) gets pictures
 // prepared as MNIST's digits were (package resgo/imageprep): any size,
 // dark-on-light or light-on-dark, cropped, scaled to fit 20×20 and centred
 // by centre of mass in 28×28. Any other model gets them as its training
@@ -67,6 +68,10 @@ type Info struct {
 	// Height, Width and Channels are the shape of the images the model
 	// takes (Channels 1: grey, 3: RGB).
 	Height, Width, Channels int
+	// Digits says the model takes MNIST's handwritten digits, so that a
+	// picture is prepared as MNIST's were (package imageprep), not only
+	// scaled to Height×Width.
+	Digits bool
 	// Notice is a remark about the file for its user, "" if none: that it
 	// has no checksum (an older resgo wrote it), so damage to it cannot be
 	// detected.
@@ -121,7 +126,8 @@ func Load(path string) (*Model, error) {
 	m := &Model{run: &engine{net: st.Net, tape: tp, shape: shape},
 		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice,
 			Height: shape[0], Width: shape[1], Channels: shape[2]}}
-	m.digits = (st.Run.Format == "" || st.Run.Format == "idx") && shape[0] == imageprep.Size && shape[1] == imageprep.Size && shape[2] == 1
+	m.digits = st.Run.Digits() && shape[0] == imageprep.Size && shape[1] == imageprep.Size && shape[2] == 1
+	m.info.Digits = m.digits
 	if n := len(st.History); n > 0 {
 		m.info.TestAccuracy = st.History[n-1].TestAccuracy
 	}

@@ -116,7 +116,32 @@ type RunInfo struct {
 	ValSplit  float64 `json:"val_split,omitempty"`
 	SplitSeed uint64  `json:"split_seed,omitempty"`
 	SplitTest int     `json:"split_test,omitempty"`
+	// Prepare says how a picture is prepared for the model:
+	// PrepareDigits for a model trained on MNIST's digits, PreparePixels
+	// for one trained on other images. Checkpoints written before it was
+	// recorded leave it empty.
+	Prepare string `json:"prepare,omitempty"`
 }
+
+// Digits says whether the model was trained on MNIST's digits, so that
+// pictures are prepared for it as MNIST's were: as Prepare records, or,
+// for a checkpoint written before it was recorded, if the run read IDX
+// files (or the embedded MNIST).
+func (r RunInfo) Digits() bool {
+	if r.Prepare != "" {
+		return r.Prepare == PrepareDigits
+	}
+	return r.Format == "" || r.Format == "idx"
+}
+
+// The values of RunInfo.Prepare.
+const (
+	// PrepareDigits: as MNIST's digits were (package imageprep): cropped,
+	// scaled into a 20×20 box and centred by mass.
+	PrepareDigits = "digits"
+	// PreparePixels: the picture's pixels scaled to the model's input.
+	PreparePixels = "pixels"
+)
 
 // EpochResult is what one epoch of training measured, as the history
 // records it. Accuracies are in [0, 1].
@@ -398,6 +423,9 @@ func (st *State) consistent() error {
 	if r := st.Run; r.Epochs < 0 || r.EvalBatch < 0 || r.TrainImages < 0 || r.TestImages < 0 ||
 		r.TrainLimit < 0 || r.TestLimit < 0 || r.Threads < 0 {
 		return fmt.Errorf("run settings with a negative count: %+v", r)
+	}
+	if p := st.Run.Prepare; p != "" && p != PrepareDigits && p != PreparePixels {
+		return fmt.Errorf("the pictures' preparation is %q, want %q or %q", p, PrepareDigits, PreparePixels)
 	}
 	if st.Loader.Batch < 1 || st.Loader.Shuffle < 0 || st.Loader.Batches < 0 {
 		return fmt.Errorf("loader batch %d, shuffle %d, batches done %d", st.Loader.Batch, st.Loader.Shuffle, st.Loader.Batches)

@@ -143,6 +143,10 @@ func TestLoadForged(t *testing.T) {
 			f.Metadata["run"] = regexp.MustCompile(`"eval_batch":\d+`).ReplaceAllString(f.Metadata["run"], `"eval_batch":-5`)
 		},
 			"run settings with a negative count"},
+		{"preparation", func(f *checkpoint.File) {
+			f.Metadata["run"] = strings.Replace(f.Metadata["run"], `{`, `{"prepare":"sharpen",`, 1)
+		},
+			`the pictures' preparation is "sharpen", want "digits" or "pixels"`},
 		{"NaN weight", func(f *checkpoint.File) { f.Tensor("dense.kernel").Data[7] = float32(math.NaN()) },
 			`tensor "dense.kernel" holds NaN at index 7: the run that saved it had diverged`},
 		{"Inf slot", func(f *checkpoint.File) { f.Tensor("optimizer.dense.kernel.v").Data[0] = float32(math.Inf(-1)) },

@@ -1,6 +1,8 @@
 package data
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"errors"
 	"fmt"
@@ -93,6 +95,32 @@ func LoadMNIST() (train, test *Dataset, err error) {
 		return f, name, err
 	}
 	return load(open, false)
+}
+
+// sameImages reports whether d's first images (up to 1,000) are those of
+// the embedded MNIST file name, the test of whether IDX files read from
+// disk hold MNIST's digits: only the start of the embedded file is
+// decompressed.
+func sameImages(d *Dataset, name string) bool {
+	if d.H != 28 || d.W != 28 || d.Channels() != 1 || d.N == 0 {
+		return false
+	}
+	f, err := mnistFS.Open("mnist/" + name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return false
+	}
+	const header = 16 // magic, count, rows, columns
+	n := min(d.N, 1000) * d.ImageLen()
+	b := make([]byte, header+n)
+	if _, err := io.ReadFull(z, b); err != nil {
+		return false
+	}
+	return bytes.Equal(b[header:], d.Images[:n])
 }
 
 // LoadDir reads the MNIST training and test sets from the four files

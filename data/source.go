@@ -77,6 +77,11 @@ type Source struct {
 	Ignored, Skipped, Resized, Sizes int
 	// Split records how a single class tree was split, nil otherwise.
 	Split *Split
+	// Digits says the images are MNIST's handwritten digits: the embedded
+	// set, or IDX files whose images are MNIST's (not Fashion-MNIST's or
+	// KMNIST's, which share the format). Pictures given to a model trained
+	// on them are prepared as MNIST's digits were (package imageprep).
+	Digits bool
 }
 
 // Split is how a single class tree was divided into training and test
@@ -174,6 +179,7 @@ func open(path string, o Options, src *Source) (train, test *Dataset, err error)
 			return nil, nil, fmt.Errorf("data: --format %s needs --data", o.Format)
 		}
 		train, test, err = LoadMNIST()
+		src.Digits = true
 		return train, test, err
 	}
 	fi, err := os.Stat(path)
@@ -229,10 +235,14 @@ func open(path string, o Options, src *Source) (train, test *Dataset, err error)
 	switch format {
 	case FormatIDX:
 		if o.TestOnly {
-			test, err := LoadTestDir(path)
-			return nil, test, err
+			test, err = LoadTestDir(path)
+		} else {
+			train, test, err = LoadDir(path)
 		}
-		return LoadDir(path)
+		if err == nil {
+			src.Digits = sameImages(test, TestImagesFile) && (train == nil || sameImages(train, TrainImagesFile))
+		}
+		return train, test, err
 	case FormatCIFAR10:
 		return loadCIFARDir(path, CIFAR10, o.maxBytes())
 	case FormatCIFAR100:

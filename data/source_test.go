@@ -309,8 +309,8 @@ func TestOpenConvertsIDX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src.Format != FormatIDX || tr.H != 6 || tr.W != 8 || tr.C != 3 || tr.Classes[9] != "9" {
-		t.Fatalf("%s %d×%d×%d", src.Format, tr.H, tr.W, tr.C)
+	if src.Format != FormatIDX || tr.H != 6 || tr.W != 8 || tr.C != 3 || tr.Classes[9] != "9" || src.Digits {
+		t.Fatalf("%s %d×%d×%d, digits %v", src.Format, tr.H, tr.W, tr.C, src.Digits)
 	}
 	// Enlarging 3×4 to 6×8 keeps the corner pixel; grey repeated.
 	if img := tr.Image(0); img[0] != 0 || img[1] != 0 || img[2] != 0 || img[len(img)-1] != 77 {
@@ -434,4 +434,39 @@ func TestOpenBadData(t *testing.T) {
 		_, _, _, err := Open(dir, Options{})
 		wantErr(t, err, "too few images")
 	})
+}
+
+// TestOpenKnowsMNIST checks Source.Digits: true for the embedded MNIST and
+// for IDX files holding MNIST's images, false once one pixel differs (as
+// Fashion-MNIST's or KMNIST's files, of the same format, would).
+func TestOpenKnowsMNIST(t *testing.T) {
+	if _, _, src, err := Open("", Options{}); err != nil || !src.Digits {
+		t.Fatalf("embedded MNIST: digits %v, %v", src != nil && src.Digits, err)
+	}
+	train, test := embedded(t)
+	write := func(dir string, d *Dataset, images, labels string, n int, change bool) {
+		img := slices.Clone(d.Images[:n*784])
+		if change {
+			img[50*784+400]++
+		}
+		lab := make([]byte, n)
+		for i := range lab {
+			lab[i] = byte(d.Labels[i])
+		}
+		testutil.WriteFile(t, filepath.Join(dir, images), testutil.Gzip(testutil.IDX(0x803, []uint32{uint32(n), 28, 28}, img)))
+		testutil.WriteFile(t, filepath.Join(dir, labels), testutil.Gzip(testutil.IDX(0x801, []uint32{uint32(n)}, lab)))
+	}
+	for _, c := range []struct {
+		trainChanged, testChanged, want bool
+	}{{false, false, true}, {true, false, false}, {false, true, false}} {
+		dir := t.TempDir()
+		write(dir, train, TrainImagesFile, TrainLabelsFile, 100, c.trainChanged)
+		write(dir, test, TestImagesFile, TestLabelsFile, 60, c.testChanged)
+		if _, _, src, err := Open(dir, Options{}); err != nil || src.Digits != c.want {
+			t.Errorf("train changed %v, test changed %v: digits %v (%v), want %v", c.trainChanged, c.testChanged, src != nil && src.Digits, err, c.want)
+		}
+		if _, _, src, err := Open(dir, Options{TestOnly: true}); err != nil || src.Digits != !c.testChanged {
+			t.Errorf("test set only, changed %v: digits %v (%v)", c.testChanged, src != nil && src.Digits, err)
+		}
+	}
 }

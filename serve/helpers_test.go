@@ -34,13 +34,19 @@ func pngOf(t *testing.T, w, h int) []byte {
 // taking images of the options' shape.
 func otherNetwork(t *testing.T, model string, opts models.Options) []byte {
 	t.Helper()
+	return networkFile(t, model, opts, checkpoint.RunInfo{})
+}
+
+// networkFile is otherNetwork with the run's settings as given.
+func networkFile(t *testing.T, model string, opts models.Options, run checkpoint.RunInfo) []byte {
+	t.Helper()
 	net, err := models.New(model, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "other.safetensors")
 	if err := checkpoint.Save(path, &checkpoint.State{Model: model, Options: opts, Net: net,
-		Optimizer: checkpoint.OptimizerState{Name: "adam", LR: 0.001}, Loader: checkpoint.LoaderState{Batch: 32, NextEpoch: 1}}); err != nil {
+		Optimizer: checkpoint.OptimizerState{Name: "adam", LR: 0.001}, Loader: checkpoint.LoaderState{Batch: 32, NextEpoch: 1}, Run: run}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)

@@ -195,11 +195,15 @@ func New(cfg Config, specs []ModelSpec) (*Server, error) {
 }
 
 // servable refuses a model that does not take what the server feeds: a
-// 28×28 grey digit.
+// 28×28 grey digit, prepared as MNIST's were.
 func servable(info resgo.Info) error {
 	if info.Height != imageprep.Size || info.Width != imageprep.Size || info.Channels != 1 {
 		return fmt.Errorf("serve: %s: the model takes %d×%d×%d images: resgo serve serves models of %d×%d grey digits",
 			info.Path, info.Height, info.Width, info.Channels, imageprep.Size, imageprep.Size)
+	}
+	if !info.Digits {
+		return fmt.Errorf("serve: %s: the model was trained on 28×28 grey images that are not MNIST's digits (Fashion-MNIST's, say): resgo serve prepares pictures as MNIST's digits, so it serves only models of them",
+			info.Path)
 	}
 	return nil
 }

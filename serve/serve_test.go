@@ -988,7 +988,7 @@ func TestNoWaitAlone(t *testing.T) {
 }
 
 // TestNotDigits refuses to serve a model of other pictures than 28×28
-// grey digits, naming the file and the model's input.
+// grey digits, naming the file and the model's input or its data.
 func TestNotDigits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cifar.safetensors")
 	if err := os.WriteFile(path, otherNetwork(t, "vgg16-reduced", models.Options{Height: 32, Width: 32, Channels: 3}), 0o644); err != nil {
@@ -997,6 +997,14 @@ func TestNotDigits(t *testing.T) {
 	_, err := New(Config{}, []ModelSpec{{Path: path}})
 	if err == nil || !strings.Contains(err.Error(), path+": the model takes 32×32×3 images: resgo serve serves models of 28×28 grey digits") {
 		t.Errorf("New of a 32×32×3 model: %v", err)
+	}
+	// A 28×28 grey model of other pictures than digits (Fashion-MNIST's).
+	if err := os.WriteFile(path, networkFile(t, "resnet", models.Options{}, checkpoint.RunInfo{Format: "idx", Prepare: checkpoint.PreparePixels}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{}, []ModelSpec{{Path: path}})
+	if err == nil || !strings.Contains(err.Error(), path+": the model was trained on 28×28 grey images that are not MNIST's digits") {
+		t.Errorf("New of a 28×28 grey model of other pictures: %v", err)
 	}
 }
 

@@ -255,6 +255,10 @@ func (c *ckFlags) save(s *train.Session, dir, name string) (string, error) {
 	st.Run.TrainLimit, st.Run.TestLimit, st.Run.Data, st.Run.Log = c.f.trainLimit, c.f.testLimit, c.data, c.log
 	if src := c.f.src; src != nil {
 		st.Run.Format, st.Run.SkipBad = src.Format, c.f.skipBad
+		st.Run.Prepare = checkpoint.PreparePixels
+		if src.Digits {
+			st.Run.Prepare = checkpoint.PrepareDigits
+		}
 		if sp := src.Split; sp != nil {
 			st.Run.ValSplit, st.Run.SplitSeed, st.Run.SplitTest = sp.Fraction, sp.Seed, sp.Test
 		}

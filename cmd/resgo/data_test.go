@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +85,60 @@ func TestOwnImagesCLI(t *testing.T) {
 		p, err := m.Predict(testutil.ClassImage(0, 0, 8, 8, false))
 		if err != nil || p.Label != st.Classes[p.Class] || m.Info().Channels != 3 || m.Info().ClassNames[3] != "cat" {
 			t.Errorf("Predict = %+v, %v; info %+v", p, err, m.Info())
+		}
+	})
+	t.Run("IDX files of other pictures than digits", func(t *testing.T) {
+		// Fashion-MNIST's format and shape: 28×28 grey, classes 0 to 9, but
+		// not MNIST's images, so pictures are only scaled for the model.
+		dir := t.TempDir()
+		idx := func(images, labels string, n int) {
+			img, lab := make([]byte, n*784), make([]byte, n)
+			for i := range n {
+				lab[i] = byte(i % 10)
+				for p := range 784 {
+					img[i*784+p] = byte((p*7 + i*31) % 256)
+				}
+			}
+			testutil.WriteFile(t, filepath.Join(dir, images), testutil.Gzip(testutil.IDX(0x803, []uint32{uint32(n), 28, 28}, img)))
+			testutil.WriteFile(t, filepath.Join(dir, labels), testutil.Gzip(testutil.IDX(0x801, []uint32{uint32(n)}, lab)))
+		}
+		idx(data.TrainImagesFile, data.TrainLabelsFile, 20)
+		idx(data.TestImagesFile, data.TestLabelsFile, 10)
+		runs := t.TempDir()
+		mustRun(t, "train", "--data", dir, "--model", "vgg16-reduced", "--epochs", "1", "--batch", "10", "--threads", "2", "--checkpoint-dir", runs)
+		ck := filepath.Join(runs, "last.safetensors")
+		st, err := checkpoint.Load(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onnxFile := filepath.Join(t.TempDir(), "fashion.onnx")
+		mustRun(t, "export", "--checkpoint", ck, "-o", onnxFile)
+		// A picture off centre keeps its place: scaled, not cropped and
+		// centred as a digit would be.
+		pic := image.NewGray(image.Rect(0, 0, 28, 28))
+		for y := 2; y < 9; y++ {
+			for x := 3; x < 7; x++ {
+				pic.SetGray(x, y, color.Gray{Y: 255})
+			}
+		}
+		for _, f := range []string{ck, onnxFile} {
+			m, err := resgo.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := m.Prepare(pic)
+			if err != nil || m.Info().Digits || in[2*28+3] != 1 || in[14*28+14] != 0 {
+				t.Errorf("%s: digits %v, prepared %v (%v)", f, m.Info().Digits, in, err)
+			}
+		}
+		if st.Run.Prepare != checkpoint.PreparePixels {
+			t.Errorf("checkpoint: prepare %q, want %q", st.Run.Prepare, checkpoint.PreparePixels)
+		}
+		// The embedded MNIST's models are digit models.
+		runs = t.TempDir()
+		mustRun(t, "train", "--train-limit", "32", "--test-limit", "16", "--epochs", "1", "--threads", "2", "--checkpoint-dir", runs)
+		if m, err := resgo.Load(filepath.Join(runs, "last.safetensors")); err != nil || !m.Info().Digits {
+			t.Errorf("a model of MNIST: %v, digits %v", err, err == nil && m.Info().Digits)
 		}
 	})
 	t.Run("grey folder, one tree", func(t *testing.T) {

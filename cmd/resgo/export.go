@@ -50,6 +50,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		"resgo.checkpoint": filepath.Base(path),
 		"resgo.input":      "NCHW float32 in [0, 1]: white digit on black, pixel/255, as MNIST's",
 	}
+	meta["resgo.prepare"] = checkpoint.PrepareDigits
+	if !st.Run.Digits() {
+		meta["resgo.input"] = "NCHW float32 in [0, 1]: pixel/255, as the training images"
+		meta["resgo.prepare"] = checkpoint.PreparePixels
+	}
 	if st.Options.WidthMultiplier != 0 {
 		meta["resgo.width_multiplier"] = strconv.FormatFloat(st.Options.WidthMultiplier, 'g', -1, 64)
 	}

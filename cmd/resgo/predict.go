@@ -30,11 +30,12 @@ probabilities, by name and index:
   seven.png: 7 99.91%   3 0.05%   2 0.02%
   cat.jpg:  cat (3) 97.10%  dog (5) 2.31%  deer (4) 0.22%
 
-For a model of MNIST's digits, each image (dark-on-light or light-on-dark) is
+For a model of MNIST's digits (trained on the embedded MNIST, or on IDX files
+holding MNIST's images), each image (dark-on-light or light-on-dark) is
 prepared as MNIST's digits were: grey levels, white digit on black, cropped
 to the digit, scaled to fit 20×20 keeping its aspect ratio and centred by
-centre of mass in 28×28 (see package resgo/imageprep). For any other model it
-is prepared as its training pictures were: converted to the model's channels
+centre of mass in 28×28 (see package resgo/imageprep). For any other model
+(Fashion-MNIST's, say) it is prepared as its training pictures were: converted to the model's channels
 (grey or RGB) and resized to its height and width.
 
 An IMAGE that cannot be used (not a picture, too large, blank, a folder or
