@@ -13,6 +13,7 @@ import (
 
 	"resgo/checkpoint"
 	"resgo/internal/oserr"
+	"resgo/optim"
 	"resgo/train"
 )
 
@@ -39,7 +40,7 @@ type ckFlags struct {
 func (c *ckFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "checkpoint-dir", "", "save `DIR`/"+lastFile+" after every epoch and DIR/"+bestFile+" when the test accuracy improves")
 	fs.BoolVar(&c.overwrite, "overwrite", false, "start a new run in --checkpoint-dir even though it holds another run's checkpoints, deleting them")
-	fs.StringVar(&c.resumeDir, "resume", "", "continue the run saved in `DIR`/"+lastFile+" with its model, settings, seed and thread count\n(--epochs may extend it; checkpoints go on being saved in DIR unless --checkpoint-dir says otherwise)")
+	fs.StringVar(&c.resumeDir, "resume", "", "continue the run saved in `DIR`/"+lastFile+" with its model, settings, seed and thread count\n(--epochs may extend it, except past the end of a cosine or onecycle schedule; checkpoints go on being saved in DIR unless --checkpoint-dir says otherwise)")
 }
 
 // notice prints a checkpoint's notice (checkpoint.State.Notice), if any,
@@ -118,6 +119,18 @@ func (c *ckFlags) resume(fs *flag.FlagSet, f *trainFlags, stdout, stderr io.Writ
 		c.dir = c.resumeDir
 	}
 	return &resumption{st: st, path: path, recipe: recipe}, nil
+}
+
+// extends refuses to extend, to epochs, a run whose cosine or one-cycle
+// schedule ends earlier: such a schedule ends its run with the learning
+// rate at (or near) 0 and stays there, so epochs beyond it would barely
+// move the weights.
+func (r *resumption) extends(epochs int) error {
+	if n, s := r.recipe.ScheduleEpochs, r.recipe.Schedule; (s == optim.Cosine || s == optim.OneCycle) && n > 0 && epochs > n {
+		return badFlag("train", "--epochs %d extends %s past the %d epochs its %s learning-rate schedule spans, after which the rate stays near 0 and training barely moves the weights; train a new run with --epochs %d instead",
+			epochs, r.path, n, s, epochs)
+	}
+	return nil
 }
 
 // configure sets what the flags do not cover from the checkpoint.

@@ -97,6 +97,13 @@ func TestTrainRecipeResume(t *testing.T) {
 		!strings.Contains(stderr, "--optimizer adam differs from the adamw that") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	// Nor does it go on past the end of its cosine schedule.
+	code, _, stderr = ckRun("train", "--resume", b, "--epochs", "3")
+	checkOneLineError(t, "extended past the schedule", stderr, "--epochs 3 extends "+filepath.Join(b, "last.safetensors")+
+		" past the 2 epochs its cosine learning-rate schedule spans", "train a new run with --epochs 3 instead")
+	if code != exitUsage {
+		t.Errorf("extended past the schedule: exit %d", code)
+	}
 }
 
 // TestTrainRecipeFlagErrors checks that bad recipe flags exit with status

@@ -142,7 +142,8 @@ and DIR/best.safetensors whenever the test accuracy improves (docs/checkpoint.md
 describes the format); DIR is locked while the run lasts, and a DIR that
 holds another run is refused unless --overwrite. --resume DIR continues the run saved in
 DIR/last.safetensors with its model, settings and seed, bit for bit as if it
-had never stopped; --epochs may extend it. Ctrl-C (or SIGTERM) finishes the
+had never stopped; --epochs may extend it (not past the end of a cosine or
+onecycle schedule, whose rate ends near 0). Ctrl-C (or SIGTERM) finishes the
 current step, saves DIR/last.safetensors (or ` + interruptDir + `/ without
 --checkpoint-dir), prints the command that resumes and exits with status 130.
 
@@ -180,6 +181,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if resumed != nil {
 		if err := rf.resume(fs, resumed.st); err != nil {
+			return err
+		}
+		if err := resumed.extends(f.epochs); err != nil {
 			return err
 		}
 	}
