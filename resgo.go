@@ -21,12 +21,12 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"resgo/compute"
 	"sort"
 	"sync"
 
 	"resgo/autograd"
 	"resgo/checkpoint"
+	"resgo/compute"
 	"resgo/imageprep"
 	"resgo/internal/kernels"
 	"resgo/internal/raster"

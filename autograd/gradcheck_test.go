@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"resgo/compute"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+
+	"resgo/compute"
 )
 
 // This file holds the generic finite-difference gradient check that the op

@@ -6,11 +6,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"resgo/compute"
 	"sort"
 	"strings"
 	"testing"
 
+	"resgo/compute"
 	"resgo/tensor"
 )
 

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"resgo/internal/testutil"
 	"testing"
 
+	"resgo/internal/testutil"
 	"resgo/tensor"
 )
 

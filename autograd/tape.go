@@ -54,8 +54,8 @@ package autograd
 import (
 	"fmt"
 	"math/rand/v2"
-	"resgo/compute"
 
+	"resgo/compute"
 	"resgo/internal/kernels"
 	"resgo/tensor"
 )

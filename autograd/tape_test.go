@@ -3,10 +3,10 @@ package autograd
 import (
 	"math"
 	"math/rand/v2"
-	"resgo/compute"
 	"testing"
 	"time"
 
+	"resgo/compute"
 	"resgo/tensor"
 )
 

@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"resgo/checkpoint"
 	"runtime"
 	"strings"
 	"testing"
 
 	"resgo/autograd"
+	"resgo/checkpoint"
 	"resgo/models"
 	"resgo/nn"
 	"resgo/train"

@@ -3,10 +3,10 @@ package models
 import (
 	"fmt"
 	"io"
-	"resgo/compute"
 	"strings"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/tensor"
 )
 

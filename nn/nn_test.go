@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"resgo/compute"
 	"testing"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/nn"
 	"resgo/tensor"
 )

@@ -5,9 +5,9 @@ package optim
 
 import (
 	"math"
-	"resgo/compute"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/internal/kernels"
 )
 

@@ -2,10 +2,10 @@ package train
 
 import (
 	"fmt"
-	"resgo/compute"
 	"time"
 
 	"resgo/autograd"
+	"resgo/compute"
 	"resgo/data"
 	"resgo/internal/kernels"
 	"resgo/models"

@@ -1,11 +1,11 @@
 package train
 
 import (
-	"resgo/compute"
-	"resgo/internal/testmnist"
 	"testing"
 
+	"resgo/compute"
 	"resgo/data"
+	"resgo/internal/testmnist"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"

@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"resgo/compute"
 	"slices"
 	"strings"
 	"time"
 
+	"resgo/compute"
 	"resgo/data"
 	"resgo/models"
 	"resgo/optim"

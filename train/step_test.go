@@ -2,12 +2,12 @@ package train
 
 import (
 	"math"
-	"resgo/compute"
-	"resgo/internal/testmnist"
-	"resgo/internal/testutil"
 	"testing"
 
+	"resgo/compute"
 	"resgo/data"
+	"resgo/internal/testmnist"
+	"resgo/internal/testutil"
 	"resgo/models"
 	"resgo/optim"
 	"resgo/tensor"

@@ -8,12 +8,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"resgo/compute"
 	"sync"
 	"time"
 
 	"resgo/autograd"
 	"resgo/checkpoint"
+	"resgo/compute"
 	"resgo/data"
 	"resgo/models"
 	"resgo/optim"

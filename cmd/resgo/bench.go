@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"resgo/compute"
 	"runtime"
 	"sort"
 	"strings"
 
+	"resgo/compute"
 	"resgo/data"
 	"resgo/models"
 	"resgo/train"

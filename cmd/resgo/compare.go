@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"resgo/compute"
 	"runtime"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"resgo/checkpoint"
+	"resgo/compute"
 	"resgo/data"
 	"resgo/internal/oserr"
 	"resgo/models"

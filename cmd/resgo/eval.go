@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"resgo/compute"
 	"runtime"
 	"slices"
 	"strings"
 
 	"resgo/checkpoint"
+	"resgo/compute"
 	"resgo/data"
 	"resgo/train"
 )

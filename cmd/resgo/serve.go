@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"resgo/compute"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"resgo/compute"
 	"resgo/serve"
 )
 

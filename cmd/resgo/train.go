@@ -9,11 +9,11 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"resgo/compute"
 	"runtime"
 	"strings"
 	"syscall"
 
+	"resgo/compute"
 	"resgo/data"
 	"resgo/models"
 	"resgo/train"

@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"resgo/compute"
 	"runtime"
+
+	"resgo/compute"
 )
 
 // version is resgo's release.
