@@ -47,7 +47,11 @@ func (f *trainFlags) register(fs *flag.FlagSet, withModel bool) {
 	}
 	fs.IntVar(&f.epochs, "epochs", 10, "number of epochs")
 	fs.IntVar(&f.batch, "batch", 32, "batch size")
-	fs.Float64Var(&f.lr, "lr", 0.001, "learning rate (with --lr-schedule, its peak)")
+	lr := "Adam's learning rate"
+	if withModel { // train, which also takes --lr-schedule
+		lr = "learning rate (with --lr-schedule, its peak)"
+	}
+	fs.Float64Var(&f.lr, "lr", 0.001, lr)
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for initialisation, shuffling and dropout")
 	f.dataFlags.register(fs)
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "worker threads (default: all cores)")
