@@ -93,9 +93,12 @@ func implicitRows(s ConvShape, Wp int) int {
 //	y    [N, OH, OW, Cout]
 //
 // Work is split across workers by (image, block of output rows); each unit
-// runs one segmented GEMM (SgemmSeg, one segment per kernel row, so the
-// accumulators stay in registers over all of K) into a per-worker tile and
-// copies the OW valid columns of each row out, adding the bias on the way.
+// runs one segmented GEMM (one segment per kernel row, so the accumulators
+// stay in registers over all of K) whose row groups are the block's output
+// rows (SgemmSegGroups): it computes the OW valid positions of each row
+// straight into y, then adds the bias there. When acc is set it computes
+// the padded width into a per-worker tile instead and adds the OW valid
+// columns of each row to y, so that y + (conv + bias) is summed as before.
 func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool) {
 	_, Wp := PaddedGeometry(s)
 	RB := implicitRows(s, Wp)
@@ -110,6 +113,20 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 	C, Co, KW := s.C, s.Cout, s.KW
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
+	if !acc {
+		for u := lo; u < hi; u++ {
+			n, oy0 := u/blocks, (u%blocks)*RB
+			oy1 := min(oy0+RB, s.OH)
+			row := ((n*s.OH + oy0) * s.OW) * Co
+			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, xp[((n*Hp+oy0)*Wp)*C:], C, Wp*C, w, Co, y[row:], Co, false)
+			for oy := oy0; oy < oy1; oy++ {
+				dst := y[row+(oy-oy0)*s.OW*Co : row+(oy-oy0+1)*s.OW*Co]
+				addBiasRows(dst, bias, Co)
+				t.fuse.epilogue(dst, row+(oy-oy0)*s.OW*Co)
+			}
+		}
+		return
+	}
 	tile := t.p.Scratch(wk, RB*Wp*Co)
 	for u := lo; u < hi; u++ {
 		n, oy0 := u/blocks, (u%blocks)*RB

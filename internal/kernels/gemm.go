@@ -24,6 +24,9 @@ var gemmTBImpl = SgemmTBGeneric
 // gemmSegImpl is the implementation behind SgemmSeg.
 var gemmSegImpl = SgemmSegGeneric
 
+// gemmGroupsImpl is the implementation behind SgemmSegGroups.
+var gemmGroupsImpl = SgemmSegGroupsGeneric
+
 // Sgemm computes C = A·B, or C += A·B when acc is true, for row-major
 // A [m×k] (row stride lda), B [k×n] (row stride ldb) and C [m×n]
 // (row stride ldc). It runs on the calling goroutine; callers split work
@@ -105,6 +108,27 @@ func SgemmSegGeneric(m, n, segs, segLen int, a []float32, lda, segStride int, b 
 	}
 	for s := 0; s < segs; s++ {
 		SgemmGeneric(m, n, segLen, a[s*segStride:], lda, b[s*segLen*ldb:], ldb, c, ldc, acc || s > 0)
+	}
+}
+
+// SgemmSegGroups is SgemmSeg over groups of m rows: for g < groups it
+// computes the SgemmSeg product of A at a[g·gA:] into C at c[g·gC:], all
+// with the same B. A stride-1 convolution runs each output row of a block
+// as a group, so that it computes the OW valid positions of a row straight
+// into the output instead of the whole padded width into scratch. Each C
+// element is the same sum as SgemmSeg's, bit for bit.
+func SgemmSegGroups(groups, gA, gC, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if groups <= 0 || m == 0 || n == 0 {
+		return
+	}
+	gemmGroupsImpl(groups, gA, gC, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+// SgemmSegGroupsGeneric is the portable reference for SgemmSegGroups: one
+// SgemmSegGeneric per group.
+func SgemmSegGroupsGeneric(groups, gA, gC, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	for g := 0; g < groups; g++ {
+		SgemmSegGeneric(m, n, segs, segLen, a[g*gA:], lda, segStride, b, ldb, c[g*gC:], ldc, acc)
 	}
 }
 

@@ -93,12 +93,14 @@ func useArch(name string) {
 		gemmTAImpl = sgemmTAAVX512
 		gemmTBImpl = sgemmTBAVX512
 		gemmSegImpl = sgemmSegAVX512
+		gemmGroupsImpl = sgemmGroupsAVX512
 		rowsFast = true
 	case "avx2":
 		gemmImpl = sgemmAVX2
 		gemmTAImpl = sgemmTAAVX2
 		gemmTBImpl = sgemmTBAVX2
 		gemmSegImpl = sgemmSegAVX2
+		gemmGroupsImpl = sgemmGroupsAVX2
 	}
 }
 
@@ -116,6 +118,14 @@ func sgemmSegAVX512(m, n, segs, segLen int, a []float32, lda, segStride int, b [
 
 func sgemmSegAVX2(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	sgemmSegAsm(gemmAVX2, false, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+func sgemmGroupsAVX512(groups, gA, gC, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmGroupsAsm(gemm512, false, groups, gA, gC, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+func sgemmGroupsAVX2(groups, gA, gC, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmGroupsAsm(gemmAVX2, false, groups, gA, gC, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
 }
 
 func sgemmTAAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
@@ -202,29 +212,39 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 // one pass (they jump the A rows at each boundary); longer segments are
 // split into balanced blocks of one segment each.
 func sgemmSegAsm(ks *gemmKernels, ta bool, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	if m <= 0 || n <= 0 {
+	sgemmGroupsAsm(ks, ta, 1, 0, 0, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+// sgemmGroupsAsm is sgemmSegAsm over groups of m rows (SgemmSegGroups):
+// group g reads A from a[g·gA:] and writes C at c[g·gC:]. Every group is
+// computed with the same B panel before the next panel is loaded, and the
+// rows of a group are cut into tiles of balanced height.
+func sgemmGroupsAsm(ks *gemmKernels, ta bool, groups, gA, gC, m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m <= 0 || n <= 0 || groups <= 0 {
 		return
 	}
-	if len(c) < (m-1)*ldc+n {
+	if len(c) < (groups-1)*gC+(m-1)*ldc+n {
 		panic("kernels: Sgemm: C too short")
 	}
 	k := segs * segLen
 	if segs <= 0 || segLen <= 0 {
 		if !acc {
-			for i := 0; i < m; i++ {
-				clear(c[i*ldc : i*ldc+n])
+			for g := 0; g < groups; g++ {
+				for i := 0; i < m; i++ {
+					clear(c[g*gC+i*ldc : g*gC+i*ldc+n])
+				}
 			}
 		}
 		return
 	}
 	if ta {
-		if segs != 1 {
+		if segs != 1 || groups != 1 {
 			panic("kernels: segmented SgemmTA")
 		}
 		if len(a) < (k-1)*lda+m {
 			panic("kernels: SgemmTA: A too short")
 		}
-	} else if len(a) < (segs-1)*segStride+(m-1)*lda+segLen {
+	} else if len(a) < (groups-1)*gA+(segs-1)*segStride+(m-1)*lda+segLen {
 		panic("kernels: Sgemm: A too short")
 	}
 	if len(b) < (k-1)*ldb+n {
@@ -314,28 +334,41 @@ func sgemmSegAsm(ks *gemmKernels, ta bool, m, n, segs, segLen int, a []float32, 
 					}
 					args.b = unsafe.Pointer(&b[bRow*ldb+j0])
 					mr := ks.mr[nv]
-					for i := i0; i < i0+mi; {
-						r := min(mr, i0+mi-i)
-						tiles := (i0 + mi - i) / r
-						args.tiles = uintptr(tiles)
-						args.c = unsafe.Pointer(&c[i*ldc+j0])
-						if ta {
-							args.a = unsafe.Pointer(&a[p0*lda+i])
-							args.astep = uintptr(r*4) - uintptr(kk)*args.lda
-						} else {
-							args.a = unsafe.Pointer(&a[aOff+i*lda])
-							args.astep = uintptr(r)*args.lda - uintptr(aEnd*4)
-							args.pf = uintptr(r) * args.lda
+					for g := 0; g < groups; g++ {
+						ga, gc := g*gA, g*gC
+						for i := i0; i < i0+mi; {
+							r := min(mr, i0+mi-i)
+							tiles := (i0 + mi - i) / r
+							if groups > 1 {
+								// Balanced heights: 28 rows as 14+14, not 16+12;
+								// 14 as 7+7, not 12+2 (a latency-bound tile).
+								// nt tiles: the first left−nt·(r−1) of r rows, the
+								// rest (the next pass) of r−1.
+								left := i0 + mi - i
+								nt := (left + mr - 1) / mr
+								r = (left + nt - 1) / nt
+								tiles = left - nt*(r-1)
+							}
+							args.tiles = uintptr(tiles)
+							args.c = unsafe.Pointer(&c[gc+i*ldc+j0])
+							if ta {
+								args.a = unsafe.Pointer(&a[p0*lda+i])
+								args.astep = uintptr(r*4) - uintptr(kk)*args.lda
+							} else {
+								args.a = unsafe.Pointer(&a[ga+aOff+i*lda])
+								args.astep = uintptr(r)*args.lda - uintptr(aEnd*4)
+								args.pf = uintptr(r) * args.lda
+							}
+							switch ks {
+							case gemm512:
+								gemm512Call(ta, nv, r, &args)
+							case gemm512y:
+								gemm512yCall(ta, nv, r, &args)
+							default:
+								gemmAVX2Call(ta, nv, r, &args)
+							}
+							i += tiles * r
 						}
-						switch ks {
-						case gemm512:
-							gemm512Call(ta, nv, r, &args)
-						case gemm512y:
-							gemm512yCall(ta, nv, r, &args)
-						default:
-							gemmAVX2Call(ta, nv, r, &args)
-						}
-						i += tiles * r
 					}
 					v0 += nv
 				}

@@ -17,3 +17,13 @@ func init() {
 		gemmSegBenchImpl{"avx2", sgemmSegAVX2, sgemmAVX2, func() bool { return hasAVX2 }},
 	)
 }
+
+func TestSgemmSegGroupsAVX512(t *testing.T) {
+	needAVX512(t)
+	testGemmGroupsImpl(t, sgemmGroupsAVX512, sgemmSegAVX512)
+}
+
+func TestSgemmSegGroupsAVX2(t *testing.T) {
+	needAVX2(t)
+	testGemmGroupsImpl(t, sgemmGroupsAVX2, sgemmSegAVX2)
+}

@@ -19,6 +19,7 @@ func init() {
 // useSet points every dispatching entry point at the named set.
 func useSet(name string) {
 	gemmImpl, gemmTAImpl, gemmTBImpl, gemmSegImpl = SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, SgemmSegGeneric
+	gemmGroupsImpl = SgemmSegGroupsGeneric
 	rowsFast = false
 	useArch(name)
 }
