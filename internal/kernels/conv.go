@@ -147,6 +147,7 @@ type convTask struct {
 	y, dy, part []float32
 	acc, db     bool
 	fuse        *Fusion // inference: the prologue (pad) and epilogue (forward), or nil
+	local       bool    // convFwdPadded: x is unpadded; each unit pads the rows it reads
 }
 
 var convTasks taskPool[convTask]

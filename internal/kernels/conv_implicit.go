@@ -61,21 +61,27 @@ func (t *convTask) pad(lo, hi int) {
 	Hp, Wp := PaddedGeometry(s)
 	C := s.C
 	for r := lo; r < hi; r++ {
-		n, iy := r/Hp, r%Hp-s.PadT
-		row := xp[r*Wp*C : (r+1)*Wp*C]
-		if iy < 0 || iy >= s.H {
-			clear(row)
-			continue
-		}
-		clear(row[:s.PadL*C])
-		src := x[((n*s.H+iy)*s.W)*C : ((n*s.H+iy)*s.W+s.W)*C]
-		if t.fuse != nil && t.fuse.Pre.on() {
-			t.fuse.Pre.rows(src, row[s.PadL*C:(s.PadL+s.W)*C])
-		} else {
-			copy(row[s.PadL*C:], src)
-		}
-		clear(row[(s.PadL+s.W)*C:])
+		t.padRow(r/Hp, r%Hp, x, xp[r*Wp*C:(r+1)*Wp*C])
 	}
+}
+
+// padRow writes padded row pr of image n of x into row (Wp·C floats),
+// applying the fusion's Pre map to the input values if there is one.
+func (t *convTask) padRow(n, pr int, x, row []float32) {
+	s, C := t.s, t.s.C
+	iy := pr - s.PadT
+	if iy < 0 || iy >= s.H {
+		clear(row)
+		return
+	}
+	clear(row[:s.PadL*C])
+	src := x[((n*s.H+iy)*s.W)*C : ((n*s.H+iy)*s.W+s.W)*C]
+	if t.fuse != nil && t.fuse.Pre.on() {
+		t.fuse.Pre.rows(src, row[s.PadL*C:(s.PadL+s.W)*C])
+	} else {
+		copy(row[s.PadL*C:], src)
+	}
+	clear(row[(s.PadL+s.W)*C:])
 }
 
 // implicitRows picks how many output rows one work unit computes: enough
@@ -108,17 +114,30 @@ func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool)
 
 // forwardPadded computes work units [lo, hi) of ConvForwardPadded.
 func (t *convTask) forwardPadded(wk, lo, hi int) {
-	s, xp, w, y, bias, acc := t.s, t.x, t.w, t.y, t.bias, t.acc
+	s, x, xp, w, y, bias, acc := t.s, t.x, t.x, t.w, t.y, t.bias, t.acc
 	Hp, Wp := PaddedGeometry(s)
 	C, Co, KW := s.C, s.Cout, s.KW
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
 	if !acc {
+		var local []float32
+		if t.local {
+			local = t.p.Scratch(wk, (RB+s.KH-1)*Wp*C)
+		}
 		for u := lo; u < hi; u++ {
 			n, oy0 := u/blocks, (u%blocks)*RB
 			oy1 := min(oy0+RB, s.OH)
 			row := ((n*s.OH + oy0) * s.OW) * Co
-			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, xp[((n*Hp+oy0)*Wp)*C:], C, Wp*C, w, Co, y[row:], Co, false)
+			var a []float32
+			if t.local { // x is the unpadded input: pad the rows the block reads
+				for r := range oy1 - oy0 + s.KH - 1 {
+					t.padRow(n, oy0+r, x, local[r*Wp*C:(r+1)*Wp*C])
+				}
+				a = local
+			} else {
+				a = xp[((n*Hp+oy0)*Wp)*C:]
+			}
+			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, a, C, Wp*C, w, Co, y[row:], Co, false)
 			for oy := oy0; oy < oy1; oy++ {
 				dst := y[row+(oy-oy0)*s.OW*Co : row+(oy-oy0+1)*s.OW*Co]
 				addBiasRows(dst, bias, Co)
@@ -138,12 +157,8 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 		for oy := oy0; oy < oy1; oy++ {
 			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
 			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
-			if acc {
-				addRows(dst, src)
-				addBiasRows(dst, bias, Co)
-			} else {
-				copyAddBias(dst, src, bias, Co)
-			}
+			addRows(dst, src)
+			addBiasRows(dst, bias, Co)
 			t.fuse.epilogue(dst, ((n*s.OH+oy)*s.OW)*Co)
 		}
 	}

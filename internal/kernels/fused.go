@@ -74,22 +74,23 @@ func (f *Fusion) epilogue(dst []float32, off int) {
 // FusedScratch returns the scratch floats ConvForwardFused needs for s.
 func FusedScratch(s ConvShape) int {
 	if PreferImplicit(s) {
-		return PaddedLen(s)
+		return 0
 	}
 	return s.N * s.H * s.W * s.C
 }
 
 // ConvForwardFused computes y = Post(conv(Pre(x), w) + bias) + Res for
-// inference (see Fusion). scratch holds FusedScratch(s) floats: the padded
-// input of the implicit GEMM, which Pre is applied to as it is written, or
-// else Pre(x) for the packed-patch GEMM.
+// inference (see Fusion). scratch holds FusedScratch(s) floats: Pre(x) for
+// the packed-patch GEMM. The implicit GEMM needs none: each work unit pads
+// the input rows its block of output rows reads into its worker's scratch,
+// applying Pre as it writes them, so no padded copy of the whole batch
+// goes out to memory and back.
 func ConvForwardFused(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion, scratch []float32) {
 	if PreferImplicit(s) {
-		Hp, Wp := PaddedGeometry(s)
-		parallel(p, &convTasks, s.N*Hp, 8, convTask{op: convPad, s: s, x: x, y: scratch, fuse: f})
+		_, Wp := PaddedGeometry(s)
 		RB := implicitRows(s, Wp)
 		blocks := (s.OH + RB - 1) / RB
-		parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: scratch, w: w, bias: bias, y: y, fuse: f})
+		parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f, local: true})
 		return
 	}
 	if f.Pre.on() {
