@@ -114,12 +114,9 @@ func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
 	nd := node{kind: OpConvForward, op: "Conv2D", back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
 	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
 	if kernels.PreferImplicit(s) {
-		// Stride 1: pad once, then an implicit GEMM reads patches in place;
-		// the padded input is kept for the weight gradient.
-		xp := t.arena.Get(kernels.PaddedLen(s))
-		kernels.PadInput(t.pool, s, x.Value.Data, xp.Data)
-		kernels.ConvForwardPadded(t.pool, s, xp.Data, w.Value.Data, bias, y.Value.Data, false)
-		nd.saved[0] = xp
+		// Stride 1: an implicit GEMM reads patches in place from input
+		// rows each work unit pads in cache.
+		kernels.ConvForwardImplicit(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
 	} else {
 		kernels.ConvForward(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
 	}
@@ -130,15 +127,14 @@ func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
 // conv2DBack: dx += conv(dy, flip(w)); dw += patches(x)ᵀ·dy; db += Σ dy.
 func conv2DBack(t *Tape, n *node) {
 	x, w, b, dy := n.in[0], n.in[1], n.in[2], n.out.Grad.Data
-	xp := n.saved[0]
+	implicit := kernels.PreferImplicit(n.conv)
 	macs := float64(n.conv.Rows()) * float64(n.conv.K()) * float64(n.conv.Cout)
 	if x.needsGrad {
 		t.flops += 2 * macs
 		wf := t.arena.Get(len(w.Value.Data))
 		dx, acc := t.gradInto(x)
-		if xp != nil {
-			dyp := t.arena.Get(kernels.PaddedLen(kernels.BackwardInputShape(n.conv)))
-			kernels.ConvBackwardInputPadded(t.pool, n.conv, dy, w.Value.Data, wf.Data, dyp.Data, dx, acc)
+		if implicit {
+			kernels.ConvBackwardInputImplicit(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)
 		} else {
 			kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)
 		}
@@ -149,8 +145,8 @@ func conv2DBack(t *Tape, n *node) {
 			db = t.grad(b).Data
 		}
 		t.flops += 2 * macs
-		if xp != nil {
-			kernels.ConvBackwardWeightPadded(t.pool, n.conv, xp.Data, dy, t.grad(w).Data, db)
+		if implicit {
+			kernels.ConvBackwardWeightImplicit(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
 		} else {
 			kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
 		}

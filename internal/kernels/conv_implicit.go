@@ -84,6 +84,41 @@ func (t *convTask) padRow(n, pr int, x, row []float32) {
 	clear(row[(s.PadL+s.W)*C:])
 }
 
+// localLen is the scratch floats a work unit of rb output rows pads its
+// input rows into (the local flag): the KH−1 rows below the block, and one
+// more for the reads of the padded width's dropped columns, which run
+// into the next row.
+func localLen(s ConvShape, rb int) int {
+	_, Wp := PaddedGeometry(s)
+	return (rb + s.KH) * Wp * s.C
+}
+
+// blockInput returns the padded input rows that output rows [oy0, oy1) of
+// image n read: from the padded input xp, or with the local flag padded
+// from the unpadded t.x into local.
+func (t *convTask) blockInput(n, oy0, oy1 int, xp, local []float32) []float32 {
+	s := t.s
+	Hp, Wp := PaddedGeometry(s)
+	if !t.local {
+		return xp[((n*Hp+oy0)*Wp)*s.C:]
+	}
+	rows := min(oy1-oy0+s.KH, Hp-oy0)
+	for r := range rows {
+		t.padRow(n, oy0+r, t.x, local[r*Wp*s.C:(r+1)*Wp*s.C])
+	}
+	return local[:rows*Wp*s.C]
+}
+
+// tileAndLocal splits worker wk's scratch into a tile of n floats and,
+// with the local flag, the padded rows of a unit of rb output rows.
+func (t *convTask) tileAndLocal(wk, n, rb int) (tile, local []float32) {
+	if !t.local {
+		return t.p.Scratch(wk, n), nil
+	}
+	buf := t.p.Scratch(wk, n+localLen(t.s, rb))
+	return buf[:n], buf[n:]
+}
+
 // implicitRows picks how many output rows one work unit computes: enough
 // positions (rows·Wp) to fill the GEMM's tiles, few enough to share work.
 func implicitRows(s ConvShape, Wp int) int {
@@ -106,37 +141,44 @@ func implicitRows(s ConvShape, Wp int) int {
 // the padded width into a per-worker tile instead and adds the OW valid
 // columns of each row to y, so that y + (conv + bias) is summed as before.
 func ConvForwardPadded(p *Pool, s ConvShape, xp, w, bias, y []float32, acc bool) {
-	_, Wp := PaddedGeometry(s)
-	RB := implicitRows(s, Wp)
-	blocks := (s.OH + RB - 1) / RB
-	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: xp, w: w, bias: bias, y: y, acc: acc})
+	implicitForward(convTask{op: convFwdPadded, p: p, s: s, x: xp, w: w, bias: bias, y: y, acc: acc})
+}
+
+// ConvForwardImplicit is ConvForwardPadded on the unpadded input x: each
+// work unit pads the input rows its block of output rows reads into its
+// worker's scratch (a few rows more than the block, in cache) instead of
+// the whole batch being padded into a buffer first. The sums are the same,
+// bit for bit.
+func ConvForwardImplicit(p *Pool, s ConvShape, x, w, bias, y []float32, acc bool) {
+	implicitForward(convTask{op: convFwdPadded, p: p, s: s, x: x, w: w, bias: bias, y: y, acc: acc, local: true})
+}
+
+// implicitForward runs a forward task of the implicit GEMM over its work
+// units: (image, block of output rows).
+func implicitForward(t convTask) {
+	_, Wp := PaddedGeometry(t.s)
+	RB := implicitRows(t.s, Wp)
+	blocks := (t.s.OH + RB - 1) / RB
+	parallel(t.p, &convTasks, t.s.N*blocks, 1, t)
 }
 
 // forwardPadded computes work units [lo, hi) of ConvForwardPadded.
 func (t *convTask) forwardPadded(wk, lo, hi int) {
-	s, x, xp, w, y, bias, acc := t.s, t.x, t.x, t.w, t.y, t.bias, t.acc
-	Hp, Wp := PaddedGeometry(s)
+	s, xp, w, y, bias, acc := t.s, t.x, t.w, t.y, t.bias, t.acc
+	_, Wp := PaddedGeometry(s)
 	C, Co, KW := s.C, s.Cout, s.KW
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
 	if !acc {
 		var local []float32
 		if t.local {
-			local = t.p.Scratch(wk, (RB+s.KH-1)*Wp*C)
+			local = t.p.Scratch(wk, localLen(s, RB))
 		}
 		for u := lo; u < hi; u++ {
 			n, oy0 := u/blocks, (u%blocks)*RB
 			oy1 := min(oy0+RB, s.OH)
 			row := ((n*s.OH + oy0) * s.OW) * Co
-			var a []float32
-			if t.local { // x is the unpadded input: pad the rows the block reads
-				for r := range oy1 - oy0 + s.KH - 1 {
-					t.padRow(n, oy0+r, x, local[r*Wp*C:(r+1)*Wp*C])
-				}
-				a = local
-			} else {
-				a = xp[((n*Hp+oy0)*Wp)*C:]
-			}
+			a := t.blockInput(n, oy0, oy1, xp, local)
 			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, a, C, Wp*C, w, Co, y[row:], Co, false)
 			for oy := oy0; oy < oy1; oy++ {
 				dst := y[row+(oy-oy0)*s.OW*Co : row+(oy-oy0+1)*s.OW*Co]
@@ -146,14 +188,14 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 		}
 		return
 	}
-	tile := t.p.Scratch(wk, RB*Wp*Co)
+	tile, local := t.tileAndLocal(wk, RB*Wp*Co, RB)
 	for u := lo; u < hi; u++ {
 		n, oy0 := u/blocks, (u%blocks)*RB
 		oy1 := min(oy0+RB, s.OH)
 		M := (oy1 - oy0) * Wp
 		// One GEMM of depth KH·KW·C: kernel row kh is the segment of A
 		// Wp·C floats further on (the next padded input row).
-		SgemmSeg(M, Co, s.KH, KW*C, xp[((n*Hp+oy0)*Wp)*C:], C, Wp*C, w, Co, tile, Co, false)
+		SgemmSeg(M, Co, s.KH, KW*C, t.blockInput(n, oy0, oy1, xp, local), C, Wp*C, w, Co, tile, Co, false)
 		for oy := oy0; oy < oy1; oy++ {
 			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
 			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
@@ -175,6 +217,13 @@ func ConvBackwardInputPadded(p *Pool, s ConvShape, dy, w, wf, dyp, dx []float32,
 	ConvForwardPadded(p, t, dyp, wf, nil, dx, acc)
 }
 
+// ConvBackwardInputImplicit is ConvBackwardInputPadded with dY padded a
+// work unit at a time in worker scratch (see ConvForwardImplicit).
+func ConvBackwardInputImplicit(p *Pool, s ConvShape, dy, w, wf, dx []float32, acc bool) {
+	FlipKernel(s, w, wf)
+	ConvForwardImplicit(p, BackwardInputShape(s), dy, wf, nil, dx, acc)
+}
+
 // BackwardInputShape is the convolution that maps dY to dX for stride 1:
 // dY [N, OH, OW, Cout] convolved with the flipped kernel, padded by
 // KH−1−PadT rows and KW−1−PadL columns, gives [N, H, W, C].
@@ -189,21 +238,36 @@ func BackwardInputShape(s ConvShape) ConvShape {
 // in the dropped columns, then runs one Aᵀ·B GEMM per kernel row into the
 // worker's partial gradient; partials are added in worker order.
 func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
+	backwardWeightImplicit(convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy}, dw, db)
+}
+
+// ConvBackwardWeightImplicit is ConvBackwardWeightPadded on the unpadded
+// input x, each work unit padding the input rows it reads in worker
+// scratch (see ConvForwardImplicit).
+func ConvBackwardWeightImplicit(p *Pool, s ConvShape, x, dy, dw, db []float32) {
+	backwardWeightImplicit(convTask{op: convBwdWeightPadded, p: p, s: s, x: x, dy: dy, local: true}, dw, db)
+}
+
+// backwardWeightImplicit runs a weight-gradient task of the implicit GEMM
+// into per-worker partials and adds them to dw and db in worker order.
+func backwardWeightImplicit(t convTask, dw, db []float32) {
+	p, s := t.p, t.s
 	_, Wp := PaddedGeometry(s)
 	K, Co := s.K(), s.Cout
 	RB := implicitRows(s, Wp)
 	blocks := (s.OH + RB - 1) / RB
 	stride := K*Co + Co
-	part := p.Partials(stride)
-	parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy, part: part, db: db != nil})
-	addWeightPartials(part, p.Workers(), K*Co, Co, dw, db)
+	t.part = p.Partials(stride)
+	t.db = db != nil
+	parallel(p, &convTasks, s.N*blocks, 1, t)
+	addWeightPartials(t.part, p.Workers(), K*Co, Co, dw, db)
 }
 
 // backwardWeightPadded sums the weight (and bias) gradient of work units
 // [lo, hi) into worker wk's partials.
 func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 	s, xp, dy := t.s, t.x, t.dy
-	Hp, Wp := PaddedGeometry(s)
+	_, Wp := PaddedGeometry(s)
 	C, Co, KW := s.C, s.Cout, s.KW
 	K := s.K()
 	RB := implicitRows(s, Wp)
@@ -211,11 +275,12 @@ func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 	stride := K*Co + Co
 	pd := t.part[wk*stride : wk*stride+K*Co]
 	pb := t.part[wk*stride+K*Co : (wk+1)*stride]
-	tile := t.p.Scratch(wk, RB*Wp*Co)
+	tile, local := t.tileAndLocal(wk, RB*Wp*Co, RB)
 	for u := lo; u < hi; u++ {
 		n, oy0 := u/blocks, (u%blocks)*RB
 		oy1 := min(oy0+RB, s.OH)
 		M := (oy1 - oy0) * Wp
+		a := t.blockInput(n, oy0, oy1, xp, local)
 		for oy := oy0; oy < oy1; oy++ {
 			src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
 			row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
@@ -226,8 +291,7 @@ func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 			}
 		}
 		for kh := 0; kh < s.KH; kh++ {
-			a := xp[((n*Hp+oy0+kh)*Wp)*C:]
-			SgemmTA(KW*C, Co, M, a, C, tile, Co, pd[kh*KW*C*Co:], Co, true)
+			SgemmTA(KW*C, Co, M, a[kh*Wp*C:], C, tile, Co, pd[kh*KW*C*Co:], Co, true)
 		}
 	}
 }

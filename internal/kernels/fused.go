@@ -87,10 +87,7 @@ func FusedScratch(s ConvShape) int {
 // goes out to memory and back.
 func ConvForwardFused(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion, scratch []float32) {
 	if PreferImplicit(s) {
-		_, Wp := PaddedGeometry(s)
-		RB := implicitRows(s, Wp)
-		blocks := (s.OH + RB - 1) / RB
-		parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f, local: true})
+		implicitForward(convTask{op: convFwdPadded, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f, local: true})
 		return
 	}
 	if f.Pre.on() {
