@@ -95,14 +95,18 @@ func localLen(s ConvShape, rb int) int {
 
 // blockInput returns the padded input rows that output rows [oy0, oy1) of
 // image n read: from the padded input xp, or with the local flag padded
-// from the unpadded t.x into local.
-func (t *convTask) blockInput(n, oy0, oy1 int, xp, local []float32) []float32 {
+// from the unpadded t.x into local. The GEMMs over the padded width
+// (wide) read one row further than those over the valid columns.
+func (t *convTask) blockInput(n, oy0, oy1 int, xp, local []float32, wide bool) []float32 {
 	s := t.s
 	Hp, Wp := PaddedGeometry(s)
 	if !t.local {
 		return xp[((n*Hp+oy0)*Wp)*s.C:]
 	}
-	rows := min(oy1-oy0+s.KH, Hp-oy0)
+	rows := oy1 - oy0 + s.KH - 1
+	if wide {
+		rows = min(rows+1, Hp-oy0)
+	}
 	for r := range rows {
 		t.padRow(n, oy0+r, t.x, local[r*Wp*s.C:(r+1)*Wp*s.C])
 	}
@@ -178,7 +182,7 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 			n, oy0 := u/blocks, (u%blocks)*RB
 			oy1 := min(oy0+RB, s.OH)
 			row := ((n*s.OH + oy0) * s.OW) * Co
-			a := t.blockInput(n, oy0, oy1, xp, local)
+			a := t.blockInput(n, oy0, oy1, xp, local, false)
 			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, a, C, Wp*C, w, Co, y[row:], Co, false)
 			for oy := oy0; oy < oy1; oy++ {
 				dst := y[row+(oy-oy0)*s.OW*Co : row+(oy-oy0+1)*s.OW*Co]
@@ -195,7 +199,7 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 		M := (oy1 - oy0) * Wp
 		// One GEMM of depth KH·KW·C: kernel row kh is the segment of A
 		// Wp·C floats further on (the next padded input row).
-		SgemmSeg(M, Co, s.KH, KW*C, t.blockInput(n, oy0, oy1, xp, local), C, Wp*C, w, Co, tile, Co, false)
+		SgemmSeg(M, Co, s.KH, KW*C, t.blockInput(n, oy0, oy1, xp, local, true), C, Wp*C, w, Co, tile, Co, false)
 		for oy := oy0; oy < oy1; oy++ {
 			src := tile[(oy-oy0)*Wp*Co : ((oy-oy0)*Wp+s.OW)*Co]
 			dst := y[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
@@ -280,7 +284,7 @@ func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 		n, oy0 := u/blocks, (u%blocks)*RB
 		oy1 := min(oy0+RB, s.OH)
 		M := (oy1 - oy0) * Wp
-		a := t.blockInput(n, oy0, oy1, xp, local)
+		a := t.blockInput(n, oy0, oy1, xp, local, true)
 		for oy := oy0; oy < oy1; oy++ {
 			src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
 			row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
