@@ -185,8 +185,7 @@ func (t *convTask) forward(wk, lo, hi int) {
 		r1 := min(r0+R, hi)
 		Im2colRows(s, x, r0, r1, cols)
 		Sgemm(r1-r0, Co, K, cols, K, w, Co, y[r0*Co:], Co, acc)
-		addBiasRows(y[r0*Co:r1*Co], bias, Co)
-		t.fuse.epilogue(y[r0*Co:r1*Co], r0*Co)
+		finishRows(y[r0*Co:r1*Co], bias, Co, t.fuse, r0*Co)
 	}
 }
 

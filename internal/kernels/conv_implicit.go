@@ -186,8 +186,7 @@ func (t *convTask) forwardPadded(wk, lo, hi int) {
 			SgemmSegGroups(oy1-oy0, Wp*C, s.OW*Co, s.OW, Co, s.KH, KW*C, a, C, Wp*C, w, Co, y[row:], Co, false)
 			for oy := oy0; oy < oy1; oy++ {
 				dst := y[row+(oy-oy0)*s.OW*Co : row+(oy-oy0+1)*s.OW*Co]
-				addBiasRows(dst, bias, Co)
-				t.fuse.epilogue(dst, row+(oy-oy0)*s.OW*Co)
+				finishRows(dst, bias, Co, t.fuse, row+(oy-oy0)*s.OW*Co)
 			}
 		}
 		return

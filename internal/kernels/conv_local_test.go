@@ -133,3 +133,42 @@ func TestConvImplicitLocalPad(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestFinishRows checks the one-pass convolution epilogue against the
+// separate row kernels it replaces (addBiasRows, then the fusion's Post
+// map and residual), bit for bit: every channel count to 70 (tiles of one
+// to several vectors, and more than the bias kernel's 64 floats), rows of
+// whole blocks and with a tail, each part alone and together.
+func TestFinishRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 30))
+	for c := 1; c <= 70; c++ {
+		for _, pixels := range []int{1, 3, 16, 1 + r.IntN(60)} {
+			n := pixels * c
+			for k := range 16 {
+				useBias, usePost, relu, useRes := k&1 != 0, k&2 != 0, k&4 != 0, k&8 != 0
+				var bias []float32
+				if useBias {
+					bias = randVec(r, c)
+				}
+				f := &Fusion{}
+				if usePost {
+					_, _, _, _, f.Post = ctAffine(r, c, relu)
+				}
+				off := r.IntN(40)
+				if useRes {
+					f.Res = randVec(r, off+n+5)
+				}
+				y := randVec(r, n)
+				want := append([]float32(nil), y...)
+				addBiasRows(want, bias, c)
+				f.epilogue(want, off)
+				finishRows(y, bias, c, f, off)
+				for i := range want {
+					if y[i] != want[i] {
+						t.Fatalf("C %d, %d pixels, bias %v post %v relu %v res %v: y[%d] = %g, want %g", c, pixels, useBias, usePost, relu, useRes, i, y[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

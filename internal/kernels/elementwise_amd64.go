@@ -34,3 +34,6 @@ func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int)
 
 //go:noescape
 func colSumAVX512(x, out *float32, rows, vecs int)
+
+//go:noescape
+func epilogueAVX512(y, bias, center, scale, shift, res *float32, blocks, vecs, flags int)

@@ -350,3 +350,67 @@ cs1row:
 csdone:
 	VZEROUPPER
 	RET
+
+// func epilogueAVX512(y, bias, center, scale, shift, res *float32, blocks, vecs, flags int)
+// A convolution's output finished in one pass, each step the instruction
+// of the separate row kernel it replaces (so the same bits): flags&1: y =
+// (y − 0)·1 + bias (copyAddBias); flags&2: y = (y − center)·scale + shift,
+// then max(y, 0) if flags&4 (scaleShiftAVX512); flags&8: y = res + y
+// (addAVX512). bias, center, scale and shift hold one block; res advances
+// with y.
+TEXT ·epilogueAVX512(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), DI
+	MOVQ bias+8(FP), R13
+	MOVQ center+16(FP), R12
+	MOVQ scale+24(FP), R8
+	MOVQ shift+32(FP), R9
+	MOVQ res+40(FP), SI
+	MOVQ blocks+48(FP), CX
+	MOVQ vecs+56(FP), DX
+	MOVQ flags+64(FP), R10
+	VXORPS Z31, Z31, Z31
+	MOVL $0x3f800000, AX
+	VPBROADCASTD AX, Z30
+	TESTQ CX, CX
+	JZ    epdone
+
+epblock:
+	XORQ BX, BX
+	MOVQ DX, R11
+
+epvec:
+	VMOVUPS (DI)(BX*1), Z0
+	TESTQ   $1, R10
+	JZ      epnobias
+	VSUBPS  Z31, Z0, Z0
+	VFMADD213PS (R13)(BX*1), Z30, Z0
+
+epnobias:
+	TESTQ $2, R10
+	JZ    epnopost
+	VSUBPS      (R12)(BX*1), Z0, Z0
+	VMOVUPS     (R8)(BX*1), Z1
+	VFMADD213PS (R9)(BX*1), Z1, Z0
+	TESTQ       $4, R10
+	JZ          epnopost
+	VMAXPS      Z0, Z31, Z0
+
+epnopost:
+	TESTQ   $8, R10
+	JZ      epstore
+	VMOVUPS (SI)(BX*1), Z2
+	VADDPS  Z0, Z2, Z0
+
+epstore:
+	VMOVUPS Z0, (DI)(BX*1)
+	ADDQ    $64, BX
+	DECQ    R11
+	JNZ     epvec
+	ADDQ    BX, DI
+	ADDQ    BX, SI
+	DECQ    CX
+	JNZ     epblock
+
+epdone:
+	VZEROUPPER
+	RET

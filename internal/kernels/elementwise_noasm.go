@@ -22,3 +22,7 @@ func maxPoolRowAVX512(x, y, arg *float32, ow, vecs, rowBytes int)       { panic(
 func maxPoolBackRowAVX512(dy, arg, dx *float32, ow, vecs, rowBytes int) { panic("unreachable") }
 
 func colSumAVX512(x, out *float32, rows, vecs int) { panic("unreachable") }
+
+func epilogueAVX512(y, bias, center, scale, shift, res *float32, blocks, vecs, flags int) {
+	panic("unreachable")
+}

@@ -71,6 +71,44 @@ func (f *Fusion) epilogue(dst []float32, off int) {
 	}
 }
 
+// finishRows adds bias to dst (whole pixels of c channels, the output
+// floats y[off:off+len(dst)]) and applies f's epilogue: addBiasRows then
+// f.epilogue, bit for bit, but in one pass over dst where the AVX-512 row
+// kernel covers it (the pixels of whole blocks of tileLen(c) floats); the
+// rest goes through the separate row kernels as before.
+func finishRows(dst, bias []float32, c int, f *Fusion, off int) {
+	blocks, L, done := vecSplit(len(dst), c)
+	if f == nil || blocks == 0 || (bias != nil && L > len(ones)) || (f.Post.on() && f.Post.L != L) {
+		addBiasRows(dst, bias, c)
+		f.epilogue(dst, off)
+		return
+	}
+	var tiled [64]float32
+	flags := 0
+	if bias != nil {
+		tile(tiled[:L], bias)
+		flags |= 1
+	}
+	center, scale, shift := &zeros[0], &zeros[0], &zeros[0]
+	if f.Post.on() {
+		center, scale, shift = ptr(f.Post.Center), ptr(f.Post.Scale), ptr(f.Post.Shift)
+		flags |= 2
+		if f.Post.ReLU {
+			flags |= 4
+		}
+	}
+	var res *float32
+	if f.Res != nil {
+		res = &f.Res[off]
+		flags |= 8
+	}
+	epilogueAVX512(ptr(dst), &tiled[0], center, scale, shift, res, blocks, L/16, flags)
+	if done < len(dst) {
+		addBiasRows(dst[done:], bias, c)
+		f.epilogue(dst[done:], off+done)
+	}
+}
+
 // FusedScratch returns the scratch floats ConvForwardFused needs for s.
 func FusedScratch(s ConvShape) int {
 	if PreferImplicit(s) {
