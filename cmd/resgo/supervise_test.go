@@ -8,7 +8,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,23 +41,44 @@ func crashFile(t *testing.T, dir, stderr string) string {
 	return string(b)
 }
 
-// TestRuntimeOutOfMemory runs eval with a batch of the whole test set
-// (about 9 GB) under an address-space limit of 2 GB: the Go runtime dies
-// of "fatal error: out of memory", which must reach the user as one line
-// with a hint and status 1, its report in a file.
+// TestRuntimeOutOfMemory has predict decode a 7000×7000 RGBA picture
+// (196 MB as pixels, within predict's limit of pixels) under an
+// address-space limit of 2 GB, about 340 MB above what resgo starts with:
+// the Go runtime dies of "fatal error: out of memory", which must reach
+// the user as one line with a hint and status 1, its report in a file.
+// (train and eval check their batch's memory first; a picture's is not.)
 func TestRuntimeOutOfMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 49-megapixel picture")
+	}
 	resgoBinary(t) // built outside tmp
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
+	const side = 7000
+	img := image.NewNRGBA(image.Rect(0, 0, side, side))
+	for i := 0; i < 4*side; i += 4 {
+		copy(img.Pix[i:], []byte{255, 255, 255, 254}) // white paper, not quite opaque: decoded as NRGBA
+	}
+	for y := 1; y < side; y++ {
+		copy(img.Pix[y*img.Stride:], img.Pix[:img.Stride])
+	}
+	pic := filepath.Join(tmp, "scan.png")
+	var b bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pic, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	limit := []string{"sh", "-c", `ulimit -v 2000000 && exec "$0" "$@"`}
-	r := runBinary(t, limit, "eval", "--checkpoint", ckTestModel, "--batch", "10000", "--threads", "1")
+	r := runBinary(t, limit, "predict", "--checkpoint", ckTestModel, pic)
 	if r.code != exitFailed || r.stdout != "" {
 		t.Errorf("exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitFailed)
 	}
-	checkOneLineError(t, "eval out of memory", r.stderr, "resgo: out of memory: the Go runtime could not allocate ",
+	checkOneLineError(t, "predict out of memory", r.stderr, "resgo: out of memory: the Go runtime could not allocate ",
 		"try a smaller --batch or fewer --threads", "the Go runtime's report is saved in ")
 	report := crashFile(t, tmp, r.stderr)
-	for _, want := range []string{"resgo " + version, "resgo eval --checkpoint " + ckTestModel, "fatal error: out of memory", "goroutine ", "resgo/tensor"} {
+	for _, want := range []string{"resgo " + version, "resgo predict --checkpoint " + ckTestModel, "fatal error: out of memory", "goroutine ", "main.runPredict"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report lacks %q:\n%s", want, report)
 		}
