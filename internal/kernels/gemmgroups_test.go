@@ -88,6 +88,9 @@ func testGemmGroupsImpl(t *testing.T, f gemmGroupsFunc, seg gemmSegFunc) {
 	for _, cv := range [][6]int{ // rows, OW, Wp, C, KW, Cout
 		{8, 28, 30, 8, 3, 16}, {8, 28, 30, 16, 3, 16}, {14, 14, 16, 16, 3, 32}, {14, 14, 16, 32, 3, 32},
 		{7, 7, 9, 64, 3, 64}, {8, 28, 30, 1, 3, 8}, {8, 28, 30, 16, 3, 8}, {3, 27, 31, 3, 5, 7}, {2, 9, 15, 1, 7, 70},
+		// K in several blocks of whole segments, segments split into
+		// pieces, and more than one column panel (VGG's wide layers).
+		{3, 6, 8, 256, 3, 80}, {2, 5, 7, 300, 3, 20}, {2, 4, 6, 100, 3, 150},
 	} {
 		rows, ow, wp, c, kw, co := cv[0], cv[1], cv[2], cv[3], cv[4], cv[5]
 		for _, acc := range []bool{false, true} {
