@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"resgo/compute"
 	"testing"
@@ -29,14 +30,32 @@ func TestConvForwardPaddedDirect(t *testing.T) {
 				want := make([]float32, s.Rows()*s.Cout)
 				ConvForwardPadded(p, s, xp, w, bias, got, false)
 				ConvForwardPadded(p, s, xp, w, bias, want, true)
-				for i := range want {
-					if got[i] != want[i] {
-						t.Fatalf("workers %d, %+v, bias %v: y[%d] = %g straight, %g through the tile", workers, s, bias != nil, i, got[i], want[i])
-					}
-				}
+				sameBits(t, fmt.Sprintf("workers %d, %+v, bias %v: y, straight against through the tile", workers, s, bias != nil), got, want)
 			}
 		}
 		p.Close()
+	}
+}
+
+// sameBits fails the test at the first float of got that differs from
+// want, bit for bit.
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%s: [%d] = %g, want %g", what, i, got[i], want[i])
+		}
+	}
+}
+
+// localPadShapes are stride-1 convolutions of the implicit GEMM: the
+// ResNet's, one input channel, larger and even kernels, 'valid' padding,
+// and output channels that are not whole vectors.
+func localPadShapes() []ConvShape {
+	return []ConvShape{
+		stride1Shape(3, 28, 28, 8, 3, 3, 16, true), stride1Shape(2, 28, 28, 1, 3, 3, 8, true),
+		stride1Shape(3, 14, 14, 32, 3, 3, 32, true), stride1Shape(2, 29, 31, 3, 5, 5, 7, true),
+		stride1Shape(2, 20, 13, 5, 3, 2, 33, false), stride1Shape(1, 17, 17, 4, 2, 2, 70, true),
 	}
 }
 
@@ -46,11 +65,7 @@ func TestConvForwardPaddedDirect(t *testing.T) {
 // before, BatchNorm after and a residual, on every worker count.
 func TestConvForwardFusedLocalPad(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
-	shapes := []ConvShape{
-		stride1Shape(3, 28, 28, 8, 3, 3, 16, true), stride1Shape(2, 28, 28, 1, 3, 3, 8, true),
-		stride1Shape(3, 14, 14, 32, 3, 3, 32, true), stride1Shape(2, 29, 31, 3, 5, 5, 7, true),
-		stride1Shape(2, 20, 13, 5, 3, 2, 33, false), stride1Shape(1, 17, 17, 4, 2, 2, 70, true),
-	}
+	shapes := localPadShapes()
 	for _, workers := range []int{1, 2, 3} {
 		p := compute.NewPool(workers)
 		for _, s := range shapes {
@@ -71,11 +86,7 @@ func TestConvForwardFusedLocalPad(t *testing.T) {
 			parallel(p, &convTasks, s.N*blocks, 1, convTask{op: convFwdPadded, p: p, s: s, x: xp, w: w, bias: bias, y: want, fuse: f})
 			got := randVec(r, len(want))
 			ConvForwardFused(p, s, x, w, bias, got, f, make([]float32, FusedScratch(s)))
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("workers %d, %+v: y[%d] = %g padding per unit, %g padding the batch", workers, s, i, got[i], want[i])
-				}
-			}
+			sameBits(t, fmt.Sprintf("workers %d, %+v: y, padding per unit against padding the batch", workers, s), got, want)
 		}
 		p.Close()
 	}
@@ -88,18 +99,10 @@ func TestConvForwardFusedLocalPad(t *testing.T) {
 // on every worker count.
 func TestConvImplicitLocalPad(t *testing.T) {
 	r := rand.New(rand.NewPCG(27, 28))
-	shapes := []ConvShape{
-		stride1Shape(3, 28, 28, 8, 3, 3, 16, true), stride1Shape(2, 28, 28, 1, 3, 3, 8, true),
-		stride1Shape(3, 14, 14, 32, 3, 3, 32, true), stride1Shape(2, 29, 31, 3, 5, 5, 7, true),
-		stride1Shape(2, 20, 13, 5, 3, 2, 33, false), stride1Shape(1, 17, 17, 4, 2, 2, 70, true),
-	}
+	shapes := localPadShapes()
 	same := func(what string, workers int, s ConvShape, got, want []float32) {
 		t.Helper()
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("workers %d, %+v: %s[%d] = %g padding per unit, %g padding the batch", workers, s, what, i, got[i], want[i])
-			}
-		}
+		sameBits(t, fmt.Sprintf("workers %d, %+v: %s, padding per unit against padding the batch", workers, s, what), got, want)
 	}
 	for _, workers := range []int{1, 2, 3} {
 		p := compute.NewPool(workers)
