@@ -140,9 +140,12 @@ func checkMemory(cmd, name string, batch int, tape, params string, estimate func
 		return err
 	}
 	perImage := (e.total() - one.total()) / int64(max(batch-1, 1))
+	// The batch suggested needs at most half of what is available, not two
+	// thirds: what is available moves from one start to the next (by tens
+	// of MiB under ulimit -v), and the suggestion must still pass.
 	fits := int64(0)
 	if perImage > 0 {
-		fits = (usable - (one.total() - perImage)) / perImage
+		fits = (avail/2 - (one.total() - perImage)) / perImage
 	}
 	hint := "no batch fits: free some memory or raise the limit"
 	if fits >= 1 {
