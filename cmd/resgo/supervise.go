@@ -49,8 +49,9 @@ var (
 )
 
 // crashMessage is the one line that tells of a crash of the runtime's
-// report, saved at path (or not saved, for saveErr).
-func crashMessage(report, path string, saveErr error) string {
+// report, saved at path (or not saved, for saveErr), in a run of the
+// command cmd (for its hint on running out of memory).
+func crashMessage(cmd, report, path string, saveErr error) string {
 	// The head of the report, before its first empty line, says what
 	// happened; the rest is stacks.
 	head, _, _ := strings.Cut(strings.TrimLeft(report, "\n"), "\n\n")
@@ -74,7 +75,11 @@ func crashMessage(report, path string, saveErr error) string {
 			used, _ := strconv.ParseInt(m[2], 10, 64)
 			detail = fmt.Sprintf("the Go runtime could not allocate %s more, with %s in use", byteSize(want), byteSize(used))
 		}
-		return fmt.Sprintf("resgo: out of memory: %s; try a smaller --batch or fewer --threads, or free some memory (%s)", detail, where)
+		hint := "try a smaller --batch or fewer --threads"
+		if cmd == "predict" { // its memory goes with the pictures' size
+			hint = "try smaller pictures"
+		}
+		return fmt.Sprintf("resgo: out of memory: %s; %s, or free some memory (%s)", detail, hint, where)
 	case strings.HasPrefix(what, "SIGQUIT: "):
 		return fmt.Sprintf("resgo: quit (SIGQUIT); %s", where)
 	}

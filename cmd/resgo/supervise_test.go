@@ -76,7 +76,7 @@ func TestRuntimeOutOfMemory(t *testing.T) {
 		t.Errorf("exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitFailed)
 	}
 	checkOneLineError(t, "predict out of memory", r.stderr, "resgo: out of memory: the Go runtime could not allocate ",
-		"try a smaller --batch or fewer --threads", "the Go runtime's report is saved in ")
+		"; try smaller pictures, or free some memory", "the Go runtime's report is saved in ")
 	report := crashFile(t, tmp, r.stderr)
 	for _, want := range []string{"resgo " + version, "resgo predict --checkpoint " + ckTestModel, "fatal error: out of memory", "goroutine ", "main.runPredict"} {
 		if !strings.Contains(report, want) {
@@ -96,7 +96,7 @@ func TestCrashMessage(t *testing.T) {
 			"resgo: internal error: panic: runtime error: index out of range [3] with length 2 (a bug: please report it with the Go runtime's report saved in F)"},
 		{"SIGQUIT: quit\nPC=0x4 m=0 sigcode=0\n\ngoroutine 0 gp=0x1 m=0 [idle]:\n", "resgo: quit (SIGQUIT); the Go runtime's report is saved in F"},
 	} {
-		if got := crashMessage(c.report, "F", nil); got != c.want {
+		if got := crashMessage("train", c.report, "F", nil); got != c.want {
 			t.Errorf("%q:\n got %s\nwant %s", c.report, got, c.want)
 		}
 	}

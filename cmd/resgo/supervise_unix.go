@@ -141,7 +141,11 @@ func supervise(args []string) (int, bool) {
 	switch {
 	case crashed:
 		path, err := saveReport(args, report)
-		fmt.Fprintln(os.Stderr, crashMessage(report, path, err))
+		sub := ""
+		if len(args) > 0 {
+			sub = args[0]
+		}
+		fmt.Fprintln(os.Stderr, crashMessage(sub, report, path, err))
 		return 1, true // a failed run (README, "When things go wrong")
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL:
 		fmt.Fprintln(os.Stderr, killedMessage(killsBefore))
