@@ -184,7 +184,7 @@ func TestMemoryEstimates(t *testing.T) {
 		}
 
 		// And an inference pass, as eval runs it.
-		e, err = evalMemory(m, []int{28, 28, 1}, 24, pool)
+		e, err = passMemory(name, m, []int{28, 28, 1}, 24, false, pool)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,45 +25,35 @@ func (e memoryEstimate) total() int64 { return e.tape + e.params + e.input }
 // at batch size batch, from two steps of a fresh copy of the model (whose
 // BatchNorm statistics may move). The estimate leaves out the Go runtime
 // and the kernels' per-thread scratch, a few tens of MiB.
-func trainMemory(name string, o models.Options, batch int, pool *compute.Pool) (e memoryEstimate, err error) {
+func trainMemory(name string, o models.Options, batch int, pool *compute.Pool) (memoryEstimate, error) {
 	m, err := models.New(name, o)
 	if err != nil {
-		return e, err
+		return memoryEstimate{}, err
 	}
-	fixed, perImage, err := arenaGrowth(m, o.InputShape(), true, pool)
+	return passMemory(name, m, o.InputShape(), batch, true, pool)
+}
+
+// passMemory estimates the memory of a pass of m, the model called name,
+// over batches of batch images of shape (height, width, channels): with
+// train a training step, whose trainable parameters also have a gradient
+// and Adam's two moments; otherwise an inference pass as eval runs it
+// (the inference tape keeps every activation of the batch until the
+// next), which does not change m.
+func passMemory(name string, m models.Model, shape []int, batch int, train bool, pool *compute.Pool) (memoryEstimate, error) {
+	fixed, perImage, err := arenaGrowth(m, shape, train, pool)
 	if err != nil {
-		return e, fmt.Errorf("estimating the memory of %s: %v", name, err)
+		return memoryEstimate{}, fmt.Errorf("estimating the memory of %s: %v", name, err)
 	}
 	var params int64
 	for _, p := range m.Params() {
 		n := int64(p.Value.Len()) * 4
-		if p.Trainable {
+		if train && p.Trainable {
 			n *= 4 // value, gradient, Adam's m and v
 		}
 		params += n
 	}
-	return newEstimate(fixed, perImage, params, o.InputShape(), batch), nil
-}
-
-// evalMemory estimates the memory of an inference pass of m (a loaded
-// model, which the pass does not change) over batches of batch images of
-// the given height, width and channels, as eval runs it: the inference
-// tape keeps every activation of the batch until the next one.
-func evalMemory(m models.Model, shape []int, batch int, pool *compute.Pool) (e memoryEstimate, err error) {
-	fixed, perImage, err := arenaGrowth(m, shape, false, pool)
-	if err != nil {
-		return e, fmt.Errorf("estimating the memory of the model: %v", err)
-	}
-	var params int64
-	for _, p := range m.Params() {
-		params += int64(p.Value.Len()) * 4
-	}
-	return newEstimate(fixed, perImage, params, shape, batch), nil
-}
-
-func newEstimate(fixed, perImage, params int64, shape []int, batch int) memoryEstimate {
 	imageBytes := int64(4 * shape[0] * shape[1] * shape[2])
-	return memoryEstimate{batch: batch, tape: fixed + perImage*int64(batch), params: params, input: imageBytes * int64(batch)}
+	return memoryEstimate{batch: batch, tape: fixed + perImage*int64(batch), params: params, input: imageBytes * int64(batch)}, nil
 }
 
 // arenaGrowth measures how the tape's arena grows with the batch. Every
@@ -110,7 +100,7 @@ func checkBatchMemory(cmd, name string, o models.Options, batch int, pool *compu
 // model m over images of the given shape.
 func checkEvalMemory(cmd, name string, m models.Model, shape []int, batch int, pool *compute.Pool) error {
 	return checkMemory(cmd, name, batch, "activations", "parameters", func(b int) (memoryEstimate, error) {
-		return evalMemory(m, shape, b, pool)
+		return passMemory(name, m, shape, b, false, pool)
 	})
 }
 

@@ -87,8 +87,12 @@ func TestRuntimeOutOfMemory(t *testing.T) {
 
 // TestCrashMessage checks the line for each kind of runtime report.
 func TestCrashMessage(t *testing.T) {
+	oom := "runtime: out of memory: cannot allocate 4194304-byte block (3758096384 in use)\nfatal error: out of memory\n\ngoroutine 1 [running]:\n"
+	if got, want := crashMessage("predict", oom, "F", nil), "resgo: out of memory: the Go runtime could not allocate 4 MiB more, with 3.5 GiB in use; try smaller pictures, or free some memory (the Go runtime's report is saved in F)"; got != want {
+		t.Errorf("predict out of memory:\n got %s\nwant %s", got, want)
+	}
 	for _, c := range []struct{ report, want string }{
-		{"runtime: out of memory: cannot allocate 4194304-byte block (3758096384 in use)\nfatal error: out of memory\n\ngoroutine 1 [running]:\n",
+		{oom,
 			"resgo: out of memory: the Go runtime could not allocate 4 MiB more, with 3.5 GiB in use; try a smaller --batch or fewer --threads, or free some memory (the Go runtime's report is saved in F)"},
 		{"fatal error: concurrent map writes\n\ngoroutine 7 [running]:\n",
 			"resgo: internal error: fatal error: concurrent map writes (a bug: please report it with the Go runtime's report saved in F)"},
