@@ -27,9 +27,9 @@ func loadONNX(path string) (*Model, error) {
 	tp.NoGrad = true
 	// A file resgo exported from a model of other 28×28 grey images (such as
 	// Fashion-MNIST's) says so; any other is taken as a digit classifier.
-	digits := om.Metadata["resgo.prepare"] != checkpoint.PreparePixels
-	m := &Model{run: &engine{net: om, tape: tp, shape: om.Input[:3]}, digits: digits,
-		info: Info{Path: path, Model: "onnx", Height: om.Input[0], Width: om.Input[1], Channels: om.Input[2], Digits: digits}}
+	m := &Model{run: &engine{net: om, tape: tp, shape: om.Input[:3]},
+		info: Info{Path: path, Model: "onnx", Height: om.Input[0], Width: om.Input[1], Channels: om.Input[2],
+			Digits: om.Metadata["resgo.prepare"] != checkpoint.PreparePixels}}
 	// A file resgo exported says what it was (docs/onnx.md).
 	if name := om.Metadata["resgo.model"]; name != "" {
 		m.info.Model = name

@@ -41,9 +41,6 @@ type Model struct {
 	mu   sync.Mutex
 	run  runner // what computes the probabilities
 	info Info
-	// digits: pictures are prepared as MNIST's digits (imageprep), not
-	// resized (raster).
-	digits bool
 }
 
 // runner computes a network's class probabilities for b prepared images
@@ -126,8 +123,7 @@ func Load(path string) (*Model, error) {
 	m := &Model{run: &engine{net: st.Net, tape: tp, shape: shape},
 		info: Info{Path: path, Model: st.Model, Epoch: st.Epoch, Step: st.Step, Notice: st.Notice,
 			Height: shape[0], Width: shape[1], Channels: shape[2]}}
-	m.digits = st.Run.Digits() && shape[0] == imageprep.Size && shape[1] == imageprep.Size && shape[2] == 1
-	m.info.Digits = m.digits
+	m.info.Digits = st.Run.Digits() && shape[0] == imageprep.Size && shape[1] == imageprep.Size && shape[2] == 1
 	if n := len(st.History); n > 0 {
 		m.info.TestAccuracy = st.History[n-1].TestAccuracy
 	}
@@ -163,7 +159,7 @@ func (m *Model) Prepare(img image.Image) ([]float32, error) {
 }
 
 func (m *Model) prepareInto(dst []float32, img image.Image) error {
-	if m.digits {
+	if m.info.Digits {
 		return imageprep.PrepareInto(dst, img)
 	}
 	px := make([]uint8, len(dst))
@@ -189,7 +185,7 @@ func (m *Model) WithThreads(n int) *Model {
 	e := m.run.(*engine)
 	tp := autograd.NewTape(compute.NewPool(n), 0)
 	tp.NoGrad = true
-	return &Model{run: &engine{net: e.net, tape: tp, shape: e.shape}, info: m.info, digits: m.digits}
+	return &Model{run: &engine{net: e.net, tape: tp, shape: e.shape}, info: m.info}
 }
 
 // Predict classifies one image (see PredictBatch).
