@@ -42,18 +42,7 @@ func checkGemmGroups(t *testing.T, f gemmGroupsFunc, seg gemmSegFunc, tc gemmSeg
 				if w := want[i*tc.ldc+j]; got != w {
 					t.Fatalf("%s: group %d C[%d,%d] = %g, SgemmSeg gives %g", name, g, i, j, got, w)
 				}
-				var ref, mag float64
-				if tc.acc {
-					ref = float64(c0[idx])
-					mag = math.Abs(ref)
-				}
-				for s := 0; s < tc.segs; s++ {
-					for p := 0; p < tc.segLen; p++ {
-						x := float64(a[g*gA+s*tc.segStride+i*tc.lda+p]) * float64(b[(s*tc.segLen+p)*tc.ldb+j])
-						ref += x
-						mag += math.Abs(x)
-					}
-				}
+				ref, mag := segRef(tc, a[g*gA:], b, c0[idx], i, j)
 				if math.Abs(float64(got)-ref) > 1e-5*mag+1e-30 {
 					t.Fatalf("%s: group %d C[%d,%d] = %g, want %g", name, g, i, j, got, ref)
 				}

@@ -67,6 +67,24 @@ func randGemmSegCase(rng *rand.Rand, m, n, segs, segLen int) gemmSegCase {
 	return tc
 }
 
+// segRef is C[i,j] of tc in float64 (c, C's value before, added when
+// tc.acc) and the sum of the magnitudes of its terms, for the tolerance:
+// a holds A from its first row.
+func segRef(tc gemmSegCase, a, b []float32, c float32, i, j int) (ref, mag float64) {
+	if tc.acc {
+		ref = float64(c)
+		mag = math.Abs(ref)
+	}
+	for s := 0; s < tc.segs; s++ {
+		for p := 0; p < tc.segLen; p++ {
+			x := float64(a[s*tc.segStride+i*tc.lda+p]) * float64(b[(s*tc.segLen+p)*tc.ldb+j])
+			ref += x
+			mag += math.Abs(x)
+		}
+	}
+	return ref, mag
+}
+
 // checkGemmSeg runs f on tc and compares it with a float64 reference, as
 // checkGemm does, including that nothing outside C's window is written.
 func checkGemmSeg(t *testing.T, f gemmSegFunc, tc gemmSegCase, rng *rand.Rand) {
@@ -101,18 +119,7 @@ func checkGemmSeg(t *testing.T, f gemmSegFunc, tc gemmSegCase, rng *rand.Rand) {
 		for j := 0; j < n; j++ {
 			idx := tc.offC + i*tc.ldc + j
 			inside[idx] = true
-			var want, mag float64
-			if tc.acc {
-				want = float64(c0[idx])
-				mag = math.Abs(want)
-			}
-			for s := 0; s < tc.segs; s++ {
-				for p := 0; p < tc.segLen; p++ {
-					x := float64(a[s*tc.segStride+i*tc.lda+p]) * float64(b[(s*tc.segLen+p)*tc.ldb+j])
-					want += x
-					mag += math.Abs(x)
-				}
-			}
+			want, mag := segRef(tc, a, b, c0[idx], i, j)
 			got := float64(cAll[idx])
 			if math.Abs(got-want) > 1e-5*mag+1e-30 || math.IsNaN(got) {
 				t.Fatalf("%v: C[%d,%d] = %g, want %g (Σ|ab| %g)", tc, i, j, got, want, mag)
