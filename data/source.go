@@ -322,6 +322,8 @@ func convertChannels(img []uint8, from, c int) []uint8 {
 // round(fraction × its images) chosen at random by seed (at least one of a
 // class of two or more) go to the test set, the rest, in their order, to
 // training. The same data, fraction and seed always give the same split.
+// The training set takes over d's memory (its images are moved within it),
+// so d must not be used afterwards.
 func SplitStratified(d *Dataset, fraction float64, seed uint64) (train, test *Dataset, s *Split, err error) {
 	byClass := make([][]int, len(d.Classes))
 	for i, l := range d.Labels {
@@ -352,18 +354,26 @@ func SplitStratified(d *Dataset, fraction float64, seed uint64) (train, test *Da
 		return nil, nil, nil, &FormatError{Format: "images", File: d.ImagesFile,
 			Problem: fmt.Sprintf("too few images to hold %.3g of each class out for testing: give every class two or more, or a test/ folder", fraction)}
 	}
+	// The test images are copied out; the training images are moved up
+	// within d's own buffers, in order, so that a split never holds the
+	// data set twice.
 	px := d.ImageLen()
-	part := func(want bool, n int) *Dataset {
-		p := &Dataset{N: n, H: d.H, W: d.W, C: d.C, Classes: d.Classes, ImagesFile: d.ImagesFile,
-			Images: make([]uint8, 0, n*px), Labels: make([]int32, 0, n)}
-		for i, h := range held {
-			if h == want {
-				p.Images = append(p.Images, d.Image(i)...)
-				p.Labels = append(p.Labels, d.Labels[i])
-			}
+	test = &Dataset{N: nTest, H: d.H, W: d.W, C: d.C, Classes: d.Classes, ImagesFile: d.ImagesFile,
+		Images: make([]uint8, 0, nTest*px), Labels: make([]int32, 0, nTest)}
+	kept := 0
+	for i, h := range held {
+		if h {
+			test.Images = append(test.Images, d.Image(i)...)
+			test.Labels = append(test.Labels, d.Labels[i])
+			continue
 		}
-		return p
+		if kept != i {
+			copy(d.Images[kept*px:(kept+1)*px], d.Image(i))
+			d.Labels[kept] = d.Labels[i]
+		}
+		kept++
 	}
-	train, test = part(false, d.N-nTest), part(true, nTest)
+	train = &Dataset{N: kept, H: d.H, W: d.W, C: d.C, Classes: d.Classes, ImagesFile: d.ImagesFile,
+		Images: d.Images[:kept*px:kept*px], Labels: d.Labels[:kept:kept]}
 	return train, test, &Split{Fraction: fraction, Seed: seed, Train: train.N, Test: test.N}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"image"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -468,5 +469,73 @@ func TestOpenKnowsMNIST(t *testing.T) {
 		if _, _, src, err := Open(dir, Options{TestOnly: true}); err != nil || src.Digits != !c.testChanged {
 			t.Errorf("test set only, changed %v: digits %v (%v)", c.testChanged, src != nil && src.Digits, err)
 		}
+	}
+}
+
+// TestSplitStratified splits a data set whose images carry their index:
+// every image lands in exactly one part, each with its label, in the
+// original order; each class holds round(fraction × its size) out; the
+// same seed gives the same split and another seed a different one.
+func TestSplitStratified(t *testing.T) {
+	classSize := []int{7, 20, 2, 13}
+	build := func() *Dataset {
+		d := &Dataset{H: 1, W: 2, C: 1, Classes: []string{"a", "b", "c", "d"}, ImagesFile: "pics"}
+		left := slices.Clone(classSize) // the classes interleaved until each is full
+		for d.N < 42 {
+			for c := range left {
+				if left[c] > 0 {
+					left[c]--
+					d.Images = append(d.Images, uint8(d.N), uint8(c))
+					d.Labels = append(d.Labels, int32(c))
+					d.N++
+				}
+			}
+		}
+		return d
+	}
+	held := func(seed uint64) []int {
+		orig := build()
+		train, test, s, err := SplitStratified(build(), 0.25, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Train != train.N || s.Test != test.N || train.N+test.N != orig.N {
+			t.Fatalf("split %+v of %d images into %d and %d", s, orig.N, train.N, test.N)
+		}
+		var ids []int
+		perClass := make([]int, len(classSize))
+		for _, part := range []*Dataset{train, test} {
+			if len(part.Images) != part.N*2 || len(part.Labels) != part.N {
+				t.Fatalf("a part of %d images has %d bytes and %d labels", part.N, len(part.Images), len(part.Labels))
+			}
+			prev := -1
+			for i := range part.N {
+				id, label := int(part.Images[2*i]), part.Labels[i]
+				if int32(part.Images[2*i+1]) != label || orig.Labels[id] != label {
+					t.Fatalf("image %d has label %d", id, label)
+				}
+				if id <= prev {
+					t.Fatalf("image %d after image %d: order not kept", id, prev)
+				}
+				prev = id
+				if part == test {
+					perClass[label]++
+					ids = append(ids, id)
+				}
+			}
+		}
+		for c, n := range classSize {
+			if want := int(math.Round(0.25 * float64(n))); perClass[c] != want {
+				t.Errorf("class %d of %d images: %d held out, want %d", c, n, perClass[c], want)
+			}
+		}
+		return ids
+	}
+	a, b, other := held(1), held(1), held(2)
+	if !slices.Equal(a, b) {
+		t.Errorf("seed 1 held out %v, then %v", a, b)
+	}
+	if slices.Equal(a, other) {
+		t.Errorf("seeds 1 and 2 held out the same images %v", a)
 	}
 }
