@@ -374,6 +374,6 @@ func SplitStratified(d *Dataset, fraction float64, seed uint64) (train, test *Da
 		kept++
 	}
 	train = &Dataset{N: kept, H: d.H, W: d.W, C: d.C, Classes: d.Classes, ImagesFile: d.ImagesFile,
-		Images: d.Images[:kept*px:kept*px], Labels: d.Labels[:kept:kept]}
+		Images: slices.Clip(d.Images[:kept*px]), Labels: slices.Clip(d.Labels[:kept])}
 	return train, test, &Split{Fraction: fraction, Seed: seed, Train: train.N, Test: test.N}, nil
 }
