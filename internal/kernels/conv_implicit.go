@@ -42,6 +42,12 @@ func PreferImplicit(s ConvShape) bool {
 	return 100*(Wp-s.OW) <= 15*s.OW
 }
 
+// PreferImplicitWeight reports whether the implicit GEMM is the faster way
+// to run s's weight gradient. Unlike the forward pass it computes no
+// dropped columns (SgemmTASeg skips them), so it wins wherever it applies:
+// it reads each input row once where im2col copies it KH·KW times.
+func PreferImplicitWeight(s ConvShape) bool { return Implicit(s) }
+
 // PaddedLen returns the length of the padded input buffer for s.
 func PaddedLen(s ConvShape) int {
 	Hp, Wp := PaddedGeometry(s)
@@ -237,9 +243,11 @@ func BackwardInputShape(s ConvShape) ConvShape {
 
 // ConvBackwardWeightPadded adds dW = Σ_p patch(p)ᵀ·dY[p] to dw and Σ dY to
 // db (if not nil), reading the patches in place from the padded input xp.
-// Each work unit copies its dY rows into the padded-width layout with zeros
-// in the dropped columns, then runs one Aᵀ·B GEMM per kernel row into the
-// worker's partial gradient; partials are added in worker order.
+// A work unit (a block of an image's output rows) runs one Aᵀ·B GEMM per
+// kernel row into its worker's partial gradient, with a K segment per
+// output row (SgemmTASeg): it reads dY where it lies and skips the padded
+// columns between the rows, whose products would be zero. Partials are
+// added in worker order.
 func ConvBackwardWeightPadded(p *Pool, s ConvShape, xp, dy, dw, db []float32) {
 	backwardWeightImplicit(convTask{op: convBwdWeightPadded, p: p, s: s, x: xp, dy: dy}, dw, db)
 }
@@ -278,23 +286,22 @@ func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 	stride := K*Co + Co
 	pd := t.part[wk*stride : wk*stride+K*Co]
 	pb := t.part[wk*stride+K*Co : (wk+1)*stride]
-	tile, local := t.tileAndLocal(wk, RB*Wp*Co, RB)
+	var local []float32
+	if t.local {
+		local = t.p.Scratch(wk, localLen(s, RB))
+	}
 	for u := lo; u < hi; u++ {
 		n, oy0 := u/blocks, (u%blocks)*RB
 		oy1 := min(oy0+RB, s.OH)
-		M := (oy1 - oy0) * Wp
-		a := t.blockInput(n, oy0, oy1, xp, local, true)
-		for oy := oy0; oy < oy1; oy++ {
-			src := dy[((n*s.OH+oy)*s.OW)*Co : ((n*s.OH+oy)*s.OW+s.OW)*Co]
-			row := tile[(oy-oy0)*Wp*Co : (oy-oy0+1)*Wp*Co]
-			copy(row, src)
-			clear(row[len(src):])
-			if t.db {
-				SumRows(src, s.OW, Co, pb)
+		a := t.blockInput(n, oy0, oy1, xp, local, false)
+		g := dy[((n*s.OH+oy0)*s.OW)*Co : ((n*s.OH+oy1)*s.OW)*Co]
+		if t.db {
+			for oy := oy0; oy < oy1; oy++ {
+				SumRows(g[(oy-oy0)*s.OW*Co:(oy-oy0+1)*s.OW*Co], s.OW, Co, pb)
 			}
 		}
 		for kh := 0; kh < s.KH; kh++ {
-			SgemmTA(KW*C, Co, M, a[kh*Wp*C:], C, tile, Co, pd[kh*KW*C*Co:], Co, true)
+			SgemmTASeg(KW*C, Co, oy1-oy0, s.OW, a[kh*Wp*C:], C, Wp*C, g, Co, pd[kh*KW*C*Co:], Co, true)
 		}
 	}
 }

@@ -18,6 +18,9 @@ var gemmImpl = SgemmGeneric
 // gemmTAImpl is the implementation behind SgemmTA.
 var gemmTAImpl = SgemmTAGeneric
 
+// gemmTASegImpl is the implementation behind SgemmTASeg.
+var gemmTASegImpl = SgemmTASegGeneric
+
 // gemmTBImpl is the implementation behind SgemmTB.
 var gemmTBImpl = SgemmTBGeneric
 
@@ -161,6 +164,38 @@ func SgemmTAGeneric(m, n, k int, a []float32, lda int, b []float32, ldb int, c [
 				ci[j] += av * bv
 			}
 		}
+	}
+}
+
+// SgemmTASeg computes C (+)= Σ_{s<segs} A_sᵀ·B_s where A_s, stored
+// [segLen×m] with row stride lda, is at a[s*segStride:], and B_s is rows
+// [s*segLen, (s+1)*segLen) of B [segs*segLen × n] (row stride ldb); C is
+// [m×n] (row stride ldc), added to when acc is true. It is one SgemmTA of
+// depth segs·segLen whose rows of stored A come in runs scattered in
+// memory: a convolution's weight gradient reads the patches of a block's
+// output rows this way, one segment per row, skipping the padded columns
+// between them. Each C element sums its products in K order, so the result
+// is that of SgemmTA over the same rows gathered, with the accumulators
+// kept in registers across the segment boundaries.
+func SgemmTASeg(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m == 0 || n == 0 {
+		return
+	}
+	gemmTASegImpl(m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+// SgemmTASegGeneric is the portable reference for SgemmTASeg: one
+// SgemmTAGeneric per segment, accumulating.
+func SgemmTASegGeneric(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if segs <= 0 || segLen <= 0 {
+		SgemmTAGeneric(m, n, 0, nil, lda, nil, ldb, c, ldc, acc)
+		return
+	}
+	for s := 0; s < segs; s++ {
+		SgemmTAGeneric(m, n, segLen, a[s*segStride:], lda, b[s*segLen*ldb:], ldb, c, ldc, acc || s > 0)
 	}
 }
 

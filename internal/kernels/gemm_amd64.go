@@ -24,8 +24,8 @@ type gemmArgs struct {
 	edge          uintptr        // 88: AVX2: 1 when the last vector is partial
 	ymask         [8]int32       // 96: AVX2 lane mask of the last vector
 	pf            uintptr        // 128: bytes from a tile's A to the next tile's (prefetch)
-	segs          uintptr        // 136: plain A: K segments of k steps each (≥ 1)
-	segskip       uintptr        // 144: plain A: bytes the A rows jump at a segment boundary
+	segs          uintptr        // 136: K segments of k steps each (≥ 1)
+	segskip       uintptr        // 144: bytes the A rows jump at a segment boundary
 }
 
 // gemmKernels describes one instruction set's micro-kernels.
@@ -91,6 +91,7 @@ func useArch(name string) {
 	case "avx512":
 		gemmImpl = sgemmAVX512
 		gemmTAImpl = sgemmTAAVX512
+		gemmTASegImpl = sgemmTASegAVX512
 		gemmTBImpl = sgemmTBAVX512
 		gemmSegImpl = sgemmSegAVX512
 		gemmGroupsImpl = sgemmGroupsAVX512
@@ -98,6 +99,7 @@ func useArch(name string) {
 	case "avx2":
 		gemmImpl = sgemmAVX2
 		gemmTAImpl = sgemmTAAVX2
+		gemmTASegImpl = sgemmTASegAVX2
 		gemmTBImpl = sgemmTBAVX2
 		gemmSegImpl = sgemmSegAVX2
 		gemmGroupsImpl = sgemmGroupsAVX2
@@ -134,6 +136,14 @@ func sgemmTAAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []
 
 func sgemmTAAVX2(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	sgemmAsm(gemmAVX2, true, m, n, k, a, lda, b, ldb, c, ldc, acc)
+}
+
+func sgemmTASegAVX512(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmSegAsm(gemm512, true, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
+}
+
+func sgemmTASegAVX2(m, n, segs, segLen int, a []float32, lda, segStride int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	sgemmSegAsm(gemmAVX2, true, m, n, segs, segLen, a, lda, segStride, b, ldb, c, ldc, acc)
 }
 
 func sgemmTBAVX512(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
@@ -203,9 +213,9 @@ func sgemmAsm(ks *gemmKernels, ta bool, m, n, k int, a []float32, lda int, b []f
 	sgemmSegAsm(ks, ta, m, n, 1, k, a, lda, k, b, ldb, c, ldc, acc)
 }
 
-// sgemmSegAsm is the driver behind sgemmAsm and SgemmSeg: C (+)= Σ_s A_s·B_s
-// over segs segments of segLen steps of K, A_s at a[s·segStride:] (plain A
-// only: with ta, segs must be 1) and B_s rows [s·segLen, (s+1)·segLen) of B.
+// sgemmSegAsm is the driver behind sgemmAsm, SgemmSeg and SgemmTASeg:
+// C (+)= Σ_s op(A_s)·B_s over segs segments of segLen steps of K, A_s at
+// a[s·segStride:] and B_s rows [s·segLen, (s+1)·segLen) of B.
 //
 // K is blocked so that a B block stays in L2: when segments are at most
 // kcMax long a block is a run of whole segments, which the kernels sum in
@@ -238,10 +248,10 @@ func sgemmGroupsAsm(ks *gemmKernels, ta bool, groups, gA, gC, m, n, segs, segLen
 		return
 	}
 	if ta {
-		if segs != 1 || groups != 1 {
-			panic("kernels: segmented SgemmTA")
+		if groups != 1 {
+			panic("kernels: grouped SgemmTA")
 		}
-		if len(a) < (k-1)*lda+m {
+		if len(a) < (segs-1)*segStride+(segLen-1)*lda+m {
 			panic("kernels: SgemmTA: A too short")
 		}
 	} else if len(a) < (groups-1)*gA+(segs-1)*segStride+(m-1)*lda+segLen {
@@ -292,7 +302,12 @@ func sgemmGroupsAsm(ks *gemmKernels, ta bool, groups, gA, gC, m, n, segs, segLen
 	args.lda = uintptr(lda) * 4
 	args.ldb = uintptr(ldb) * 4
 	args.ldc = uintptr(ldc) * 4
-	args.segskip = uintptr(segStride-segLen) * 4
+	// A moves by one element per K step (plain) or one row (ta).
+	kstep := 1
+	if ta {
+		kstep = lda
+	}
+	args.segskip = uintptr(segStride-segLen*kstep) * 4
 	first := true
 	for s0 := 0; s0 < segs; s0 += sg {
 		ns := min(sg, segs-s0)
@@ -306,9 +321,9 @@ func sgemmGroupsAsm(ks *gemmKernels, ta bool, groups, gA, gC, m, n, segs, segLen
 				args.acc = 0
 			}
 			first = false
-			aOff := s0*segStride + p0     // A offset of the block's first step
-			bRow := s0*segLen + p0        // B row of the block's first step
-			aEnd := (ns-1)*segStride + kk // A bytes/4 the K loop moves a row pointer
+			aOff := s0*segStride + p0*kstep     // A offset of the block's first step
+			bRow := s0*segLen + p0              // B row of the block's first step
+			aEnd := (ns-1)*segStride + kk*kstep // A floats the K loop moves a row pointer
 			// Row blocks: only worth it when several panels sweep A.
 			mc := m
 			if nvecs > ks.maxNV {
@@ -352,8 +367,8 @@ func sgemmGroupsAsm(ks *gemmKernels, ta bool, groups, gA, gC, m, n, segs, segLen
 							args.tiles = uintptr(tiles)
 							args.c = unsafe.Pointer(&c[gc+i*ldc+j0])
 							if ta {
-								args.a = unsafe.Pointer(&a[p0*lda+i])
-								args.astep = uintptr(r*4) - uintptr(kk)*args.lda
+								args.a = unsafe.Pointer(&a[aOff+i])
+								args.astep = uintptr(r*4) - uintptr(aEnd*4)
 							} else {
 								args.a = unsafe.Pointer(&a[ga+aOff+i*lda])
 								args.astep = uintptr(r)*args.lda - uintptr(aEnd*4)

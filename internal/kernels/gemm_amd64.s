@@ -7916,6 +7916,8 @@ TEXT ·gemm512TA_1x1(SB), NOSPLIT, $0-8
 tile:
 	MOVQ 8(R13), R8
 	VPXORD Z0, Z0, Z0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -7947,6 +7949,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -7962,6 +7966,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_2x1(p *gemmArgs)
 TEXT ·gemm512TA_2x1(SB), NOSPLIT, $0-8
@@ -7976,6 +7984,8 @@ tile:
 	MOVQ 8(R13), R8
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8012,6 +8022,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8032,6 +8044,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_3x1(p *gemmArgs)
 TEXT ·gemm512TA_3x1(SB), NOSPLIT, $0-8
@@ -8047,6 +8063,8 @@ tile:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8088,6 +8106,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8113,6 +8133,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_4x1(p *gemmArgs)
 TEXT ·gemm512TA_4x1(SB), NOSPLIT, $0-8
@@ -8129,6 +8153,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8175,6 +8201,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8205,6 +8233,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_5x1(p *gemmArgs)
 TEXT ·gemm512TA_5x1(SB), NOSPLIT, $0-8
@@ -8222,6 +8254,8 @@ tile:
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8273,6 +8307,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8308,6 +8344,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_6x1(p *gemmArgs)
 TEXT ·gemm512TA_6x1(SB), NOSPLIT, $0-8
@@ -8326,6 +8366,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8382,6 +8424,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8422,6 +8466,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_7x1(p *gemmArgs)
 TEXT ·gemm512TA_7x1(SB), NOSPLIT, $0-8
@@ -8441,6 +8489,8 @@ tile:
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8502,6 +8552,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8547,6 +8599,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_8x1(p *gemmArgs)
 TEXT ·gemm512TA_8x1(SB), NOSPLIT, $0-8
@@ -8567,6 +8623,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8633,6 +8691,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8683,6 +8743,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_9x1(p *gemmArgs)
 TEXT ·gemm512TA_9x1(SB), NOSPLIT, $0-8
@@ -8704,6 +8768,8 @@ tile:
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8775,6 +8841,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8830,6 +8898,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_10x1(p *gemmArgs)
 TEXT ·gemm512TA_10x1(SB), NOSPLIT, $0-8
@@ -8852,6 +8924,8 @@ tile:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -8928,6 +9002,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -8988,6 +9064,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_11x1(p *gemmArgs)
 TEXT ·gemm512TA_11x1(SB), NOSPLIT, $0-8
@@ -9011,6 +9091,8 @@ tile:
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -9092,6 +9174,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -9157,6 +9241,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_12x1(p *gemmArgs)
 TEXT ·gemm512TA_12x1(SB), NOSPLIT, $0-8
@@ -9181,6 +9269,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -9267,6 +9357,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -9337,6 +9429,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_13x1(p *gemmArgs)
 TEXT ·gemm512TA_13x1(SB), NOSPLIT, $0-8
@@ -9362,6 +9458,8 @@ tile:
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -9453,6 +9551,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -9528,6 +9628,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_14x1(p *gemmArgs)
 TEXT ·gemm512TA_14x1(SB), NOSPLIT, $0-8
@@ -9554,6 +9658,8 @@ tile:
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -9650,6 +9756,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -9730,6 +9838,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_15x1(p *gemmArgs)
 TEXT ·gemm512TA_15x1(SB), NOSPLIT, $0-8
@@ -9757,6 +9869,8 @@ tile:
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -9858,6 +9972,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -9943,6 +10059,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_16x1(p *gemmArgs)
 TEXT ·gemm512TA_16x1(SB), NOSPLIT, $0-8
@@ -9971,6 +10091,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10077,6 +10199,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Z0, K1, Z0
@@ -10167,6 +10291,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_1x2(p *gemmArgs)
 TEXT ·gemm512TA_1x2(SB), NOSPLIT, $0-8
@@ -10181,6 +10309,8 @@ tile:
 	MOVQ 8(R13), R8
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10222,6 +10352,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10240,6 +10372,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_2x2(p *gemmArgs)
 TEXT ·gemm512TA_2x2(SB), NOSPLIT, $0-8
@@ -10256,6 +10392,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10307,6 +10445,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10333,6 +10473,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_3x2(p *gemmArgs)
 TEXT ·gemm512TA_3x2(SB), NOSPLIT, $0-8
@@ -10351,6 +10495,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10412,6 +10558,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10446,6 +10594,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_4x2(p *gemmArgs)
 TEXT ·gemm512TA_4x2(SB), NOSPLIT, $0-8
@@ -10466,6 +10618,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10537,6 +10691,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10579,6 +10735,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_5x2(p *gemmArgs)
 TEXT ·gemm512TA_5x2(SB), NOSPLIT, $0-8
@@ -10601,6 +10761,8 @@ tile:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10682,6 +10844,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10732,6 +10896,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_6x2(p *gemmArgs)
 TEXT ·gemm512TA_6x2(SB), NOSPLIT, $0-8
@@ -10756,6 +10924,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -10847,6 +11017,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -10905,6 +11077,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_7x2(p *gemmArgs)
 TEXT ·gemm512TA_7x2(SB), NOSPLIT, $0-8
@@ -10931,6 +11107,8 @@ tile:
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -11032,6 +11210,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -11098,6 +11278,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_8x2(p *gemmArgs)
 TEXT ·gemm512TA_8x2(SB), NOSPLIT, $0-8
@@ -11126,6 +11310,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -11237,6 +11423,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -11311,6 +11499,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_9x2(p *gemmArgs)
 TEXT ·gemm512TA_9x2(SB), NOSPLIT, $0-8
@@ -11341,6 +11533,8 @@ tile:
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -11462,6 +11656,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -11544,6 +11740,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_10x2(p *gemmArgs)
 TEXT ·gemm512TA_10x2(SB), NOSPLIT, $0-8
@@ -11576,6 +11776,8 @@ tile:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -11707,6 +11909,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -11797,6 +12001,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_11x2(p *gemmArgs)
 TEXT ·gemm512TA_11x2(SB), NOSPLIT, $0-8
@@ -11831,6 +12039,8 @@ tile:
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -11972,6 +12182,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12070,6 +12282,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_12x2(p *gemmArgs)
 TEXT ·gemm512TA_12x2(SB), NOSPLIT, $0-8
@@ -12106,6 +12322,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -12257,6 +12475,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12363,6 +12583,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_1x3(p *gemmArgs)
 TEXT ·gemm512TA_1x3(SB), NOSPLIT, $0-8
@@ -12378,6 +12602,8 @@ tile:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -12429,6 +12655,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12450,6 +12678,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_2x3(p *gemmArgs)
 TEXT ·gemm512TA_2x3(SB), NOSPLIT, $0-8
@@ -12468,6 +12700,8 @@ tile:
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -12534,6 +12768,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12566,6 +12802,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_3x3(p *gemmArgs)
 TEXT ·gemm512TA_3x3(SB), NOSPLIT, $0-8
@@ -12587,6 +12827,8 @@ tile:
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -12668,6 +12910,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12711,6 +12955,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_4x3(p *gemmArgs)
 TEXT ·gemm512TA_4x3(SB), NOSPLIT, $0-8
@@ -12735,6 +12983,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -12831,6 +13081,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -12885,6 +13137,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_5x3(p *gemmArgs)
 TEXT ·gemm512TA_5x3(SB), NOSPLIT, $0-8
@@ -12912,6 +13168,8 @@ tile:
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -13023,6 +13281,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -13088,6 +13348,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_6x3(p *gemmArgs)
 TEXT ·gemm512TA_6x3(SB), NOSPLIT, $0-8
@@ -13118,6 +13382,8 @@ tile:
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -13244,6 +13510,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -13320,6 +13588,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_7x3(p *gemmArgs)
 TEXT ·gemm512TA_7x3(SB), NOSPLIT, $0-8
@@ -13353,6 +13625,8 @@ tile:
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -13494,6 +13768,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -13581,6 +13857,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_8x3(p *gemmArgs)
 TEXT ·gemm512TA_8x3(SB), NOSPLIT, $0-8
@@ -13617,6 +13897,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -13773,6 +14055,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -13871,6 +14155,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_1x4(p *gemmArgs)
 TEXT ·gemm512TA_1x4(SB), NOSPLIT, $0-8
@@ -13887,6 +14175,8 @@ tile:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -13948,6 +14238,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -13972,6 +14264,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_2x4(p *gemmArgs)
 TEXT ·gemm512TA_2x4(SB), NOSPLIT, $0-8
@@ -13992,6 +14288,8 @@ tile:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14073,6 +14371,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -14111,6 +14411,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_3x4(p *gemmArgs)
 TEXT ·gemm512TA_3x4(SB), NOSPLIT, $0-8
@@ -14135,6 +14439,8 @@ tile:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14236,6 +14542,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -14288,6 +14596,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_4x4(p *gemmArgs)
 TEXT ·gemm512TA_4x4(SB), NOSPLIT, $0-8
@@ -14316,6 +14628,8 @@ tile:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14437,6 +14751,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -14503,6 +14819,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_5x4(p *gemmArgs)
 TEXT ·gemm512TA_5x4(SB), NOSPLIT, $0-8
@@ -14535,6 +14855,8 @@ tile:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14676,6 +14998,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -14756,6 +15080,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512TA_6x4(p *gemmArgs)
 TEXT ·gemm512TA_6x4(SB), NOSPLIT, $0-8
@@ -14792,6 +15120,8 @@ tile:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -14953,6 +15283,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS 0(R11), Z0, Z0
@@ -15047,6 +15379,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512y_1x1(p *gemmArgs)
 TEXT ·gemm512y_1x1(SB), NOSPLIT, $0-8
@@ -17652,6 +17988,8 @@ TEXT ·gemm512yTA_1x1(SB), NOSPLIT, $0-8
 tile:
 	MOVQ 8(R13), R8
 	VPXORD Y0, Y0, Y0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -17683,6 +18021,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -17698,6 +18038,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_2x1(p *gemmArgs)
 TEXT ·gemm512yTA_2x1(SB), NOSPLIT, $0-8
@@ -17712,6 +18056,8 @@ tile:
 	MOVQ 8(R13), R8
 	VPXORD Y0, Y0, Y0
 	VPXORD Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -17748,6 +18094,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -17768,6 +18116,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_3x1(p *gemmArgs)
 TEXT ·gemm512yTA_3x1(SB), NOSPLIT, $0-8
@@ -17783,6 +18135,8 @@ tile:
 	VPXORD Y0, Y0, Y0
 	VPXORD Y1, Y1, Y1
 	VPXORD Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -17824,6 +18178,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -17849,6 +18205,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_4x1(p *gemmArgs)
 TEXT ·gemm512yTA_4x1(SB), NOSPLIT, $0-8
@@ -17865,6 +18225,8 @@ tile:
 	VPXORD Y1, Y1, Y1
 	VPXORD Y2, Y2, Y2
 	VPXORD Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -17911,6 +18273,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -17941,6 +18305,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_5x1(p *gemmArgs)
 TEXT ·gemm512yTA_5x1(SB), NOSPLIT, $0-8
@@ -17958,6 +18326,8 @@ tile:
 	VPXORD Y2, Y2, Y2
 	VPXORD Y3, Y3, Y3
 	VPXORD Y4, Y4, Y4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18009,6 +18379,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18044,6 +18416,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_6x1(p *gemmArgs)
 TEXT ·gemm512yTA_6x1(SB), NOSPLIT, $0-8
@@ -18062,6 +18438,8 @@ tile:
 	VPXORD Y3, Y3, Y3
 	VPXORD Y4, Y4, Y4
 	VPXORD Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18118,6 +18496,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18158,6 +18538,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_7x1(p *gemmArgs)
 TEXT ·gemm512yTA_7x1(SB), NOSPLIT, $0-8
@@ -18177,6 +18561,8 @@ tile:
 	VPXORD Y4, Y4, Y4
 	VPXORD Y5, Y5, Y5
 	VPXORD Y6, Y6, Y6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18238,6 +18624,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18283,6 +18671,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_8x1(p *gemmArgs)
 TEXT ·gemm512yTA_8x1(SB), NOSPLIT, $0-8
@@ -18303,6 +18695,8 @@ tile:
 	VPXORD Y5, Y5, Y5
 	VPXORD Y6, Y6, Y6
 	VPXORD Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18369,6 +18763,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18419,6 +18815,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_9x1(p *gemmArgs)
 TEXT ·gemm512yTA_9x1(SB), NOSPLIT, $0-8
@@ -18440,6 +18840,8 @@ tile:
 	VPXORD Y6, Y6, Y6
 	VPXORD Y7, Y7, Y7
 	VPXORD Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18511,6 +18913,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18566,6 +18970,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_10x1(p *gemmArgs)
 TEXT ·gemm512yTA_10x1(SB), NOSPLIT, $0-8
@@ -18588,6 +18996,8 @@ tile:
 	VPXORD Y7, Y7, Y7
 	VPXORD Y8, Y8, Y8
 	VPXORD Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18664,6 +19074,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18724,6 +19136,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_11x1(p *gemmArgs)
 TEXT ·gemm512yTA_11x1(SB), NOSPLIT, $0-8
@@ -18747,6 +19163,8 @@ tile:
 	VPXORD Y8, Y8, Y8
 	VPXORD Y9, Y9, Y9
 	VPXORD Y10, Y10, Y10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -18828,6 +19246,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -18893,6 +19313,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_12x1(p *gemmArgs)
 TEXT ·gemm512yTA_12x1(SB), NOSPLIT, $0-8
@@ -18917,6 +19341,8 @@ tile:
 	VPXORD Y9, Y9, Y9
 	VPXORD Y10, Y10, Y10
 	VPXORD Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19003,6 +19429,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -19073,6 +19501,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_13x1(p *gemmArgs)
 TEXT ·gemm512yTA_13x1(SB), NOSPLIT, $0-8
@@ -19098,6 +19530,8 @@ tile:
 	VPXORD Y10, Y10, Y10
 	VPXORD Y11, Y11, Y11
 	VPXORD Y12, Y12, Y12
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19189,6 +19623,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -19264,6 +19700,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_14x1(p *gemmArgs)
 TEXT ·gemm512yTA_14x1(SB), NOSPLIT, $0-8
@@ -19290,6 +19730,8 @@ tile:
 	VPXORD Y11, Y11, Y11
 	VPXORD Y12, Y12, Y12
 	VPXORD Y13, Y13, Y13
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19386,6 +19828,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -19466,6 +19910,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_15x1(p *gemmArgs)
 TEXT ·gemm512yTA_15x1(SB), NOSPLIT, $0-8
@@ -19493,6 +19941,8 @@ tile:
 	VPXORD Y12, Y12, Y12
 	VPXORD Y13, Y13, Y13
 	VPXORD Y14, Y14, Y14
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19594,6 +20044,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -19679,6 +20131,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemm512yTA_16x1(p *gemmArgs)
 TEXT ·gemm512yTA_16x1(SB), NOSPLIT, $0-8
@@ -19707,6 +20163,8 @@ tile:
 	VPXORD Y13, Y13, Y13
 	VPXORD Y14, Y14, Y14
 	VPXORD Y15, Y15, Y15
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -19813,6 +20271,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 72(R13), $0
 	JEQ store
 	VADDPS.Z 0(R11), Y0, K1, Y0
@@ -19903,6 +20363,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2_1x1(p *gemmArgs)
 TEXT ·gemmAVX2_1x1(SB), NOSPLIT, $0-8
@@ -24485,6 +24949,8 @@ TEXT ·gemmAVX2TA_1x1(SB), NOSPLIT, $0-8
 tile:
 	MOVQ 8(R13), R8
 	VXORPS Y0, Y0, Y0
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -24521,6 +24987,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -24552,6 +25020,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_2x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_2x1(SB), NOSPLIT, $0-8
@@ -24565,6 +25037,8 @@ tile:
 	MOVQ 8(R13), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -24611,6 +25085,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -24653,6 +25129,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_3x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_3x1(SB), NOSPLIT, $0-8
@@ -24667,6 +25147,8 @@ tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -24723,6 +25205,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -24776,6 +25260,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_4x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_4x1(SB), NOSPLIT, $0-8
@@ -24791,6 +25279,8 @@ tile:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -24857,6 +25347,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -24921,6 +25413,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_5x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_5x1(SB), NOSPLIT, $0-8
@@ -24937,6 +25433,8 @@ tile:
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -25013,6 +25511,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -25088,6 +25588,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_6x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_6x1(SB), NOSPLIT, $0-8
@@ -25105,6 +25609,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -25191,6 +25697,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -25277,6 +25785,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_7x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_7x1(SB), NOSPLIT, $0-8
@@ -25295,6 +25807,8 @@ tile:
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -25391,6 +25905,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -25488,6 +26004,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_8x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_8x1(SB), NOSPLIT, $0-8
@@ -25507,6 +26027,8 @@ tile:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -25613,6 +26135,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -25721,6 +26245,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_9x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_9x1(SB), NOSPLIT, $0-8
@@ -25741,6 +26269,8 @@ tile:
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -25857,6 +26387,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -25976,6 +26508,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_10x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_10x1(SB), NOSPLIT, $0-8
@@ -25997,6 +26533,8 @@ tile:
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -26123,6 +26661,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -26253,6 +26793,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_11x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_11x1(SB), NOSPLIT, $0-8
@@ -26275,6 +26819,8 @@ tile:
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -26411,6 +26957,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -26552,6 +27100,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_12x1(p *gemmArgs)
 TEXT ·gemmAVX2TA_12x1(SB), NOSPLIT, $0-8
@@ -26575,6 +27127,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -26721,6 +27275,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -26873,6 +27429,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_1x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_1x2(SB), NOSPLIT, $0-8
@@ -26886,6 +27446,8 @@ tile:
 	MOVQ 8(R13), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -26932,6 +27494,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -26969,6 +27533,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_2x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_2x2(SB), NOSPLIT, $0-8
@@ -26984,6 +27552,8 @@ tile:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -27045,6 +27615,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -27099,6 +27671,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_3x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_3x2(SB), NOSPLIT, $0-8
@@ -27116,6 +27692,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -27192,6 +27770,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -27263,6 +27843,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_4x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_4x2(SB), NOSPLIT, $0-8
@@ -27282,6 +27866,8 @@ tile:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -27373,6 +27959,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -27461,6 +28049,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_5x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_5x2(SB), NOSPLIT, $0-8
@@ -27482,6 +28074,8 @@ tile:
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -27588,6 +28182,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -27693,6 +28289,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_6x2(p *gemmArgs)
 TEXT ·gemmAVX2TA_6x2(SB), NOSPLIT, $0-8
@@ -27716,6 +28316,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -27837,6 +28439,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -27959,6 +28563,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_1x3(p *gemmArgs)
 TEXT ·gemmAVX2TA_1x3(SB), NOSPLIT, $0-8
@@ -27973,6 +28581,8 @@ tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -28029,6 +28639,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -28072,6 +28684,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_2x3(p *gemmArgs)
 TEXT ·gemmAVX2TA_2x3(SB), NOSPLIT, $0-8
@@ -28089,6 +28705,8 @@ tile:
 	VXORPS Y3, Y3, Y3
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -28165,6 +28783,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -28231,6 +28851,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_3x3(p *gemmArgs)
 TEXT ·gemmAVX2TA_3x3(SB), NOSPLIT, $0-8
@@ -28251,6 +28875,8 @@ tile:
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -28347,6 +28973,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -28436,6 +29064,10 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 
 // func gemmAVX2TA_4x3(p *gemmArgs)
 TEXT ·gemmAVX2TA_4x3(SB), NOSPLIT, $0-8
@@ -28459,6 +29091,8 @@ tile:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+	MOVQ 136(R13), R14
+seg:
 	MOVQ 48(R13), R10
 	CMPQ R10, $4
 	JLT rem
@@ -28575,6 +29209,8 @@ remloop:
 	DECQ R10
 	JNE remloop
 kdone:
+	DECQ R14
+	JNE segnext
 	CMPQ 88(R13), $0
 	JNE edge
 	CMPQ 72(R13), $0
@@ -28687,4 +29323,8 @@ next:
 	JNE tile
 	VZEROUPPER
 	RET
+segnext:
+	MOVQ 144(R13), R10
+	ADDQ R10, AX
+	JMP seg
 

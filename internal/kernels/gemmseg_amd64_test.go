@@ -11,6 +11,9 @@ func TestSgemmSegAVX2(t *testing.T)       { needAVX2(t); testGemmSegImpl(t, sgem
 func TestSgemmSegConvAVX512(t *testing.T) { needAVX512(t); testGemmSegConv(t, sgemmSegAVX512) }
 func TestSgemmSegConvAVX2(t *testing.T)   { needAVX2(t); testGemmSegConv(t, sgemmSegAVX2) }
 
+func TestSgemmTASegAVX512(t *testing.T) { needAVX512(t); testGemmTASegImpl(t, sgemmTASegAVX512) }
+func TestSgemmTASegAVX2(t *testing.T)   { needAVX2(t); testGemmTASegImpl(t, sgemmTASegAVX2) }
+
 func init() {
 	gemmSegBenchImpls = append(gemmSegBenchImpls,
 		gemmSegBenchImpl{"avx512", sgemmSegAVX512, sgemmAVX512, func() bool { return hasAVX512 }},

@@ -18,11 +18,12 @@ type gemmSegCase struct {
 	ldb, ldc           int
 	offA, offB, offC   int
 	acc                bool
+	ta                 bool // A_s is stored [segLen×m] (SgemmTASeg)
 }
 
 func (tc gemmSegCase) String() string {
-	return fmt.Sprintf("m=%d n=%d segs=%d segLen=%d lda=%d segStride=%d ldb=%d ldc=%d off=%d,%d,%d acc=%v",
-		tc.m, tc.n, tc.segs, tc.segLen, tc.lda, tc.segStride, tc.ldb, tc.ldc, tc.offA, tc.offB, tc.offC, tc.acc)
+	return fmt.Sprintf("m=%d n=%d segs=%d segLen=%d lda=%d segStride=%d ldb=%d ldc=%d off=%d,%d,%d acc=%v ta=%v",
+		tc.m, tc.n, tc.segs, tc.segLen, tc.lda, tc.segStride, tc.ldb, tc.ldc, tc.offA, tc.offB, tc.offC, tc.acc, tc.ta)
 }
 
 // aLen is the number of floats A spans.
@@ -30,7 +31,18 @@ func (tc gemmSegCase) aLen() int {
 	if tc.m == 0 || tc.segs == 0 || tc.segLen == 0 {
 		return 0
 	}
+	if tc.ta {
+		return (tc.segs-1)*tc.segStride + (tc.segLen-1)*tc.lda + tc.m
+	}
 	return (tc.segs-1)*tc.segStride + (tc.m-1)*tc.lda + tc.segLen
+}
+
+// aAt is the index in A of element (i, p) of segment s: row i, step p.
+func (tc gemmSegCase) aAt(s, i, p int) int {
+	if tc.ta {
+		return s*tc.segStride + p*tc.lda + i
+	}
+	return s*tc.segStride + i*tc.lda + p
 }
 
 // randGemmSegCase picks leading dimensions, segment stride and offsets for
@@ -67,6 +79,31 @@ func randGemmSegCase(rng *rand.Rand, m, n, segs, segLen int) gemmSegCase {
 	return tc
 }
 
+// randGemmTASegCase is randGemmSegCase for SgemmTASeg: stored rows of A
+// that overlap (lda < m, as a convolution's patches do) or not, segments
+// back to back, overlapping or an image row apart.
+func randGemmTASegCase(rng *rand.Rand, m, n, segs, segLen int) gemmSegCase {
+	tc := randGemmSegCase(rng, m, n, segs, segLen)
+	tc.ta = true
+	switch rng.IntN(3) {
+	case 0: // convolution-like: m = KW·C, rows C apart
+		tc.lda = max(1, m/(1+rng.IntN(5)))
+	case 1:
+		tc.lda = 1 + rng.IntN(m+1)
+	default:
+		tc.lda = m + rng.IntN(9)
+	}
+	switch rng.IntN(6) {
+	case 0:
+		tc.segStride = segLen * tc.lda
+	case 1:
+		tc.segStride = rng.IntN(segLen*tc.lda + 1) // overlapping segments
+	default: // the next output row, past the padded columns
+		tc.segStride = segLen*tc.lda + tc.lda*rng.IntN(5) + rng.IntN(3)
+	}
+	return tc
+}
+
 // segRef is C[i,j] of tc in float64 (c, C's value before, added when
 // tc.acc) and the sum of the magnitudes of its terms, for the tolerance:
 // a holds A from its first row.
@@ -77,7 +114,7 @@ func segRef(tc gemmSegCase, a, b []float32, c float32, i, j int) (ref, mag float
 	}
 	for s := 0; s < tc.segs; s++ {
 		for p := 0; p < tc.segLen; p++ {
-			x := float64(a[s*tc.segStride+i*tc.lda+p]) * float64(b[(s*tc.segLen+p)*tc.ldb+j])
+			x := float64(a[tc.aAt(s, i, p)]) * float64(b[(s*tc.segLen+p)*tc.ldb+j])
 			ref += x
 			mag += math.Abs(x)
 		}
@@ -205,6 +242,70 @@ func testGemmSegConv(t *testing.T, f gemmSegFunc) {
 	}
 }
 
+func testGemmTASegImpl(t *testing.T, f gemmSegFunc) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	shapes := gemmSegShapes(rng)
+	if testing.Short() {
+		shapes = shapes[:len(shapes)/4]
+	}
+	for _, sh := range shapes {
+		tc := randGemmTASegCase(rng, sh[0], sh[1], sh[2], sh[3])
+		checkGemmSeg(t, f, tc, rng)
+	}
+	for _, tc := range wgradSegCases() {
+		for _, acc := range []bool{false, true} {
+			tc.acc = acc
+			tc.offA, tc.offB, tc.offC = rng.IntN(16), rng.IntN(16), rng.IntN(16)
+			checkGemmSeg(t, f, tc, rng)
+		}
+	}
+}
+
+// wgradSegCase is the product one work unit of the implicit weight
+// gradient runs for one kernel row: dW[kh] (KW·C × Cout) += Σ over the
+// valid positions of rows output rows of patchᵀ·dY, a segment per row.
+func wgradSegCase(rows, ow, wp, c, kw, co int) gemmSegCase {
+	return gemmSegCase{m: kw * c, n: co, segs: rows, segLen: ow, lda: c, segStride: wp * c, ldb: co, ldc: co, ta: true}
+}
+
+// wgradSegCases are the ResNet's weight-gradient units and some odd ones.
+func wgradSegCases() []gemmSegCase {
+	return []gemmSegCase{
+		wgradSegCase(8, 28, 30, 1, 3, 8), wgradSegCase(8, 28, 30, 8, 3, 16), wgradSegCase(8, 28, 30, 16, 3, 16),
+		wgradSegCase(14, 14, 16, 16, 3, 32), wgradSegCase(14, 14, 16, 32, 3, 32), wgradSegCase(7, 7, 9, 32, 3, 64),
+		wgradSegCase(7, 7, 9, 64, 3, 64), wgradSegCase(3, 5, 9, 3, 5, 7), wgradSegCase(2, 300, 306, 2, 7, 70),
+	}
+}
+
+// TestSgemmTASegPaddedBits checks the property the weight gradient relies
+// on: SgemmTASeg over the valid positions gives the bits of SgemmTA over
+// the padded width with zero rows of B in the gaps, when the product is
+// one K block.
+func TestSgemmTASegPaddedBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, tc := range wgradSegCases()[:7] {
+		wp := tc.segStride / tc.lda
+		a := randVec(rng, tc.aLen()+(wp-tc.segLen)*tc.lda)
+		b := randVec(rng, tc.segs*tc.segLen*tc.n)
+		bp := make([]float32, tc.segs*wp*tc.n) // B over the padded width
+		for s := 0; s < tc.segs; s++ {
+			copy(bp[s*wp*tc.n:], b[s*tc.segLen*tc.n:(s+1)*tc.segLen*tc.n])
+		}
+		want := randVec(rng, tc.m*tc.n)
+		got := append([]float32(nil), want...)
+		SgemmTA(tc.m, tc.n, tc.segs*wp, a, tc.lda, bp, tc.n, want, tc.n, true)
+		SgemmTASeg(tc.m, tc.n, tc.segs, tc.segLen, a, tc.lda, tc.segStride, b, tc.n, got, tc.n, true)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%v: element %d: %g, over the padded width %g", tc, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestSgemmTASegGeneric(t *testing.T) { testGemmTASegImpl(t, SgemmTASegGeneric) }
+func TestSgemmTASeg(t *testing.T)        { testGemmTASegImpl(t, SgemmTASeg) }
+
 func TestSgemmSegGeneric(t *testing.T) { testGemmSegImpl(t, SgemmSegGeneric) }
 func TestSgemmSeg(t *testing.T)        { t.Log("kernels:", kernelset.Current()); testGemmSegImpl(t, SgemmSeg) }
 func TestSgemmSegConv(t *testing.T)    { testGemmSegConv(t, SgemmSeg) }
@@ -231,10 +332,10 @@ func TestSgemmSegOne(t *testing.T) {
 // when they do not accumulate.
 func TestSgemmSegEmpty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	for _, f := range []gemmSegFunc{SgemmSeg, SgemmSegGeneric} {
+	for fi, f := range []gemmSegFunc{SgemmSeg, SgemmSegGeneric, SgemmTASeg, SgemmTASegGeneric} {
 		for _, sh := range [][4]int{{0, 5, 2, 5}, {5, 0, 2, 5}, {0, 0, 0, 0}, {4, 5, 0, 3}, {4, 5, 3, 0}} {
 			for _, acc := range []bool{false, true} {
-				tc := gemmSegCase{m: sh[0], n: sh[1], segs: sh[2], segLen: sh[3], lda: 5, segStride: 7, ldb: 5, ldc: 6, offC: 3, acc: acc}
+				tc := gemmSegCase{m: sh[0], n: sh[1], segs: sh[2], segLen: sh[3], lda: 5, segStride: 7, ldb: 5, ldc: 6, offC: 3, acc: acc, ta: fi >= 2}
 				checkGemmSeg(t, f, tc, rng)
 			}
 		}

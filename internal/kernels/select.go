@@ -19,7 +19,7 @@ func init() {
 // useSet points every dispatching entry point at the named set.
 func useSet(name string) {
 	gemmImpl, gemmTAImpl, gemmTBImpl, gemmSegImpl = SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, SgemmSegGeneric
-	gemmGroupsImpl = SgemmSegGroupsGeneric
+	gemmGroupsImpl, gemmTASegImpl = SgemmSegGroupsGeneric, SgemmTASegGeneric
 	rowsFast = false
 	useArch(name)
 }

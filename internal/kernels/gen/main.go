@@ -25,13 +25,15 @@
 //	R10        K counter
 //	R11        C row pointer
 //	R12        prefetch pointer into the next tile of A
-//	R14        segment counter (plain kernels)
+//	R14        segment counter
 //
-// The plain kernels run K as `segs` segments of k steps each (SgemmSeg):
-// B's rows continue from one segment to the next, while at each boundary
-// the A row pointers (and the prefetch pointer) jump `segskip` bytes, so a
-// convolution's kernel rows are summed in one call with the accumulators
-// kept in registers. With segs = 1 this is a plain GEMM.
+// The kernels run K as `segs` segments of k steps each (SgemmSeg,
+// SgemmTASeg): B's rows continue from one segment to the next, while at
+// each boundary the A row pointers (and the prefetch pointer) jump
+// `segskip` bytes. So a convolution's kernel rows are summed in one call
+// with the accumulators kept in registers, and its weight gradient skips
+// the padded columns between the output rows of a block. With segs = 1 this
+// is a plain GEMM.
 //
 // AVX-512: accumulators Z0-Z23, B vectors Z28-Z31, the A element is a
 // {1to16} memory broadcast folded into VFMADD231PS; the last vector of the
@@ -168,13 +170,11 @@ func (g *gen) tileStart(mr int, ta bool) {
 }
 
 // kLoop emits the unrolled K loop around step(u), which emits one k step
-// with A displacement for unrolled position u (u = 0 in the remainder loop).
-// For plain A it is wrapped in the segment loop (see the package comment).
+// with A displacement for unrolled position u (u = 0 in the remainder loop),
+// wrapped in the segment loop (see the package comment).
 func (g *gen) kLoop(ta bool, mr int, step func(u int)) {
-	if !ta {
-		g.p("MOVQ %d(R13), R14", offSegs)
-		g.label("seg")
-	}
+	g.p("MOVQ %d(R13), R14", offSegs)
+	g.label("seg")
 	g.p("MOVQ %d(R13), R10", offK)
 	g.p("CMPQ R10, $%d", unroll)
 	g.p("JLT rem")
@@ -216,17 +216,20 @@ func (g *gen) kLoop(ta bool, mr int, step func(u int)) {
 	g.p("DECQ R10")
 	g.p("JNE remloop")
 	g.label("kdone")
-	if !ta {
-		g.p("DECQ R14")
-		g.p("JNE segnext")
-		// Next segment: move the A rows and the prefetch stream; B goes on.
-		g.tail = append(g.tail, "segnext:")
-		g.tail = append(g.tail, fmt.Sprintf("\tMOVQ %d(R13), R10", offSkip))
+	g.p("DECQ R14")
+	g.p("JNE segnext")
+	// Next segment: move the A rows (and the prefetch stream); B goes on.
+	g.tail = append(g.tail, "segnext:")
+	g.tail = append(g.tail, fmt.Sprintf("\tMOVQ %d(R13), R10", offSkip))
+	if ta {
+		g.tail = append(g.tail, "\tADDQ R10, AX")
+	} else {
 		for i := 0; i*4 < mr; i++ {
 			g.tail = append(g.tail, fmt.Sprintf("\tADDQ R10, %s", bases[i]))
 		}
-		g.tail = append(g.tail, "\tADDQ R10, R12", "\tJMP seg")
+		g.tail = append(g.tail, "\tADDQ R10, R12")
 	}
+	g.tail = append(g.tail, "\tJMP seg")
 }
 
 func (g *gen) epilogue() {
