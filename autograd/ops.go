@@ -145,7 +145,7 @@ func conv2DBack(t *Tape, n *node) {
 			db = t.grad(b).Data
 		}
 		t.flops += 2 * macs
-		if implicit {
+		if kernels.PreferImplicitWeight(n.conv) {
 			kernels.ConvBackwardWeightImplicit(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
 		} else {
 			kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)

@@ -74,3 +74,28 @@ func BenchmarkConvForward2(b *testing.B) {
 		ConvForwardPadded(p, s, v[1], v[2], nil, v[3], false)
 	})
 }
+
+// BenchmarkConvBackwardWeight2 times dW (unpadded input, as training runs
+// it) on two workers.
+func BenchmarkConvBackwardWeight2(b *testing.B) {
+	benchConv(b, 2, func(p *Pool, s ConvShape, v [][]float32) {
+		trainBackwardWeight(p, s, v[0], v[4], v[8])
+	})
+}
+
+// trainBackwardWeight runs dW the way training does for s.
+func trainBackwardWeight(p *Pool, s ConvShape, x, dy, dw []float32) {
+	if PreferImplicitWeight(s) {
+		ConvBackwardWeightImplicit(p, s, x, dy, dw, nil)
+	} else {
+		ConvBackwardWeight(p, s, x, dy, dw, nil)
+	}
+}
+
+// BenchmarkConvBackwardWeight1 is BenchmarkConvBackwardWeight2 on one
+// worker.
+func BenchmarkConvBackwardWeight1(b *testing.B) {
+	benchConv(b, 1, func(p *Pool, s ConvShape, v [][]float32) {
+		trainBackwardWeight(p, s, v[0], v[4], v[8])
+	})
+}
