@@ -111,7 +111,7 @@ func finishRows(dst, bias []float32, c int, f *Fusion, off int) {
 
 // FusedScratch returns the scratch floats ConvForwardFused needs for s.
 func FusedScratch(s ConvShape) int {
-	if PreferImplicit(s) {
+	if PreferWinograd(s) || PreferImplicit(s) {
 		return 0
 	}
 	return s.N * s.H * s.W * s.C
@@ -122,8 +122,18 @@ func FusedScratch(s ConvShape) int {
 // the packed-patch GEMM. The implicit GEMM needs none: each work unit pads
 // the input rows its block of output rows reads into its worker's scratch,
 // applying Pre as it writes them, so no padded copy of the whole batch
-// goes out to memory and back.
+// goes out to memory and back. 3×3 stride-1 convolutions run as Winograd
+// F(4×4, 3×3) where PreferWinograd says so, with the kernel's transform
+// kept while the kernel is unchanged (winoTransformed).
 func ConvForwardFused(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion, scratch []float32) {
+	if PreferWinograd(s) {
+		u, buf := winoTransformed(s, w)
+		ConvForwardWinograd(p, s, x, u, bias, y, false, f)
+		if buf != nil {
+			winoWeightBufs.Put(buf)
+		}
+		return
+	}
 	if PreferImplicit(s) {
 		implicitForward(convTask{op: convFwdPadded, p: p, s: s, x: x, w: w, bias: bias, y: y, fuse: f, local: true})
 		return

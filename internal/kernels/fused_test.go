@@ -39,7 +39,11 @@ func TestConvForwardFused(t *testing.T) {
 					BNApply(p, c.x, nx/s.C, s.C, mean, invstd, gamma, beta, x, true, make([]float32, BNScratch(s.C)))
 				}
 				want := make([]float32, ny)
-				if PreferImplicit(s) { // the same GEMM path, so the same sums
+				if PreferWinograd(s) { // the same path, so the same sums
+					u := make([]float32, WinogradWeightsLen(s))
+					WinogradWeights(s, c.w, u)
+					ConvForwardWinograd(p, s, x, u, c.bias, want, false, nil)
+				} else if PreferImplicit(s) { // the same GEMM path, so the same sums
 					xp := make([]float32, PaddedLen(s))
 					PadInput(p, s, x, xp)
 					ConvForwardPadded(p, s, xp, c.w, c.bias, want, false)
