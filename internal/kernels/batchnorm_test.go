@@ -238,3 +238,46 @@ func TestBNBackwardInference(t *testing.T) {
 		ctClose(t, "inference dbeta", db, wb, mb, 1e-5)
 	}
 }
+
+// The ResNet's BatchNorm inputs at batch 32: (positions, channels).
+var resnetBNs = []struct{ m, c int }{{32 * 28 * 28, 8}, {32 * 28 * 28, 16}, {32 * 14 * 14, 32}, {32 * 7 * 7, 64}}
+
+// benchBN times run over the ResNet's BatchNorm shapes on one worker, in
+// GB/s of x read.
+func benchBN(b *testing.B, run func(p *Pool, M, C int, x, dy, y, dx []float32)) {
+	for _, s := range resnetBNs {
+		b.Run(fmt.Sprintf("%dx%d", s.m, s.c), func(b *testing.B) {
+			p := compute.NewPool(1)
+			defer p.Close()
+			r := rand.New(rand.NewPCG(1, 1))
+			x, dy, y := ctBNInput(r, s.m, s.c), ctRand(r, s.m*s.c), ctRand(r, s.m*s.c)
+			dx := make([]float32, len(x))
+			run(p, s.m, s.c, x, dy, y, dx)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				run(p, s.m, s.c, x, dy, y, dx)
+			}
+			b.ReportMetric(float64(4*len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}
+
+// BenchmarkBNStats times the forward pass's sums.
+func BenchmarkBNStats(b *testing.B) {
+	benchBN(b, func(p *Pool, M, C int, x, dy, y, dx []float32) {
+		var mean, variance [64]float32
+		BNStats(p, x, M, C, mean[:C], variance[:C])
+	})
+}
+
+// BenchmarkBNBackward times BatchNorm+ReLU's backward pass (sums and dx).
+func BenchmarkBNBackward(b *testing.B) {
+	var mean, invstd, gamma, dg, db [64]float32
+	for c := range invstd {
+		invstd[c], gamma[c] = 1, 1
+	}
+	scratch := make([]float32, BNScratch(64))
+	benchBN(b, func(p *Pool, M, C int, x, dy, y, dx []float32) {
+		BNBackward(p, x, dy, y, M, C, mean[:C], invstd[:C], gamma[:C], dx, dg[:C], db[:C], scratch, false)
+	})
+}

@@ -60,16 +60,12 @@ ssdone:
 #define WIDEN(z, y, lo, hi, tmpY) \
 	VCVTPS2PD y, lo; VEXTRACTF64X4 $1, z, tmpY; VCVTPS2PD tmpY, hi
 
-// ACCPD(lo, hi, base, t0, t1) adds lo and hi into the doubles at base.
-#define ACCPD(lo, hi, base, t0, t1) \
-	VADDPD (base)(BX*2), lo, t0; VMOVUPD t0, (base)(BX*2); \
-	VADDPD 64(base)(BX*2), hi, t1; VMOVUPD t1, 64(base)(BX*2)
-
-// FMAPD(alo, blo, ahi, bhi, base, t0, t1) adds alo·blo and ahi·bhi into the
-// doubles at base.
-#define FMAPD(alo, blo, ahi, bhi, base, t0, t1) \
-	VMOVUPD (base)(BX*2), t0; VFMADD231PD alo, blo, t0; VMOVUPD t0, (base)(BX*2); \
-	VMOVUPD 64(base)(BX*2), t1; VFMADD231PD ahi, bhi, t1; VMOVUPD t1, 64(base)(BX*2)
+// The sums over positions are ordered: lane k of a block's sums adds lane
+// k of every block in turn. Both kernels keep the sums of one vector of
+// the block in registers while they walk that vector through all the
+// blocks (v outer, blocks inner; R8 is the block stride in bytes), so an
+// addition waits only for the previous one, not for a store to memory and
+// a load back; the additions are the same, in the same order.
 
 // func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int)
 // s1 += x, s2 += x² per lane of the block, in float64.
@@ -81,22 +77,35 @@ TEXT ·momentsAVX512(SB), NOSPLIT, $0-40
 	MOVQ  vecs+32(FP), DX
 	TESTQ CX, CX
 	JZ    mdone
-
-mblock:
-	XORQ BX, BX
-	MOVQ DX, R11
+	MOVQ  DX, R8
+	SHLQ  $6, R8
+	XORQ  BX, BX
 
 mvec:
-	VMOVUPS (SI)(BX*1), Z0
+	VMOVUPD (R9)(BX*2), Z3
+	VMOVUPD 64(R9)(BX*2), Z4
+	VMOVUPD (R10)(BX*2), Z5
+	VMOVUPD 64(R10)(BX*2), Z6
+	LEAQ    (SI)(BX*1), AX
+	MOVQ    CX, R11
+
+mblock:
+	VMOVUPS     (AX), Z0
 	WIDEN(Z0, Y0, Z1, Z2, Y2)
-	ACCPD(Z1, Z2, R9, Z3, Z4)
-	FMAPD(Z1, Z1, Z2, Z2, R10, Z5, Z6)
-	ADDQ    $64, BX
-	DECQ    R11
-	JNZ     mvec
-	ADDQ    BX, SI
-	DECQ    CX
-	JNZ     mblock
+	VADDPD      Z1, Z3, Z3
+	VADDPD      Z2, Z4, Z4
+	VFMADD231PD Z1, Z1, Z5
+	VFMADD231PD Z2, Z2, Z6
+	ADDQ        R8, AX
+	DECQ        R11
+	JNZ         mblock
+	VMOVUPD     Z3, (R9)(BX*2)
+	VMOVUPD     Z4, 64(R9)(BX*2)
+	VMOVUPD     Z5, (R10)(BX*2)
+	VMOVUPD     Z6, 64(R10)(BX*2)
+	ADDQ        $64, BX
+	DECQ        DX
+	JNZ         mvec
 
 mdone:
 	VZEROUPPER
@@ -110,44 +119,52 @@ TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-64
 	MOVQ   center+8(FP), R13
 	MOVQ   dy+16(FP), DI
 	MOVQ   y+24(FP), R12
-	MOVQ   sumG+32(FP), R8
-	MOVQ   sumGX+40(FP), R9
+	MOVQ   sumG+32(FP), R9
+	MOVQ   sumGX+40(FP), R10
 	MOVQ   blocks+48(FP), CX
 	MOVQ   vecs+56(FP), DX
 	VXORPS Z31, Z31, Z31
 	KXNORW K1, K1, K1
 	TESTQ  CX, CX
 	JZ     bsdone
-
-bsblock:
-	XORQ BX, BX
-	MOVQ DX, R11
+	MOVQ   DX, R8
+	SHLQ   $6, R8
+	XORQ   BX, BX
 
 bsvec:
-	TESTQ  R12, R12
-	JZ     bsload
-	VCMPPS $1, (R12)(BX*1), Z31, K1
+	VMOVUPS (R13)(BX*1), Z7
+	VMOVUPD (R9)(BX*2), Z10
+	VMOVUPD 64(R9)(BX*2), Z11
+	VMOVUPD (R10)(BX*2), Z12
+	VMOVUPD 64(R10)(BX*2), Z13
+	MOVQ    BX, AX
+	MOVQ    CX, R11
+
+bsblock:
+	TESTQ R12, R12
+	JZ    bsload
+	VCMPPS $1, (R12)(AX*1), Z31, K1
 
 bsload:
-	VMOVUPS.Z (DI)(BX*1), K1, Z0
-	VMOVUPS   (SI)(BX*1), Z1
-	VSUBPS    (R13)(BX*1), Z1, Z1
+	VMOVUPS.Z   (DI)(AX*1), K1, Z0
+	VMOVUPS     (SI)(AX*1), Z1
+	VSUBPS      Z7, Z1, Z1
 	WIDEN(Z0, Y0, Z2, Z3, Y3)
 	WIDEN(Z1, Y1, Z4, Z5, Y5)
-	ACCPD(Z2, Z3, R8, Z6, Z7)
-	FMAPD(Z4, Z2, Z5, Z3, R9, Z8, Z9)
-	ADDQ      $64, BX
-	DECQ      R11
-	JNZ       bsvec
-	ADDQ      BX, SI
-	ADDQ      BX, DI
-	TESTQ     R12, R12
-	JZ        bsnext
-	ADDQ      BX, R12
-
-bsnext:
-	DECQ CX
-	JNZ  bsblock
+	VADDPD      Z2, Z10, Z10
+	VADDPD      Z3, Z11, Z11
+	VFMADD231PD Z4, Z2, Z12
+	VFMADD231PD Z5, Z3, Z13
+	ADDQ        R8, AX
+	DECQ        R11
+	JNZ         bsblock
+	VMOVUPD     Z10, (R9)(BX*2)
+	VMOVUPD     Z11, 64(R9)(BX*2)
+	VMOVUPD     Z12, (R10)(BX*2)
+	VMOVUPD     Z13, 64(R10)(BX*2)
+	ADDQ        $64, BX
+	DECQ        DX
+	JNZ         bsvec
 
 bsdone:
 	VZEROUPPER
