@@ -258,7 +258,7 @@ func batchNormBack(t *Tape, n *node) {
 		if x.needsGrad {
 			dx, acc = t.gradInto(x)
 		}
-		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, dx, dgamma, dbeta, t.arena.Get(kernels.BNScratch(C)).Data, acc)
+		kernels.BNBackward(t.pool, x.Value.Data, dy, y, M, C, mean, invstd, gamma.Value.Data, beta.Value.Data, dx, dgamma, dbeta, t.arena.Get(kernels.BNScratch(C)).Data, acc)
 		return
 	}
 	var dx []float32

@@ -65,7 +65,7 @@ func BNApply(p *Pool, x []float32, M, C int, mean, invstd, gamma, beta []float32
 
 // BNScratch returns how many scratch floats BNApply and BNBackward need
 // for C channels.
-func BNScratch(C int) int { return 6 * max(tileLen(C), C) }
+func BNScratch(C int) int { return 8 * max(tileLen(C), C) }
 
 // scaleShiftRows computes y = (x − center)·scale + shift over rows of
 // len(scale) channels, then max(y, 0) if relu.
@@ -94,23 +94,38 @@ func scaleShiftRows(x, y, center, scale, shift []float32, relu bool) {
 //	dgamma = Σ dy·xhat,  dbeta = Σ dy      (accumulated into dgamma, dbeta)
 //	dx    += gamma·invstd/M · (M·dy - dbeta - xhat·dgamma)   (= when acc is false)
 //
-// mean and invstd are the values the forward pass used. If y is not nil, the
-// forward output was passed through ReLU (fused) and y is that output: dy is
-// taken as zero where y <= 0. dx may be nil when only dgamma and dbeta are
-// wanted. scratch must hold BNScratch(C) floats.
+// mean, invstd, gamma and beta are the values the forward pass (BNApply)
+// used. If y is not nil, the forward output was passed through ReLU (fused)
+// and y is that output: dy is taken as zero where y <= 0. The AVX-512
+// kernels find that mask again from x, with the same instructions as
+// BNApply's and so the same signs, rather than read y back (one stream of
+// memory fewer); the portable ones read y, which is cheaper for scalar
+// code. dx may be nil when only dgamma and dbeta are wanted. scratch must
+// hold BNScratch(C) floats. The positions split across p's workers as they
+// did in BNApply (the same M), so each is recomputed by the kernel that
+// computed it.
 //
 // The first pass sums g and g·(x − mean) per channel (Σ g·xhat is invstd
 // times the second); the second pass writes dx = a·g + b·(x − mean) + d
 // with per-channel a, b, d. Both centre x before multiplying: expanding
 // Σ g·(x − mean) into Σ g·x − mean·Σ g would cancel catastrophically in
 // float32 for a channel whose mean is large beside its spread.
-func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []float32, dx, dgamma, dbeta []float32, scratch []float32, acc bool) {
+func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma, beta []float32, dx, dgamma, dbeta []float32, scratch []float32, acc bool) {
 	L := max(tileLen(C), C)
 	sg, sb := scratch[:C], scratch[C:2*C]
 	center := scratch[5*L : 6*L]
 	tile(center, mean[:C])
+	var scale, shift []float32 // the forward's, for the vector kernels' ReLU mask
+	if y != nil && rowsFast {
+		scale, shift = scratch[6*L:7*L], scratch[7*L:8*L]
+		for c := 0; c < C; c++ {
+			scale[c] = invstd[c] * gamma[c]
+		}
+		tile(scale, scale[:C])
+		tile(shift, beta[:C])
+	}
 	part := p.Partials64(2 * L) // per worker: Σ g, Σ g·(x − mean), tiled
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, center: center, part: part})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGradSums, x: x, y: y, dy: dy, C: C, L: L, center: center, scale: scale, shift: shift, part: part})
 	sumG, sumGX := reduce64(part, p.Workers(), L, C)
 	for c := 0; c < C; c++ {
 		sb[c] = float32(sumG[c])
@@ -131,7 +146,7 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma []flo
 	tile(a, a[:C])
 	tile(b, b[:C])
 	tile(d, d[:C])
-	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, a: a, b: b, d: d, write: !acc})
+	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, scale: scale, shift: shift, a: a, b: b, d: d, write: !acc})
 }
 
 func ysub(y []float32, lo, hi int) []float32 {
@@ -221,6 +236,7 @@ type bnTask struct {
 	op           bnOp
 	x, y, dy, dx []float32
 	center       []float32 // per-channel centre (the mean), tiled to L
+	scale, shift []float32 // the forward's, tiled to L, for the vector kernels' ReLU mask, or nil
 	a, b, d      []float32 // per-channel coefficients, tiled to L
 	part         []float64 // per-worker partial sums
 	C, L         int
@@ -256,13 +272,13 @@ func (t *bnTask) Run(w, lo, hi int) {
 		ds, ys := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C)
 		pg, pgx := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
 		if blocks > 0 {
-			bnSumsAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), &pg[0], &pgx[0], blocks, bl/16)
+			bnSumsAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(t.scale), ptr(t.shift), &pg[0], &pgx[0], blocks, bl/16)
 		}
 		bnSums(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
 	case bnGrad: // dx += a·g + b·(x − center) + d
 		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
 		if blocks > 0 {
-			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16, !t.write)
+			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(t.scale), ptr(t.shift), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16, !t.write)
 		}
 		if t.write { // the portable rows add: zero them first, in cache
 			clear(dxs[done:])

@@ -51,22 +51,29 @@ func TestBNSumsAVX512Order(t *testing.T) {
 			same(name+" Σx", s1, w1)
 			same(name+" Σx²", s2, w2)
 
-			for _, y := range [][]float32{nil, randVec(r, blocks*L)} {
+			for _, relu := range []bool{false, true} {
+				var scale, shift []float32
+				if relu {
+					scale, shift = randVec(r, L), randVec(r, L)
+				}
 				sg, sgx := start(L), start(L)
 				wg, wgx := append([]float64(nil), sg...), append([]float64(nil), sgx...)
 				for b := 0; b < blocks; b++ {
 					for k := 0; k < L; k++ {
-						g := dy[b*L+k]
-						if y != nil && !(y[b*L+k] > 0) {
+						g, xc := dy[b*L+k], x[b*L+k]-center[k]
+						// The mask's sign, exactly: the product of two
+						// floats is exact in float64 and one rounding
+						// keeps the sign of the sum.
+						if relu && !(float64(xc)*float64(scale[k])+float64(shift[k]) > 0) {
 							g = 0
 						}
 						wg[k] += float64(g)
-						wgx[k] = math.FMA(float64(x[b*L+k]-center[k]), float64(g), wgx[k])
+						wgx[k] = math.FMA(float64(xc), float64(g), wgx[k])
 					}
 				}
-				bnSumsAVX512(ptr(x), ptr(center), ptr(dy), ptr(y), &sg[0], &sgx[0], blocks, vecs)
-				same(fmt.Sprintf("%s relu=%v Σg", name, y != nil), sg, wg)
-				same(fmt.Sprintf("%s relu=%v Σg·x̂", name, y != nil), sgx, wgx)
+				bnSumsAVX512(ptr(x), ptr(center), ptr(dy), ptr(scale), ptr(shift), &sg[0], &sgx[0], blocks, vecs)
+				same(fmt.Sprintf("%s relu=%v Σg", name, relu), sg, wg)
+				same(fmt.Sprintf("%s relu=%v Σg·x̂", name, relu), sgx, wgx)
 			}
 		}
 	}

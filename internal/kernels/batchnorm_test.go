@@ -179,20 +179,22 @@ func TestBNBackward(t *testing.T) {
 				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
 				BNStats(p, x, M, C, mean, variance)
 				InvStd(variance, 1e-3, invstd)
-				gamma, dy := ctRand(r, C), ctRand(r, M*C)
-				// A ReLU mask with some exact zeros (masked, as y <= 0).
-				mask := ctRand(r, M*C)
-				for i := 0; i < len(mask); i += 7 {
-					mask[i] = 0
-				}
-				for _, y := range [][]float32{nil, mask} {
-					name := fmt.Sprintf("BNBackward M=%d C=%d relu=%v", M, C, y != nil)
+				gamma, beta, dy := ctRand(r, C), ctRand(r, C), ctRand(r, M*C)
+				// The fused ReLU's output, whose zeros mask dy.
+				y := make([]float32, M*C)
+				BNApply(p, x, M, C, mean, invstd, gamma, beta, y, true, make([]float32, BNScratch(C)))
+				for _, relu := range []bool{false, true} {
+					name := fmt.Sprintf("BNBackward M=%d C=%d relu=%v", M, C, relu)
+					mask := y
+					if !relu {
+						mask = nil
+					}
 					dx, dg, db := ctOut(r, M*C), ctOut(r, C), ctOut(r, C)
-					wx, wg, wb, mx, mg, mb := ctBNBackward64(x, dy, y, M, C, mean, invstd, gamma)
+					wx, wg, wb, mx, mg, mb := ctBNBackward64(x, dy, mask, M, C, mean, invstd, gamma)
 					ctAddInit(wx, mx, dx)
 					ctAddInit(wg, mg, dg)
 					ctAddInit(wb, mb, db)
-					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, dx, dg, db, make([]float32, BNScratch(C)), true)
+					BNBackward(p, x, dy, mask, M, C, mean, invstd, gamma, beta, dx, dg, db, make([]float32, BNScratch(C)), true)
 					ctCheckGuard(t, name+" dx", dx)
 					ctCheckGuard(t, name+" dgamma", dg)
 					ctCheckGuard(t, name+" dbeta", db)
@@ -200,6 +202,51 @@ func TestBNBackward(t *testing.T) {
 					ctClose(t, name+" dbeta", db, wb, mb, 1e-6)
 					ctClose(t, name+" dx", dx, wx, mx, 2e-5)
 				}
+			}
+		}
+	})
+}
+
+// TestBNBackwardReLUMask checks that BNBackward, which the vector kernels
+// run with the fused ReLU's mask found again from x, masks exactly where
+// BNApply's output was zero: given that output it gives the bits of the
+// unmasked gradient of dy zeroed there, with each kernel set and worker
+// count. Inputs near a channel's
+// zero crossing (shift = −mean·scale) make the sign a close call.
+func TestBNBackwardReLUMask(t *testing.T) {
+	ctForEachSet(t, func(t *testing.T, p *Pool) {
+		r := rand.New(rand.NewPCG(26, 26))
+		for _, C := range ctBNChannels {
+			for _, M := range ctBNPositions {
+				x := ctBNInput(r, M, C)
+				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
+				BNStats(p, x, M, C, mean, variance)
+				InvStd(variance, 1e-3, invstd)
+				for i := 0; i < len(x); i += 3 {
+					x[i] = mean[i%C] * (1 + float32(r.NormFloat64())*1e-7)
+				}
+				gamma, beta, dy := ctRand(r, C), make([]float32, C), ctRand(r, M*C)
+				for c := range beta {
+					if c%2 == 0 {
+						beta[c] = float32(r.NormFloat64())
+					}
+				}
+				y := make([]float32, M*C)
+				BNApply(p, x, M, C, mean, invstd, gamma, beta, y, true, make([]float32, BNScratch(C)))
+				masked := make([]float32, len(dy))
+				for i, v := range dy {
+					if y[i] > 0 {
+						masked[i] = v
+					}
+				}
+				name := fmt.Sprintf("M=%d C=%d", M, C)
+				dx, dg, db := make([]float32, M*C), make([]float32, C), make([]float32, C)
+				BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, beta, dx, dg, db, make([]float32, BNScratch(C)), false)
+				wx, wg, wb := make([]float32, M*C), make([]float32, C), make([]float32, C)
+				BNBackward(p, x, masked, nil, M, C, mean, invstd, gamma, beta, wx, wg, wb, make([]float32, BNScratch(C)), false)
+				ctSameBits(t, name+" dx", dx, wx)
+				ctSameBits(t, name+" dgamma", dg, wg)
+				ctSameBits(t, name+" dbeta", db, wb)
 			}
 		}
 	})
@@ -272,12 +319,12 @@ func BenchmarkBNStats(b *testing.B) {
 
 // BenchmarkBNBackward times BatchNorm+ReLU's backward pass (sums and dx).
 func BenchmarkBNBackward(b *testing.B) {
-	var mean, invstd, gamma, dg, db [64]float32
+	var mean, invstd, gamma, beta, dg, db [64]float32
 	for c := range invstd {
 		invstd[c], gamma[c] = 1, 1
 	}
 	scratch := make([]float32, BNScratch(64))
 	benchBN(b, func(p *Pool, M, C int, x, dy, y, dx []float32) {
-		BNBackward(p, x, dy, y, M, C, mean[:C], invstd[:C], gamma[:C], dx, dg[:C], db[:C], scratch, false)
+		BNBackward(p, x, dy, y, M, C, mean[:C], invstd[:C], gamma[:C], beta[:C], dx, dg[:C], db[:C], scratch, false)
 	})
 }

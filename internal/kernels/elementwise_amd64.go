@@ -9,10 +9,10 @@ func scaleShiftAVX512(x, center, y, scale, shift *float32, blocks, vecs int, rel
 func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int)
 
 //go:noescape
-func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
+func bnSumsAVX512(x, center, dy, scale, shift *float32, sumG, sumGX *float64, blocks, vecs int)
 
 //go:noescape
-func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool)
+func bnGradAVX512(x, center, dy, scale, shift, dx, a, b, d *float32, blocks, vecs int, acc bool)
 
 //go:noescape
 func reluBackAVX512(y, dy, dx *float32, n int)

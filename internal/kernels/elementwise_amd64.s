@@ -111,18 +111,20 @@ mdone:
 	VZEROUPPER
 	RET
 
-// func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
-// g = dy, or dy where y > 0 if y is not nil; sumG += g,
-// sumGX += g·(x − center), in float64.
-TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-64
+// func bnSumsAVX512(x, center, dy, scale, shift *float32, sumG, sumGX *float64, blocks, vecs int)
+// g = dy, or dy where (x − center)·scale + shift > 0 if scale is not nil
+// (the fused ReLU's mask, computed as scaleShiftAVX512 computes its
+// output); sumG += g, sumGX += g·(x − center), in float64.
+TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-72
 	MOVQ   x+0(FP), SI
 	MOVQ   center+8(FP), R13
 	MOVQ   dy+16(FP), DI
-	MOVQ   y+24(FP), R12
-	MOVQ   sumG+32(FP), R9
-	MOVQ   sumGX+40(FP), R10
-	MOVQ   blocks+48(FP), CX
-	MOVQ   vecs+56(FP), DX
+	MOVQ   scale+24(FP), R12
+	MOVQ   shift+32(FP), R14
+	MOVQ   sumG+40(FP), R9
+	MOVQ   sumGX+48(FP), R10
+	MOVQ   blocks+56(FP), CX
+	MOVQ   vecs+64(FP), DX
 	VXORPS Z31, Z31, Z31
 	KXNORW K1, K1, K1
 	TESTQ  CX, CX
@@ -133,6 +135,12 @@ TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-64
 
 bsvec:
 	VMOVUPS (R13)(BX*1), Z7
+	TESTQ   R12, R12
+	JZ      bsacc
+	VMOVUPS (R12)(BX*1), Z8
+	VMOVUPS (R14)(BX*1), Z9
+
+bsacc:
 	VMOVUPD (R9)(BX*2), Z10
 	VMOVUPD 64(R9)(BX*2), Z11
 	VMOVUPD (R10)(BX*2), Z12
@@ -141,14 +149,16 @@ bsvec:
 	MOVQ    CX, R11
 
 bsblock:
-	TESTQ R12, R12
-	JZ    bsload
-	VCMPPS $1, (R12)(AX*1), Z31, K1
+	VMOVUPS (SI)(AX*1), Z1
+	VSUBPS  Z7, Z1, Z1
+	TESTQ   R12, R12
+	JZ      bsload
+	VMOVAPS     Z1, Z6
+	VFMADD213PS Z9, Z8, Z6
+	VCMPPS      $1, Z6, Z31, K1
 
 bsload:
 	VMOVUPS.Z   (DI)(AX*1), K1, Z0
-	VMOVUPS     (SI)(AX*1), Z1
-	VSUBPS      Z7, Z1, Z1
 	WIDEN(Z0, Y0, Z2, Z3, Y3)
 	WIDEN(Z1, Y1, Z4, Z5, Y5)
 	VADDPD      Z2, Z10, Z10
@@ -170,21 +180,21 @@ bsdone:
 	VZEROUPPER
 	RET
 
-// func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool)
-// g = dy, or dy where y > 0 if y is not nil;
+// func bnGradAVX512(x, center, dy, scale, shift, dx, a, b, d *float32, blocks, vecs int, acc bool)
+// g = dy, or dy masked as in bnSumsAVX512 if scale is not nil;
 // dx += a·g + b·(x − center) + d, or dx = … when acc is false.
-TEXT ·bnGradAVX512(SB), NOSPLIT, $0-81
+TEXT ·bnGradAVX512(SB), NOSPLIT, $0-89
 	MOVQ   x+0(FP), SI
 	MOVQ   center+8(FP), AX
 	MOVQ   dy+16(FP), DI
-	MOVQ   y+24(FP), R12
-	MOVQ   dx+32(FP), R13
-	MOVQ   a+40(FP), R8
-	MOVQ   b+48(FP), R9
-	MOVQ   d+56(FP), R10
-	MOVQ   blocks+64(FP), CX
-	MOVQ    vecs+72(FP), DX
-	MOVBLZX acc+80(FP), R14
+	MOVQ   scale+24(FP), R12
+	MOVQ   shift+32(FP), R14
+	MOVQ   dx+40(FP), R13
+	MOVQ   a+48(FP), R8
+	MOVQ   b+56(FP), R9
+	MOVQ   d+64(FP), R10
+	MOVQ   blocks+72(FP), CX
+	MOVQ    vecs+80(FP), DX
 	VXORPS  Z31, Z31, Z31
 	KXNORW  K1, K1, K1
 	TESTQ   CX, CX
@@ -195,19 +205,21 @@ bgblock:
 	MOVQ DX, R11
 
 bgvec:
-	TESTQ  R12, R12
-	JZ     bgload
-	VCMPPS $1, (R12)(BX*1), Z31, K1
+	VMOVUPS (SI)(BX*1), Z1
+	VSUBPS  (AX)(BX*1), Z1, Z1
+	TESTQ   R12, R12
+	JZ      bgload
+	VMOVUPS     (R12)(BX*1), Z6
+	VFMADD213PS (R14)(BX*1), Z1, Z6
+	VCMPPS      $1, Z6, Z31, K1
 
 bgload:
 	VMOVUPS.Z   (DI)(BX*1), K1, Z0
-	VMOVUPS     (SI)(BX*1), Z1
-	VSUBPS      (AX)(BX*1), Z1, Z1
 	VMOVUPS     (R10)(BX*1), Z2
 	VFMADD231PS (R9)(BX*1), Z1, Z2
 	VFMADD231PS (R8)(BX*1), Z0, Z2
-	TESTQ       R14, R14
-	JZ          bgstore
+	CMPB        acc+88(FP), $0
+	JEQ         bgstore
 	VADDPS      (R13)(BX*1), Z2, Z2
 
 bgstore:
@@ -218,11 +230,6 @@ bgstore:
 	ADDQ        BX, SI
 	ADDQ        BX, DI
 	ADDQ        BX, R13
-	TESTQ       R12, R12
-	JZ          bgnext
-	ADDQ        BX, R12
-
-bgnext:
 	DECQ CX
 	JNZ  bgblock
 

@@ -6,10 +6,10 @@ func scaleShiftAVX512(x, center, y, scale, shift *float32, blocks, vecs int, rel
 	panic("unreachable")
 }
 func momentsAVX512(x *float32, s1, s2 *float64, blocks, vecs int) { panic("unreachable") }
-func bnSumsAVX512(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int) {
+func bnSumsAVX512(x, center, dy, scale, shift *float32, sumG, sumGX *float64, blocks, vecs int) {
 	panic("unreachable")
 }
-func bnGradAVX512(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool) {
+func bnGradAVX512(x, center, dy, scale, shift, dx, a, b, d *float32, blocks, vecs int, acc bool) {
 	panic("unreachable")
 }
 func reluBackAVX512(y, dy, dx *float32, n int) { panic("unreachable") }

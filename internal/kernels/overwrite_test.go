@@ -62,12 +62,14 @@ func TestBackwardOverwrites(t *testing.T) {
 				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
 				BNStats(p, x, M, C, mean, variance)
 				InvStd(variance, 1e-3, invstd)
-				gamma, dy, mask := ctRand(r, C), ctRand(r, M*C), ctRand(r, M*C)
-				for _, y := range [][]float32{nil, mask} {
+				gamma, beta, dy := ctRand(r, C), ctRand(r, C), ctRand(r, M*C)
+				relu := make([]float32, M*C) // the fused ReLU's output
+				BNApply(p, x, M, C, mean, invstd, gamma, beta, relu, true, make([]float32, BNScratch(C)))
+				for _, y := range [][]float32{nil, relu} {
 					name := fmt.Sprintf("BNBackward M=%d C=%d relu=%v", M, C, y != nil)
 					want, got := make([]float32, M*C), ctNaN(M*C)
-					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, want, make([]float32, C), make([]float32, C), make([]float32, BNScratch(C)), true)
-					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, got, make([]float32, C), make([]float32, C), make([]float32, BNScratch(C)), false)
+					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, beta, want, make([]float32, C), make([]float32, C), make([]float32, BNScratch(C)), true)
+					BNBackward(p, x, dy, y, M, C, mean, invstd, gamma, beta, got, make([]float32, C), make([]float32, C), make([]float32, BNScratch(C)), false)
 					ctCheckGuard(t, name, got)
 					ctSameBits(t, name+" overwrite", got, want)
 				}

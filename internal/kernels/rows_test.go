@@ -55,13 +55,13 @@ func TestRowKernelsMatchPortable(t *testing.T) {
 					for _, relu := range []bool{false, true} {
 						ys := make([]float32, n)
 						BNApply(p, x, M, C, mean, inv, gamma, beta, ys, relu, make([]float32, BNScratch(C)))
-						var mask []float32
-						if relu {
-							mask = y
-						}
 						dx := randVec(rand.New(rand.NewPCG(3, 4)), n)
 						dg, db := make([]float32, C), make([]float32, C)
-						BNBackward(p, x, dy, mask, M, C, mean, inv, gamma, dx, dg, db, make([]float32, BNScratch(C)), true)
+						var mask []float32
+						if relu {
+							mask = ys
+						}
+						BNBackward(p, x, dy, mask, M, C, mean, inv, gamma, beta, dx, dg, db, make([]float32, BNScratch(C)), true)
 						out = append(out, ys, dx, dg, db)
 					}
 					rl, rb, ad, at := make([]float32, n), make([]float32, n), make([]float32, n), append([]float32(nil), dy...)
