@@ -149,6 +149,18 @@ func BNBackward(p *Pool, x, dy, y []float32, M, C int, mean, invstd, gamma, beta
 	parallel(p, &bnTasks, M, 256, bnTask{op: bnGrad, x: x, y: y, dy: dy, dx: dx, C: C, L: L, center: center, scale: scale, shift: shift, a: a, b: b, d: d, write: !acc})
 }
 
+// reluMask returns g where the ReLU's output y is positive and +0
+// elsewhere, without a branch (a conditional move): where a layer's
+// inputs straddle zero the mask is as good as random, and a mispredicted
+// branch per element cost the portable BatchNorm backward most of its time.
+func reluMask(g, y float32) float32 {
+	var keep uint32
+	if y > 0 {
+		keep = ^uint32(0)
+	}
+	return math.Float32frombits(math.Float32bits(g) & keep)
+}
+
 func ysub(y []float32, lo, hi int) []float32 {
 	if y == nil || lo >= hi {
 		return nil
@@ -167,10 +179,9 @@ func bnSums(x, center, dy, y []float32, sumG, sumGX []float64) {
 		if y != nil {
 			yr := y[i : i+C]
 			for c, g := range dr {
-				if yr[c] > 0 {
-					sumG[c] += float64(g)
-					sumGX[c] += float64(g) * float64(xr[c]-center[c])
-				}
+				g = reluMask(g, yr[c])
+				sumG[c] += float64(g)
+				sumGX[c] += float64(g) * float64(xr[c]-center[c])
 			}
 			continue
 		}
@@ -193,10 +204,7 @@ func bnGradRows(x, center, dy, y, dx, a, b, d []float32) {
 		if y != nil {
 			yr := y[i : i+C]
 			for c, g := range dr {
-				if yr[c] <= 0 {
-					g = 0
-				}
-				out[c] += a[c]*g + b[c]*(xr[c]-center[c]) + d[c]
+				out[c] += a[c]*reluMask(g, yr[c]) + b[c]*(xr[c]-center[c]) + d[c]
 			}
 			continue
 		}
