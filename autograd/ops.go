@@ -113,7 +113,11 @@ func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
 	}
 	nd := node{kind: OpConvForward, op: "Conv2D", back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
 	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
-	if kernels.PreferImplicit(s) {
+	if kernels.PreferWinograd(s) {
+		// 3×3 stride 1: Winograd F(4×4, 3×3), the kernel transformed on
+		// every call (training moves it every step).
+		kernels.ConvWinograd(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data)
+	} else if kernels.PreferImplicit(s) {
 		// Stride 1: an implicit GEMM reads patches in place from input
 		// rows each work unit pads in cache.
 		kernels.ConvForwardImplicit(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
@@ -133,7 +137,9 @@ func conv2DBack(t *Tape, n *node) {
 		t.flops += 2 * macs
 		wf := t.arena.Get(len(w.Value.Data))
 		dx, acc := t.gradInto(x)
-		if implicit {
+		if bs := kernels.BackwardInputShape(n.conv); n.conv.Stride == 1 && kernels.PreferWinograd(bs) {
+			kernels.ConvBackwardInputWinograd(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)
+		} else if implicit {
 			kernels.ConvBackwardInputImplicit(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)
 		} else {
 			kernels.ConvBackwardInput(t.pool, n.conv, dy, w.Value.Data, wf.Data, dx, acc)

@@ -46,7 +46,8 @@ const winoTarget = 32
 // WinogradApplies reports whether s is a convolution the Winograd kernels
 // compute: 3×3, stride 1, any padding.
 func WinogradApplies(s ConvShape) bool {
-	return s.KH == 3 && s.KW == 3 && s.Stride == 1 && s.OH > 0 && s.OW > 0 && s.C > 0 && s.Cout > 0
+	return s.KH == 3 && s.KW == 3 && s.Stride == 1 && s.PadT >= 0 && s.PadL >= 0 &&
+		s.OH > 0 && s.OW > 0 && s.C > 0 && s.Cout > 0
 }
 
 // PreferWinograd reports whether the Winograd kernels are the faster way to
@@ -266,6 +267,30 @@ func (pl *winoPlan) scratch(s ConvShape) (local, v, m, edge, tmp int) {
 func ConvForwardWinograd(p *Pool, s ConvShape, x, u, bias, y []float32, acc bool, f *Fusion) {
 	pl := newWinoPlan(s)
 	parallel(p, &winoTasks, pl.units, 1, winoTask{p: p, s: s, pl: pl, x: x, u: u, bias: bias, y: y, acc: acc, fuse: f})
+}
+
+// ConvWinograd is ConvForwardWinograd from the HWIO kernel w, transformed
+// first into a buffer of winoWeightBufs: a training convolution, whose
+// kernel changes every step. (Pooled rather than in the tape's arena, so
+// that a step holds one transformed kernel at a time, not one per layer.)
+func ConvWinograd(p *Pool, s ConvShape, x, w, bias, y []float32) {
+	u := getWinoWeights(WinogradWeightsLen(s))
+	WinogradWeights(s, w, *u)
+	ConvForwardWinograd(p, s, x, *u, bias, y, false, nil)
+	winoWeightBufs.Put(u)
+}
+
+// ConvBackwardInputWinograd adds dX to dx (or writes it there when acc is
+// false) for a 3×3 stride-1 convolution s by Winograd: the convolution of
+// dY with the flipped kernel (BackwardInputShape), flipped into wf
+// (len(w) floats of scratch).
+func ConvBackwardInputWinograd(p *Pool, s ConvShape, dy, w, wf, dx []float32, acc bool) {
+	FlipKernel(s, w, wf)
+	t := BackwardInputShape(s)
+	u := getWinoWeights(WinogradWeightsLen(t))
+	WinogradWeights(t, wf, *u)
+	ConvForwardWinograd(p, t, dy, *u, nil, dx, acc, nil)
+	winoWeightBufs.Put(u)
 }
 
 type winoTask struct {

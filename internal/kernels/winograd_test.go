@@ -88,6 +88,38 @@ func TestWinogradMatchesNaive(t *testing.T) {
 	})
 }
 
+// TestWinogradTraining checks the training entry points: the forward pass
+// from the untransformed kernel and the input gradient (the flipped
+// kernel's convolution), storing and accumulating, against the float64
+// direct ones.
+func TestWinogradTraining(t *testing.T) {
+	shapes := winoShapes()
+	ctForEachSet(t, func(t *testing.T, p *Pool) {
+		r := rand.New(rand.NewPCG(6, 10))
+		for _, s := range shapes {
+			name := ctShapeName(s)
+			x, w, dy := ctRand(r, s.N*s.H*s.W*s.C), ctRand(r, 9*s.C*s.Cout), ctRand(r, s.N*s.OH*s.OW*s.Cout)
+			want, mag := naiveConvForward(s, x, w, nil)
+			got := ctOut(r, len(want))
+			ConvWinograd(p, s, x, w, nil, got)
+			ctCheckGuard(t, name+" y", got)
+			ctClose(t, name+" y", got, want, mag, winoRtol)
+
+			ref, rmag := naiveConvBackwardInput(s, dy, w)
+			for _, acc := range []bool{false, true} {
+				dx := ctOut(r, len(ref))
+				want, mag := ref, rmag
+				if acc {
+					want, mag = ctPlus(ref, rmag, dx)
+				}
+				ConvBackwardInputWinograd(p, s, dy, w, make([]float32, len(w)), dx, acc)
+				ctCheckGuard(t, name+" dx", dx)
+				ctClose(t, fmt.Sprintf("%s dx acc=%v", name, acc), dx, want, mag, winoRtol)
+			}
+		}
+	})
+}
+
 // TestWinogradFused checks the inference fusion (BatchNorm+ReLU on the
 // input as it is padded, BatchNorm+ReLU on the output, a residual) against
 // the separate ops around the Winograd convolution.
