@@ -296,9 +296,7 @@ func (t *convTask) backwardWeightPadded(wk, lo, hi int) {
 		a := t.blockInput(n, oy0, oy1, xp, local, false)
 		g := dy[((n*s.OH+oy0)*s.OW)*Co : ((n*s.OH+oy1)*s.OW)*Co]
 		if t.db {
-			for oy := oy0; oy < oy1; oy++ {
-				SumRows(g[(oy-oy0)*s.OW*Co:(oy-oy0+1)*s.OW*Co], s.OW, Co, pb)
-			}
+			SumRows(g, (oy1-oy0)*s.OW, Co, pb)
 		}
 		for kh := 0; kh < s.KH; kh++ {
 			SgemmTASeg(KW*C, Co, oy1-oy0, s.OW, a[kh*Wp*C:], C, Wp*C, g, Co, pd[kh*KW*C*Co:], Co, true)
