@@ -257,12 +257,15 @@ var bnTasks taskPool[bnTask]
 func (t *bnTask) Run(w, lo, hi int) {
 	C, L := t.C, t.L
 	xs := t.x[lo*C : hi*C]
-	blocks, bl, done := vecSplit(len(xs), C)
+	blocks, bl, done := bnSplit(len(xs), C)
 	switch t.op {
 	case bnMoments: // part: Σ x, Σ x² per worker, in float64
 		s1, s2 := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
-		if blocks > 0 {
+		switch {
+		case blocks > 0 && rowsFast:
 			momentsAVX512(ptr(xs), &s1[0], &s2[0], blocks, bl/16)
+		case blocks > 0:
+			momentsAVX2(ptr(xs), &s1[0], &s2[0], blocks, bl/16)
 		}
 		for i := done; i+C <= len(xs); i += C {
 			for c, v := range xs[i : i+C] {
@@ -273,20 +276,26 @@ func (t *bnTask) Run(w, lo, hi int) {
 	case bnScaleShift: // a: scale, b: shift
 		ys := t.y[lo*C : hi*C]
 		if blocks > 0 {
-			scaleShiftAVX512(ptr(xs), ptr(t.center), ptr(ys), ptr(t.a), ptr(t.b), blocks, bl/16, t.relu)
+			scaleShiftBlocks(xs, t.center, ys, t.a, t.b, blocks, bl/16, t.relu)
 		}
 		scaleShiftRows(xs[done:], ys[done:], t.center[:C], t.a[:C], t.b[:C], t.relu)
 	case bnGradSums: // part: Σ g, Σ g·(x − center) per worker, in float64
 		ds, ys := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C)
 		pg, pgx := t.part[w*2*L:w*2*L+L], t.part[w*2*L+L:(w+1)*2*L]
-		if blocks > 0 {
+		switch {
+		case blocks > 0 && rowsFast:
 			bnSumsAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(t.scale), ptr(t.shift), &pg[0], &pgx[0], blocks, bl/16)
+		case blocks > 0:
+			bnSumsAVX2(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), &pg[0], &pgx[0], blocks, bl/16)
 		}
 		bnSums(xs[done:], t.center[:C], ds[done:], ysub(ys, done, len(xs)), pg[:C], pgx[:C])
 	case bnGrad: // dx += a·g + b·(x − center) + d
 		ds, ys, dxs := t.dy[lo*C:hi*C], ysub(t.y, lo*C, hi*C), t.dx[lo*C:hi*C]
-		if blocks > 0 {
+		switch {
+		case blocks > 0 && rowsFast:
 			bnGradAVX512(ptr(xs), ptr(t.center), ptr(ds), ptr(t.scale), ptr(t.shift), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16, !t.write)
+		case blocks > 0:
+			bnGradAVX2(ptr(xs), ptr(t.center), ptr(ds), ptr(ys), ptr(dxs), ptr(t.a), ptr(t.b), ptr(t.d), blocks, bl/16, !t.write)
 		}
 		if t.write { // the portable rows add: zero them first, in cache
 			clear(dxs[done:])

@@ -37,3 +37,15 @@ func colSumAVX512(x, out *float32, rows, vecs int)
 
 //go:noescape
 func epilogueAVX512(y, bias, center, scale, shift, res *float32, blocks, vecs, flags int)
+
+//go:noescape
+func momentsAVX2(x *float32, s1, s2 *float64, blocks, vecs int)
+
+//go:noescape
+func scaleShiftAVX2(x, center, y, scale, shift *float32, blocks, vecs int, relu bool)
+
+//go:noescape
+func bnSumsAVX2(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int)
+
+//go:noescape
+func bnGradAVX2(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool)

@@ -26,3 +26,14 @@ func colSumAVX512(x, out *float32, rows, vecs int) { panic("unreachable") }
 func epilogueAVX512(y, bias, center, scale, shift, res *float32, blocks, vecs, flags int) {
 	panic("unreachable")
 }
+
+func momentsAVX2(x *float32, s1, s2 *float64, blocks, vecs int) { panic("unreachable") }
+func scaleShiftAVX2(x, center, y, scale, shift *float32, blocks, vecs int, relu bool) {
+	panic("unreachable")
+}
+func bnSumsAVX2(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs int) {
+	panic("unreachable")
+}
+func bnGradAVX2(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool) {
+	panic("unreachable")
+}

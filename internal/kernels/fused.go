@@ -37,9 +37,9 @@ func (a *Affine) on() bool { return a.Scale != nil }
 // a pixel (x and y may be the same), the way BNApply's workers do.
 func (a *Affine) rows(x, y []float32) {
 	C := a.C
-	blocks, bl, done := vecSplit(len(x), C)
+	blocks, bl, done := bnSplit(len(x), C)
 	if blocks > 0 {
-		scaleShiftAVX512(ptr(x), ptr(a.Center), ptr(y), ptr(a.Scale), ptr(a.Shift), blocks, bl/16, a.ReLU)
+		scaleShiftBlocks(x, a.Center, y, a.Scale, a.Shift, blocks, bl/16, a.ReLU)
 	}
 	scaleShiftRows(x[done:], y[done:], a.Center[:C], a.Scale[:C], a.Shift[:C], a.ReLU)
 }

@@ -5,6 +5,12 @@ import "unsafe"
 // rowsFast is set at start-up when the AVX-512 row kernels can be used.
 var rowsFast = false
 
+// bnAVX2 is set when the AVX2 set is in use: BatchNorm's row kernels
+// (moments, scale-and-shift, the backward's sums and gradient) have AVX2
+// versions, which bnSplit and the BatchNorm tasks pick when rowsFast is
+// not set.
+var bnAVX2 = false
+
 // tileLen returns the length of a per-channel coefficient block for the
 // vector row kernels: the least common multiple of C and 16, so that a
 // block spans whole rows of C channels and whole 16-float vectors (C when
@@ -44,6 +50,27 @@ func ptr(s []float32) *float32 {
 
 // vecSplit returns how many whole L-long blocks of x the vector kernels take
 // (L = tileLen(C)), and how many leading elements that covers.
+// bnSplit is vecSplit for the BatchNorm row kernels, which have an AVX2
+// set as well as the AVX-512 one.
+func bnSplit(n, C int) (blocks, L, done int) {
+	if !rowsFast && !bnAVX2 {
+		return 0, 0, 0
+	}
+	L = tileLen(C)
+	blocks = n / L
+	return blocks, L, blocks * L
+}
+
+// scaleShiftBlocks runs the vector scale-and-shift kernel of the set in use
+// (see bnSplit) over blocks of vecs 16-float vectors.
+func scaleShiftBlocks(x, center, y, scale, shift []float32, blocks, vecs int, relu bool) {
+	if rowsFast {
+		scaleShiftAVX512(ptr(x), ptr(center), ptr(y), ptr(scale), ptr(shift), blocks, vecs, relu)
+		return
+	}
+	scaleShiftAVX2(ptr(x), ptr(center), ptr(y), ptr(scale), ptr(shift), blocks, vecs, relu)
+}
+
 func vecSplit(n, C int) (blocks, L, done int) {
 	if !rowsFast {
 		return 0, 0, 0
