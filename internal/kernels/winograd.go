@@ -66,23 +66,68 @@ func WinogradWeightsLen(s ConvShape) int { return winoXi * s.C * s.Cout }
 // about 11 operations each, vectorised over output channels. Inference
 // keeps the transform while the kernel is unchanged (winoTransformed).
 func WinogradWeights(s ConvShape, w, u []float32) {
+	_ = w[9*s.C*s.Cout-1]
+	_ = u[winoXi*s.C*s.Cout-1]
+	winoWeights(s, w, u, 0, s.C)
+}
+
+// winoWeights is WinogradWeights for input channels [c0, c1).
+func winoWeights(s ConvShape, w, u []float32, c0, c1 int) {
 	C, Co := s.C, s.Cout
-	_ = w[9*C*Co-1]
-	_ = u[winoXi*C*Co-1]
+	if c0 >= c1 {
+		return
+	}
 	if rowsFast {
 		var tmp [winoXi * 16]float32
-		a := winoArgs{src: unsafe.Pointer(&w[0]), dst: unsafe.Pointer(&u[0]), tmp: unsafe.Pointer(&tmp[0]),
+		a := winoArgs{src: unsafe.Pointer(&w[c0*Co]), dst: unsafe.Pointer(&u[c0*Co]), tmp: unsafe.Pointer(&tmp[0]),
 			ld: uintptr(C*Co) * 4, pix: uintptr(Co) * 4, plane: uintptr(C*Co) * 4, tstep: uintptr(Co) * 4,
-			tiles: uintptr(C)}
+			tiles: uintptr(c1 - c0)}
 		a.groups, a.mask = winoGroups(Co)
 		winoWeightsAVX512(&a)
 		return
 	}
-	winoWeightsGeneric(s, w, u)
+	winoWeightsGeneric(s, w, u, c0, c1)
 }
 
-// winoWeightsGeneric is the portable WinogradWeights, computing in float64.
-func winoWeightsGeneric(s ConvShape, w, u []float32) {
+// winoWeightTask transforms a training kernel on the pool: input channels
+// [lo, hi) of the forward kernel w, or with flip output channels [lo, hi)
+// of the flipped kernel (the input gradient's), flipped into wf first.
+type winoWeightTask struct {
+	s        ConvShape
+	w, wf, u []float32
+	flip     bool
+}
+
+var winoWeightTasks taskPool[winoWeightTask]
+
+// Run transforms channels [lo, hi).
+func (t *winoWeightTask) Run(_, lo, hi int) {
+	if !t.flip {
+		winoWeights(t.s, t.w, t.u, lo, hi)
+		return
+	}
+	s := t.s
+	C, Co := s.C, s.Cout
+	for tap := range 9 {
+		src := t.w[(8-tap)*C*Co:]
+		dst := t.wf[tap*Co*C:]
+		for co := lo; co < hi; co++ {
+			d := dst[co*C : (co+1)*C]
+			for ci := range d {
+				d[ci] = src[ci*Co+co]
+			}
+		}
+	}
+	winoWeights(BackwardInputShape(s), t.wf, t.u, lo, hi)
+}
+
+// winoWeightsPool runs a winoWeightTask over n channels on p.
+func winoWeightsPool(p *Pool, t winoWeightTask, n int) {
+	parallel(p, &winoWeightTasks, n, 8, t)
+}
+
+// winoWeightsGeneric is the portable winoWeights, computing in float64.
+func winoWeightsGeneric(s ConvShape, w, u []float32, c0, c1 int) {
 	C, Co := s.C, s.Cout
 	// G for the points 0, −1, 1, 1/2… in Lavin & Gray's F(4, 3).
 	G := [winoT][3]float64{
@@ -95,7 +140,7 @@ func winoWeightsGeneric(s ConvShape, w, u []float32) {
 	}
 	var g [3][3]float64
 	var h [winoT][3]float64
-	for ci := 0; ci < C; ci++ {
+	for ci := c0; ci < c1; ci++ {
 		for co := 0; co < Co; co++ {
 			for kh := range 3 {
 				for kw := range 3 {
@@ -275,20 +320,19 @@ func ConvForwardWinograd(p *Pool, s ConvShape, x, u, bias, y []float32, acc bool
 // that a step holds one transformed kernel at a time, not one per layer.)
 func ConvWinograd(p *Pool, s ConvShape, x, w, bias, y []float32) {
 	u := getWinoWeights(WinogradWeightsLen(s))
-	WinogradWeights(s, w, *u)
+	winoWeightsPool(p, winoWeightTask{s: s, w: w, u: *u}, s.C)
 	ConvForwardWinograd(p, s, x, *u, bias, y, false, nil)
 	winoWeightBufs.Put(u)
 }
 
 // ConvBackwardInputWinograd adds dX to dx (or writes it there when acc is
 // false) for a 3×3 stride-1 convolution s by Winograd: the convolution of
-// dY with the flipped kernel (BackwardInputShape), flipped into wf
-// (len(w) floats of scratch).
+// dY with the flipped kernel (BackwardInputShape, FlipKernel), flipped into
+// wf (len(w) floats of scratch).
 func ConvBackwardInputWinograd(p *Pool, s ConvShape, dy, w, wf, dx []float32, acc bool) {
-	FlipKernel(s, w, wf)
 	t := BackwardInputShape(s)
 	u := getWinoWeights(WinogradWeightsLen(t))
-	WinogradWeights(t, wf, *u)
+	winoWeightsPool(p, winoWeightTask{s: s, w: w, wf: wf, u: *u, flip: true}, s.Cout)
 	ConvForwardWinograd(p, t, dy, *u, nil, dx, acc, nil)
 	winoWeightBufs.Put(u)
 }

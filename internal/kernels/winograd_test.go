@@ -218,7 +218,7 @@ func TestWinogradWeightsAVX512(t *testing.T) {
 		got := ctOut(r, WinogradWeightsLen(s))
 		want := make([]float32, len(got))
 		WinogradWeights(s, w, got)
-		winoWeightsGeneric(s, w, want)
+		winoWeightsGeneric(s, w, want, 0, s.C)
 		ctCheckGuard(t, "U", got)
 		winoNear(t, fmt.Sprintf("U C=%d Cout=%d", s.C, s.Cout), got, want)
 	}
@@ -286,4 +286,19 @@ func BenchmarkWinogradWeights(b *testing.B) {
 			WinogradWeights(s, ws[i], us[i])
 		}
 	}
+}
+
+// BenchmarkConvWinogradTrain2 times training's Winograd forward pass
+// (kernel transform included) on two workers.
+func BenchmarkConvWinogradTrain2(b *testing.B) {
+	benchConv(b, 2, func(p *Pool, s ConvShape, v [][]float32) {
+		ConvWinograd(p, s, v[0], v[2], nil, v[3])
+	})
+}
+
+// BenchmarkConvForwardLocal2 is the direct implicit GEMM on two workers.
+func BenchmarkConvForwardLocal2(b *testing.B) {
+	benchConv(b, 2, func(p *Pool, s ConvShape, v [][]float32) {
+		ConvForwardImplicit(p, s, v[0], v[2], nil, v[3], false)
+	})
 }
