@@ -313,15 +313,18 @@ func (t *Tape) Add(x, y *Var) *Var {
 // addBack passes dz on to both inputs. An input that no gradient has
 // reached yet takes dz itself (the first such input) or a copy of it,
 // instead of a zeroed buffer that dz is added to: the op's output gradient
-// is complete here and nothing reads it after this node.
+// is complete here and nothing reads it after this node. Both take dz
+// itself when sharing it is safe (shareGrad), as in a residual unit.
 func addBack(t *Tape, n *node) {
 	dz := n.out.Grad
-	shared := false
+	var first *Var // the input that took dz
 	for _, v := range n.in[:2] {
 		switch {
 		case !v.needsGrad:
-		case v.Grad == nil && !shared:
-			v.Grad, shared = dz, true
+		case v.Grad == nil && first == nil:
+			v.Grad, first = dz, v
+		case v.Grad == nil && t.shareGrad(first, v, n.out.made):
+			v.Grad = dz
 		case v.Grad == nil:
 			g, _ := t.gradInto(v)
 			kernels.Copy(t.pool, dz.Data, g)
@@ -329,6 +332,34 @@ func addBack(t *Tape, n *node) {
 			kernels.AddTo(t.pool, dz.Data, v.Grad.Data)
 		}
 	}
+}
+
+// shareGrad reports whether u and v, both taking their first gradient from
+// the Add at node index at (plus one, as in Var.made), can hold it in one
+// buffer. Backward runs the nodes in reverse; a variable's gradient is read
+// only by the node that made it, and written by the nodes that used it
+// (and, through the buffer an Add hands on, by its inputs' users). Let v
+// be the one made later, so read first. The buffer is safe to share when
+// everything that writes it comes after the read it could spoil: the
+// other users of each variable come before the other one is made, and v
+// was not made by an Add, which would hand the buffer on to variables
+// whose users write it before u's gradient is read. In a residual unit,
+// y = x + conv2(…BatchNorm(x)…), conv2's backward reads its gradient
+// before the BatchNorm adds to x's. Parameters and leaves keep buffers of
+// their own.
+func (t *Tape) shareGrad(u, v *Var, at int) bool {
+	if u.made > v.made {
+		u, v = v, u
+	}
+	switch {
+	case u == v || u.made == 0 || u.param || v.param:
+		return false
+	case u.lastUse != at || v.lastUse != at:
+		return false
+	case t.nodes[v.made-1].op == "Add": // see Tape.Add
+		return false
+	}
+	return (u.prevUse == 0 || u.prevUse < v.made) && (v.prevUse == 0 || v.prevUse < u.made)
 }
 
 // MaxPool2D is 2×2 max pooling with stride 2 over x [N, H, W, C]

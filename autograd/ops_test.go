@@ -457,6 +457,27 @@ func TestAddGrad(t *testing.T) {
 			a := tp.Add(tp.ReLU(in[0]), in[0])
 			return tp.Add(a, a)
 		}})
+	// Residual shapes, where both inputs of an Add may share its gradient
+	// buffer (shareGrad) and where they must not: x's other user coming
+	// after the other input is made, and an input made by an Add, which
+	// hands the buffer on.
+	checkGrad(t, gradCase{name: "add(relu(x), relu(relu(relu(x)))) shared", params: []*Param{xr},
+		build: func(tp *Tape, in []*Var) *Var {
+			a := tp.ReLU(in[0])
+			return tp.Add(a, tp.ReLU(tp.ReLU(a)))
+		}})
+	checkGrad(t, gradCase{name: "add(relu(x), add(relu(relu(x)), relu(relu(x))))", params: []*Param{xr},
+		build: func(tp *Tape, in []*Var) *Var {
+			a := tp.ReLU(in[0])
+			u := tp.ReLU(a)
+			return tp.Add(a, tp.Add(u, u))
+		}})
+	checkGrad(t, gradCase{name: "add(add(relu(x), relu(y)), relu(relu(x)))", params: []*Param{xr, y},
+		build: func(tp *Tape, in []*Var) *Var {
+			a, b := tp.ReLU(in[0]), tp.ReLU(in[1])
+			c := tp.ReLU(a)
+			return tp.Add(tp.Add(a, b), c)
+		}})
 	// Exactly: d/dx of Σ w·(x + x) is 2w.
 	tp := NewTape(nil, 0)
 	x.Grad.Zero()

@@ -86,6 +86,12 @@ type Var struct {
 	Grad      *tensor.Tensor
 	needsGrad bool
 	param     bool
+	// Where the recorded nodes make and use v, as node indices plus one
+	// (0: none): made is the node that computed it, lastUse and prevUse
+	// the last two that took it as an input. Backward reads v's gradient
+	// only at made and writes it only at its users, so these say when a
+	// gradient buffer can be shared (see addBack).
+	made, prevUse, lastUse int
 }
 
 // NeedsGrad reports whether gradients are propagated into v.
@@ -210,7 +216,20 @@ func (t *Tape) record(n node) {
 	if t.NoGrad || !n.out.needsGrad {
 		return
 	}
+	t.placed(n.in[:], n.out)
 	t.nodes = append(t.nodes, n)
+}
+
+// placed notes that the node about to be recorded takes ins and makes out
+// (Var.made, Var.lastUse).
+func (t *Tape) placed(ins []*Var, out *Var) {
+	idx := len(t.nodes) + 1
+	for _, v := range ins {
+		if v != nil {
+			v.prevUse, v.lastUse = v.lastUse, idx
+		}
+	}
+	out.made = idx
 }
 
 // recordArgs is record for an op whose inputs, any number of them, are
@@ -221,6 +240,7 @@ func (t *Tape) recordArgs(n *node, ins []*Var) {
 	}
 	n.argLo, n.argN = len(t.args), len(ins)
 	t.args = append(t.args, ins...)
+	t.placed(ins, n.out)
 	t.nodes = append(t.nodes, *n)
 }
 
