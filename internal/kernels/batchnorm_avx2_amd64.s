@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// AVX2+FMA BatchNorm row kernels: the AVX-512 ones (elementwise_amd64.s)
-// on 8-float YMM vectors, for CPUs without AVX-512. The data layout is the
+// AVX2+FMA row kernels: BatchNorm's and the column sums, the AVX-512 ones
+// (elementwise_amd64.s) on 8-float YMM vectors, for CPUs without AVX-512. The data layout is the
 // same: `blocks` blocks of `vecs` 16-float vectors, per-channel arrays one
 // block long, float64 sums two doubles per float lane (a 16-float vector's
 // sums are four YMM vectors of doubles at 2·BX). The sums of one 16-float
@@ -261,5 +261,68 @@ bg2next:
 	JNZ  bg2block
 
 bg2done:
+	VZEROUPPER
+	RET
+
+// func colSumAVX2(x, out *float32, rows, vecs int)
+// out[j] += x[r·vecs·8 + j] for r = 0, 1, …, rows−1 in turn (the order of
+// the portable loop, so the sums are the same), j < vecs·8. Four vector
+// columns at a time run as independent chains.
+TEXT ·colSumAVX2(SB), NOSPLIT, $0-32
+	MOVQ  x+0(FP), SI
+	MOVQ  out+8(FP), DI
+	MOVQ  rows+16(FP), CX
+	MOVQ  vecs+24(FP), DX
+	MOVQ  DX, R8
+	SHLQ  $5, R8 // row stride in bytes
+	TESTQ CX, CX
+	JZ    cs2done
+
+cs24:
+	CMPQ    DX, $4
+	JLT     cs21
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ    SI, R9
+	MOVQ    CX, R10
+
+cs24row:
+	VADDPS  (R9), Y0, Y0
+	VADDPS  32(R9), Y1, Y1
+	VADDPS  64(R9), Y2, Y2
+	VADDPS  96(R9), Y3, Y3
+	ADDQ    R8, R9
+	DECQ    R10
+	JNZ     cs24row
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $4, DX
+	JMP     cs24
+
+cs21:
+	TESTQ   DX, DX
+	JZ      cs2done
+	VMOVUPS (DI), Y0
+	MOVQ    SI, R9
+	MOVQ    CX, R10
+
+cs21row:
+	VADDPS  (R9), Y0, Y0
+	ADDQ    R8, R9
+	DECQ    R10
+	JNZ     cs21row
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    DX
+	JMP     cs21
+
+cs2done:
 	VZEROUPPER
 	RET

@@ -7,7 +7,7 @@ package kernels
 func init() {
 	ctKernelSets = append(ctKernelSets, ctKernelSet{"avx2", func() bool { return hasAVX2 }, func() func() {
 		restore := ctSaveKernels()
-		gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, bnAVX2 = sgemmAVX2, sgemmTAAVX2, sgemmTBAVX2, false, true
+		gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, rowsAVX2 = sgemmAVX2, sgemmTAAVX2, sgemmTBAVX2, false, true
 		return restore
 	}})
 }

@@ -29,8 +29,8 @@ type ctKernelSet struct {
 
 // ctSaveKernels returns a function that restores the current kernel set.
 func ctSaveKernels() func() {
-	g, ta, tb, rf, bn := gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, bnAVX2
-	return func() { gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, bnAVX2 = g, ta, tb, rf, bn }
+	g, ta, tb, rf, bn := gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, rowsAVX2
+	return func() { gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, rowsAVX2 = g, ta, tb, rf, bn }
 }
 
 // ctKernelSets lists the default set (whatever start-up chose: assembly on
@@ -40,7 +40,7 @@ var ctKernelSets = []ctKernelSet{
 	{"default", func() bool { return true }, func() func() { return func() {} }},
 	{"generic", func() bool { return true }, func() func() {
 		restore := ctSaveKernels()
-		gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, bnAVX2 = SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, false, false
+		gemmImpl, gemmTAImpl, gemmTBImpl, rowsFast, rowsAVX2 = SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, false, false
 		return restore
 	}},
 }

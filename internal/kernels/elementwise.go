@@ -89,6 +89,12 @@ func SumRows(x []float32, M, C int, out []float32) {
 		colSumAVX512(ptr(x), ptr(out), M, C/16)
 		return
 	}
+	if rowsAVX2 && C%8 == 0 && M > 0 {
+		_ = x[M*C-1]
+		_ = out[C-1]
+		colSumAVX2(ptr(x), ptr(out), M, C/8)
+		return
+	}
 	for r := 0; r < M; r++ {
 		for c, v := range x[r*C : (r+1)*C] {
 			out[c] += v

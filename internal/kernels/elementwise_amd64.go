@@ -49,3 +49,6 @@ func bnSumsAVX2(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs in
 
 //go:noescape
 func bnGradAVX2(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool)
+
+//go:noescape
+func colSumAVX2(x, out *float32, rows, vecs int)

@@ -37,3 +37,5 @@ func bnSumsAVX2(x, center, dy, y *float32, sumG, sumGX *float64, blocks, vecs in
 func bnGradAVX2(x, center, dy, y, dx, a, b, d *float32, blocks, vecs int, acc bool) {
 	panic("unreachable")
 }
+
+func colSumAVX2(x, out *float32, rows, vecs int) { panic("unreachable") }

@@ -92,11 +92,11 @@ func TestRowSums(t *testing.T) {
 			t.Fatalf("SumRows[%d] = %v, want %v", c, out[c], want[c])
 		}
 	}
-	// The fast path (channels in whole vectors, one to nine of them: the
+	// The fast paths (channels in whole vectors, one to nine of them: the
 	// four-at-a-time columns and the rest) adds the rows in the portable
 	// loop's order, so its sums are bit-identical.
 	ctForEachSet(t, func(t *testing.T, _ *Pool) {
-		for _, C := range []int{16, 32, 48, 64, 80, 144, 5, 17} {
+		for _, C := range []int{8, 16, 24, 32, 40, 48, 64, 80, 144, 5, 17} {
 			for _, M := range []int{0, 1, 2, 7, 300} {
 				x := ctRand(r, M*C)
 				init := ctRand(r, C)

@@ -103,7 +103,7 @@ func useArch(name string) {
 		gemmTBImpl = sgemmTBAVX2
 		gemmSegImpl = sgemmSegAVX2
 		gemmGroupsImpl = sgemmGroupsAVX2
-		bnAVX2 = true
+		rowsAVX2 = true
 	}
 }
 

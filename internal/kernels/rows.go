@@ -5,11 +5,11 @@ import "unsafe"
 // rowsFast is set at start-up when the AVX-512 row kernels can be used.
 var rowsFast = false
 
-// bnAVX2 is set when the AVX2 set is in use: BatchNorm's row kernels
-// (moments, scale-and-shift, the backward's sums and gradient) have AVX2
-// versions, which bnSplit and the BatchNorm tasks pick when rowsFast is
-// not set.
-var bnAVX2 = false
+// rowsAVX2 is set when the AVX2 set is in use: some row kernels have AVX2
+// versions, picked when rowsFast is not set: BatchNorm's (moments,
+// scale-and-shift, the backward's sums and gradient; see bnSplit) and the
+// column sums of SumRows.
+var rowsAVX2 = false
 
 // tileLen returns the length of a per-channel coefficient block for the
 // vector row kernels: the least common multiple of C and 16, so that a
@@ -53,7 +53,7 @@ func ptr(s []float32) *float32 {
 // bnSplit is vecSplit for the BatchNorm row kernels, which have an AVX2
 // set as well as the AVX-512 one.
 func bnSplit(n, C int) (blocks, L, done int) {
-	if !rowsFast && !bnAVX2 {
+	if !rowsFast && !rowsAVX2 {
 		return 0, 0, 0
 	}
 	L = tileLen(C)

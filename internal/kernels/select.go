@@ -20,7 +20,7 @@ func init() {
 func useSet(name string) {
 	gemmImpl, gemmTAImpl, gemmTBImpl, gemmSegImpl = SgemmGeneric, SgemmTAGeneric, SgemmTBGeneric, SgemmSegGeneric
 	gemmGroupsImpl, gemmTASegImpl = SgemmSegGroupsGeneric, SgemmTASegGeneric
-	rowsFast, bnAVX2 = false, false
+	rowsFast, rowsAVX2 = false, false
 	useArch(name)
 }
 
