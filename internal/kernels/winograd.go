@@ -51,11 +51,28 @@ func WinogradApplies(s ConvShape) bool {
 }
 
 // PreferWinograd reports whether the Winograd kernels are the faster way to
-// run s in this kernel set: only with the AVX-512 transforms (rowsFast), not for
-// inputs of very few channels, where the input transform costs about what
-// the GEMMs save.
+// run s in this kernel set: only with the AVX-512 transforms (rowsFast),
+// and where they measured faster than the direct kernels (two workers,
+// batch 32, the shapes of the ResNet and DenseNet):
+//
+//   - at least 16 input and output channels: with fewer, the transforms
+//     cost about what the GEMMs save, and the GEMMs and transforms fill
+//     part of a vector (a 28×28 convolution from 8 channels measured 0.83×,
+//     DenseNet's growth convolutions to 4 and 8 channels slower);
+//   - where the direct path is the implicit GEMM and partial tiles waste
+//     more than 15% of the work (14×14 pads to 16×16: 31%), at least 32
+//     channels each way (14×14 from 32 to 32 measured 1.16×, from 16 to 16
+//     and 32 to 16 0.9×). Where the direct path packs patches (7×7) the
+//     Winograd kernels measured 1.6–1.9× as fast.
 func PreferWinograd(s ConvShape) bool {
-	return rowsFast && WinogradApplies(s) && s.C >= 8
+	if !rowsFast || !WinogradApplies(s) || s.C < 16 || s.Cout < 16 {
+		return false
+	}
+	tiled := winoM * winoM * ((s.OH + winoM - 1) / winoM) * ((s.OW + winoM - 1) / winoM)
+	if PreferImplicit(s) && 100*tiled > 115*s.OH*s.OW {
+		return s.C >= 32 && s.Cout >= 32
+	}
+	return true
 }
 
 // WinogradWeightsLen returns the floats of the transformed kernel of s.
