@@ -170,15 +170,22 @@ func ctBNBackward64(x, dy, y []float32, M, C int, mean, invstd, gamma []float32)
 	return dx, dg, db, magX, magG, magB
 }
 
+// ctBNBatch returns a batch x [M, C] (ctBNInput) and the mean and
+// 1/sqrt(variance+1e-3) that BatchNorm's training forward pass finds in it.
+func ctBNBatch(p *Pool, r *rand.Rand, M, C int) (x, mean, invstd []float32) {
+	x = ctBNInput(r, M, C)
+	mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
+	BNStats(p, x, M, C, mean, variance)
+	InvStd(variance, 1e-3, invstd)
+	return x, mean, invstd
+}
+
 func TestBNBackward(t *testing.T) {
 	ctForEachSet(t, func(t *testing.T, p *Pool) {
 		r := rand.New(rand.NewPCG(6, 6))
 		for _, C := range ctBNChannels {
 			for _, M := range ctBNPositions {
-				x := ctBNInput(r, M, C)
-				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
-				BNStats(p, x, M, C, mean, variance)
-				InvStd(variance, 1e-3, invstd)
+				x, mean, invstd := ctBNBatch(p, r, M, C)
 				gamma, beta, dy := ctRand(r, C), ctRand(r, C), ctRand(r, M*C)
 				// The fused ReLU's output, whose zeros mask dy.
 				y := make([]float32, M*C)
@@ -211,17 +218,14 @@ func TestBNBackward(t *testing.T) {
 // run with the fused ReLU's mask found again from x, masks exactly where
 // BNApply's output was zero: given that output it gives the bits of the
 // unmasked gradient of dy zeroed there, with each kernel set and worker
-// count. Inputs near a channel's
-// zero crossing (shift = −mean·scale) make the sign a close call.
+// count. Inputs near a channel's zero crossing (shift = −mean·scale) make
+// the sign a close call.
 func TestBNBackwardReLUMask(t *testing.T) {
 	ctForEachSet(t, func(t *testing.T, p *Pool) {
 		r := rand.New(rand.NewPCG(26, 26))
 		for _, C := range ctBNChannels {
 			for _, M := range ctBNPositions {
-				x := ctBNInput(r, M, C)
-				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
-				BNStats(p, x, M, C, mean, variance)
-				InvStd(variance, 1e-3, invstd)
+				x, mean, invstd := ctBNBatch(p, r, M, C)
 				for i := 0; i < len(x); i += 3 {
 					x[i] = mean[i%C] * (1 + float32(r.NormFloat64())*1e-7)
 				}

@@ -210,14 +210,18 @@ func gemmSegShapes(rng *rand.Rand) [][4]int {
 }
 
 func testGemmSegImpl(t *testing.T, f gemmSegFunc) {
-	rng := rand.New(rand.NewPCG(7, 8))
+	testGemmSegShapes(t, f, rand.New(rand.NewPCG(7, 8)), randGemmSegCase)
+}
+
+// testGemmSegShapes checks f on gemmSegShapes with strides and offsets
+// from newCase.
+func testGemmSegShapes(t *testing.T, f gemmSegFunc, rng *rand.Rand, newCase func(rng *rand.Rand, m, n, segs, segLen int) gemmSegCase) {
 	shapes := gemmSegShapes(rng)
 	if testing.Short() {
 		shapes = shapes[:len(shapes)/4]
 	}
 	for _, sh := range shapes {
-		tc := randGemmSegCase(rng, sh[0], sh[1], sh[2], sh[3])
-		checkGemmSeg(t, f, tc, rng)
+		checkGemmSeg(t, f, newCase(rng, sh[0], sh[1], sh[2], sh[3]), rng)
 	}
 }
 
@@ -244,14 +248,7 @@ func testGemmSegConv(t *testing.T, f gemmSegFunc) {
 
 func testGemmTASegImpl(t *testing.T, f gemmSegFunc) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	shapes := gemmSegShapes(rng)
-	if testing.Short() {
-		shapes = shapes[:len(shapes)/4]
-	}
-	for _, sh := range shapes {
-		tc := randGemmTASegCase(rng, sh[0], sh[1], sh[2], sh[3])
-		checkGemmSeg(t, f, tc, rng)
-	}
+	testGemmSegShapes(t, f, rng, randGemmTASegCase)
 	for _, tc := range wgradSegCases() {
 		for _, acc := range []bool{false, true} {
 			tc.acc = acc

@@ -58,10 +58,7 @@ func TestBackwardOverwrites(t *testing.T) {
 		r := rand.New(rand.NewPCG(16, 16))
 		for _, C := range ctBNChannels {
 			for _, M := range ctBNPositions {
-				x := ctBNInput(r, M, C)
-				mean, variance, invstd := make([]float32, C), make([]float32, C), make([]float32, C)
-				BNStats(p, x, M, C, mean, variance)
-				InvStd(variance, 1e-3, invstd)
+				x, mean, invstd := ctBNBatch(p, r, M, C)
 				gamma, beta, dy := ctRand(r, C), ctRand(r, C), ctRand(r, M*C)
 				relu := make([]float32, M*C) // the fused ReLU's output
 				BNApply(p, x, M, C, mean, invstd, gamma, beta, relu, true, make([]float32, BNScratch(C)))
