@@ -40,8 +40,8 @@ const (
 )
 
 // winoTarget is the number of tiles a work unit aims for: the rows of each
-// of its 36 GEMMs.
-const winoTarget = 32
+// of its 36 GEMMs (measured on the ResNet's shapes: 48 beat 16, 32 and 64).
+const winoTarget = 48
 
 // WinogradApplies reports whether s is a convolution the Winograd kernels
 // compute: 3×3, stride 1, any padding.
@@ -52,27 +52,14 @@ func WinogradApplies(s ConvShape) bool {
 
 // PreferWinograd reports whether the Winograd kernels are the faster way to
 // run s in this kernel set: only with the AVX-512 transforms (rowsFast),
-// and where they measured faster than the direct kernels (two workers,
-// batch 32, the shapes of the ResNet and DenseNet):
-//
-//   - at least 16 input and output channels: with fewer, the transforms
-//     cost about what the GEMMs save, and the GEMMs and transforms fill
-//     part of a vector (a 28×28 convolution from 8 channels measured 0.83×,
-//     DenseNet's growth convolutions to 4 and 8 channels slower);
-//   - where the direct path is the implicit GEMM and partial tiles waste
-//     more than 15% of the work (14×14 pads to 16×16: 31%), at least 32
-//     channels each way (14×14 from 32 to 32 measured 1.16×, from 16 to 16
-//     and 32 to 16 0.9×). Where the direct path packs patches (7×7) the
-//     Winograd kernels measured 1.6–1.9× as fast.
+// and only from 8 input channels. On every such shape of the ResNet,
+// VGG and DenseNet at batch 32 on two workers they measured faster than
+// the direct kernels (1.0× to 1.9×: least on 14×14 images, which pad to
+// 16×16 tiles, most on 7×7, where the direct path packs patches); the
+// networks' first convolutions, from 1 or 3 channels, stay direct, as the
+// input transform would cost about what the GEMMs save.
 func PreferWinograd(s ConvShape) bool {
-	if !rowsFast || !WinogradApplies(s) || s.C < 16 || s.Cout < 16 {
-		return false
-	}
-	tiled := winoM * winoM * ((s.OH + winoM - 1) / winoM) * ((s.OW + winoM - 1) / winoM)
-	if PreferImplicit(s) && 100*tiled > 115*s.OH*s.OW {
-		return s.C >= 32 && s.Cout >= 32
-	}
-	return true
+	return rowsFast && WinogradApplies(s) && s.C >= 8
 }
 
 // WinogradWeightsLen returns the floats of the transformed kernel of s.
@@ -290,7 +277,7 @@ type winoPlan struct {
 	wp     int // pixels of a padded input row: 4·tx + 2
 }
 
-func newWinoPlan(s ConvShape) winoPlan {
+func newWinoPlan(s ConvShape, workers int) winoPlan {
 	var pl winoPlan
 	pl.tx = (s.OW + winoM - 1) / winoM
 	pl.ty = (s.OH + winoM - 1) / winoM
@@ -302,7 +289,9 @@ func newWinoPlan(s ConvShape) winoPlan {
 		pl.units = s.N * pl.blocks
 	} else {
 		pl.rb = pl.ty
-		pl.imgs = max(1, min(s.N, winoTarget/per))
+		// Whole images per unit, but at least two units per worker, so
+		// that a small batch still splits evenly.
+		pl.imgs = max(1, min(s.N, winoTarget/per, s.N/(2*workers)))
 		pl.blocks = 1
 		pl.units = (s.N + pl.imgs - 1) / pl.imgs
 	}
@@ -327,7 +316,7 @@ func (pl *winoPlan) scratch(s ConvShape) (local, v, m, edge, tmp int) {
 // u = WinogradWeights(w). f, if not nil, is applied as ConvForwardFused
 // does. It needs no scratch of the caller's.
 func ConvForwardWinograd(p *Pool, s ConvShape, x, u, bias, y []float32, acc bool, f *Fusion) {
-	pl := newWinoPlan(s)
+	pl := newWinoPlan(s, p.Workers())
 	parallel(p, &winoTasks, pl.units, 1, winoTask{p: p, s: s, pl: pl, x: x, u: u, bias: bias, y: y, acc: acc, fuse: f})
 }
 
