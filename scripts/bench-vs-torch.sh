@@ -9,7 +9,7 @@
 # onnxruntime runs the ResNet as PyTorch exports it (export_onnx.py): the same
 # architecture as resgo's, so the inference figures compare the engines.
 #
-#   scripts/bench-vs-torch.sh [RUNS]        (default 3)
+#   scripts/bench-vs-torch.sh [RUNS]        (default 3; 0 with BENCH_OUT only prints)
 #
 # BENCH_LOCKED=1 when the caller already holds /tmp/bench.lock for the whole
 # script (such as /work/bench-quiet, which would otherwise wait on itself).
@@ -53,7 +53,7 @@ rows = [("training images/s, batch 32", med(r["train_images_per_s"] for r in rg)
 for b in (32, 256):
     rows.append((f"inference images/s, batch {b}", med(r["infer_images_per_s"][str(b)] for r in rg), ips(ti[b]), ips(oi[b])))
 rows.append(("peak RSS while training, MiB", med(r["peak_rss_mib"] for r in rg), med(t["max_rss_mib"] for t in tt), na))
-rows.append(("peak RSS, inference at batch 256, MiB", na, med(t["max_rss_mib"] for t in ti[256]), med(t["max_rss_mib"] for t in oi[256])))
+rows.append(("peak RSS, inference at batch 256, MiB", med(r["peak_rss_infer_mib"] for r in rg), med(t["max_rss_mib"] for t in ti[256]), med(t["max_rss_mib"] for t in oi[256])))
 f = lambda v: "" if v != v else f"{v:.0f}"
 r = lambda a, b: "" if a != a or b != b else f"{a / b:.2f}"
 print("| measure | resgo | PyTorch | onnxruntime | resgo / PyTorch | resgo / onnxruntime |")
