@@ -1,9 +1,12 @@
 package autograd
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"resgo/compute"
 )
 
 // TestConvInference checks the fused inference convolution against the
@@ -56,4 +59,83 @@ func TestConvInference(t *testing.T) {
 	tp := NewTape(nil, 0)
 	x, w := gcParam(r, "x", 1, 4, 4, 2), gcParam(r, "w", 3, 3, 2, 2)
 	tp.ConvInference(tp.Param(x), tp.Param(w), nil, 1, Same, nil, nil, nil)
+}
+
+// TestConv2DAdd checks the training convolution with a residual added in
+// its epilogue against the ops it replaces, Add(res, Conv2D(...)), bit for
+// bit in the values and every gradient, on a Winograd shape (16×16), an
+// implicit-GEMM one (14×14, 5×5 kernel) and a packed-patch one (stride 2),
+// with the residual made by an op (a ReLU of x, whose other use comes
+// first, as in a residual unit) and a parameter; that Trace reports the
+// two ops; and the gradients against finite differences.
+func TestConv2DAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 41))
+	cases := []struct{ hw, k, stride int }{{16, 3, 1}, {14, 5, 1}, {14, 3, 2}}
+	for _, c := range cases {
+		o := (c.hw + c.stride - 1) / c.stride
+		x, w, b, rp := gcParam(r, "x", 2, c.hw, c.hw, 16), gcParam(r, "w", c.k, c.k, 16, 16), gcParam(r, "b", 16), gcParam(r, "res", 2, o, o, 16)
+		lw := make([]float32, 2*o*o*16)
+		for i := range lw {
+			lw[i] = float32(r.NormFloat64())
+		}
+		params := []*Param{x, w, b, rp}
+		run := func(p *compute.Pool, fused, paramRes bool) ([]float32, [][]float32, []string) {
+			for _, q := range params {
+				q.Grad.Zero()
+			}
+			tp := NewTape(p, 0)
+			xv := tp.Param(x)
+			h := tp.ReLU(xv)
+			res := tp.ReLU(h)
+			if c.stride != 1 || paramRes {
+				res = tp.Param(rp)
+			}
+			var y *Var
+			if fused {
+				y = tp.Conv2DAdd(h, tp.Param(w), tp.Param(b), c.stride, Same, res)
+			} else {
+				y = tp.Add(res, tp.Conv2D(h, tp.Param(w), tp.Param(b), c.stride, Same))
+			}
+			out := append([]float32(nil), y.Value.Data...)
+			var ops []string
+			for _, op := range tp.Trace() {
+				ops = append(ops, op.Op)
+			}
+			if err := tp.Backward(gcWeightedSum(tp, y, lw)); err != nil {
+				t.Fatal(err)
+			}
+			var grads [][]float32
+			for _, q := range params {
+				grads = append(grads, append([]float32(nil), q.Grad.Data...))
+			}
+			return out, grads, ops
+		}
+		for _, p := range gcTestPools() {
+			for _, paramRes := range []bool{false, true} {
+				wantY, wantG, wantOps := run(p, false, paramRes)
+				gotY, gotG, gotOps := run(p, true, paramRes)
+				name := fmt.Sprintf("%d×%d k%d s%d, %d workers, param res %v", c.hw, c.hw, c.k, c.stride, p.Workers(), paramRes)
+				if fmt.Sprint(gotOps) != fmt.Sprint(wantOps) {
+					t.Errorf("%s: Trace %v, want %v", name, gotOps, wantOps)
+				}
+				for i := range wantY {
+					if math.Float32bits(gotY[i]) != math.Float32bits(wantY[i]) {
+						t.Fatalf("%s: y[%d] = %v, want %v", name, i, gotY[i], wantY[i])
+					}
+				}
+				for j := range wantG {
+					for i := range wantG[j] {
+						if math.Float32bits(gotG[j][i]) != math.Float32bits(wantG[j][i]) {
+							t.Fatalf("%s: %s grad[%d] = %v, want %v", name, params[j].Name, i, gotG[j][i], wantG[j][i])
+						}
+					}
+				}
+			}
+		}
+	}
+	x, w, b := reluInput(r, "x", 2, 5, 5, 3), gcParam(r, "w", 3, 3, 3, 3), gcParam(r, "b", 3)
+	checkGrad(t, gradCase{name: "conv(relu(x)) + x", params: []*Param{x, w, b},
+		build: func(tp *Tape, in []*Var) *Var {
+			return tp.Conv2DAdd(tp.ReLU(in[0]), in[1], in[2], 1, Same, in[0])
+		}})
 }

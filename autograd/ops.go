@@ -55,7 +55,24 @@ func (t *Tape) Conv2D(x, w, b *Var, stride int, pad Padding) *Var {
 	if err != nil {
 		panic(err)
 	}
-	return t.conv2D(x, w, b, s)
+	return t.conv2D(x, w, b, s, nil)
+}
+
+// Conv2DAdd is Add(res, Conv2D(x, w, b, stride, pad)) with the addition
+// done as the convolution writes its output (a residual unit's last
+// convolution and its skip connection), instead of as a pass of its own.
+// The values and gradients are those of the two ops, bit for bit. Trace
+// reports the two ops.
+func (t *Tape) Conv2DAdd(x, w, b *Var, stride int, pad Padding, res *Var) *Var {
+	ws := w.Value.Shape
+	s, err := convGeometry(x.Value.Shape, ws[0], ws[1], ws[3], stride, pad)
+	if err != nil {
+		panic(err)
+	}
+	if !tensor.SameShape(res.Value.Shape, []int{s.N, s.OH, s.OW, s.Cout}) {
+		panic(fmt.Sprintf("add: shapes %v and %v differ", res.Value.Shape, []int{s.N, s.OH, s.OW, s.Cout}))
+	}
+	return t.conv2D(x, w, b, s, res)
 }
 
 // Conv2DPads is Conv2D with explicit zero padding: pads rows above, columns
@@ -66,7 +83,7 @@ func (t *Tape) Conv2DPads(x, w, b *Var, stride int, pads [4]int) *Var {
 	if err != nil {
 		panic(err)
 	}
-	return t.conv2D(x, w, b, s)
+	return t.conv2D(x, w, b, s, nil)
 }
 
 // PadsGeometry returns the output height and width of Conv2DPads for input
@@ -98,25 +115,37 @@ func padsGeometry(xs []int, kh, kw, cout, stride int, pads [4]int) (kernels.Conv
 	return s, nil
 }
 
-// conv2D runs the convolution of shape s.
-func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
+// conv2D runs the convolution of shape s, adding res (nil for none) to
+// its output.
+func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape, res *Var) *Var {
 	defer t.since(OpConvForward, t.now())
 	ws := w.Value.Shape
 	if ws[2] != s.C {
 		panic(fmt.Sprintf("conv2d: kernel %v expects %d input channels, input has %d", ws, ws[2], s.C))
 	}
-	needs := x.needsGrad || w.needsGrad || (b != nil && b.needsGrad)
+	needs := x.needsGrad || w.needsGrad || (b != nil && b.needsGrad) || (res != nil && res.needsGrad)
 	y := t.newVar(needs, s.N, s.OH, s.OW, s.Cout)
 	var bias []float32
 	if b != nil {
 		bias = b.Value.Data
 	}
-	nd := node{kind: OpConvForward, op: "Conv2D", back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s}
+	nd := node{kind: OpConvForward, op: "Conv2D", back: conv2DBack, in: [3]*Var{x, w, b}, out: y, conv: s, res: res}
 	t.flops += 2 * float64(s.Rows()) * float64(s.K()) * float64(s.Cout)
+	var f *kernels.Fusion
+	if res != nil {
+		// The residual is added to each output row after the bias, as
+		// Add(res, y) would add it (y + res = res + y, bit for bit).
+		t.fusion = kernels.Fusion{Res: res.Value.Data}
+		f = &t.fusion
+	}
 	if kernels.PreferWinograd(s) {
 		// 3×3 stride 1: Winograd F(4×4, 3×3), the kernel transformed on
 		// every call (training moves it every step).
-		kernels.ConvWinograd(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data)
+		kernels.ConvWinograd(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, f)
+	} else if f != nil {
+		// The implicit or packed GEMM of the else branches, with the
+		// residual in its epilogue.
+		kernels.ConvForwardFused(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, f, nil)
 	} else if kernels.PreferImplicit(s) {
 		// Stride 1: an implicit GEMM reads patches in place from input
 		// rows each work unit pads in cache.
@@ -125,10 +154,13 @@ func (t *Tape) conv2D(x, w, b *Var, s kernels.ConvShape) *Var {
 		kernels.ConvForward(t.pool, s, x.Value.Data, w.Value.Data, bias, y.Value.Data, false)
 	}
 	t.record(nd)
+	t.fusion = kernels.Fusion{}
 	return y
 }
 
-// conv2DBack: dx += conv(dy, flip(w)); dw += patches(x)ᵀ·dy; db += Σ dy.
+// conv2DBack: dx += conv(dy, flip(w)); dw += patches(x)ᵀ·dy; db += Σ dy;
+// and dres += dy for a residual added to the output (Conv2DAdd), as
+// addBack passes it on.
 func conv2DBack(t *Tape, n *node) {
 	x, w, b, dy := n.in[0], n.in[1], n.in[2], n.out.Grad.Data
 	implicit := kernels.PreferImplicit(n.conv)
@@ -155,6 +187,15 @@ func conv2DBack(t *Tape, n *node) {
 			kernels.ConvBackwardWeightImplicit(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
 		} else {
 			kernels.ConvBackwardWeight(t.pool, n.conv, x.Value.Data, dy, t.grad(w).Data, db)
+		}
+	}
+	if r := n.res; r != nil && r.needsGrad {
+		// dy is complete and read for the last time above: a residual
+		// that no gradient has reached yet takes it, as in addBack.
+		if r.Grad == nil {
+			r.Grad = n.out.Grad
+		} else {
+			kernels.AddTo(t.pool, dy, r.Grad.Data)
 		}
 	}
 }

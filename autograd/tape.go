@@ -117,6 +117,7 @@ type node struct {
 	ints   [4]int
 	f      float32
 	ints32 []int32
+	res    *Var // a residual a convolution adds to its output (Conv2DAdd), or nil
 }
 
 // Tape records ops for one forward pass and runs their backward pass.
@@ -135,6 +136,7 @@ type Tape struct {
 	NoGrad bool
 
 	// Scratch argument lists for kernels, reused op after op.
+	fusion       kernels.Fusion // a training convolution's epilogue, during the call
 	scratchData  [][]float32
 	scratchInts  []int
 	scratchShape []int
@@ -217,6 +219,9 @@ func (t *Tape) record(n node) {
 		return
 	}
 	t.placed(n.in[:], n.out)
+	if n.res != nil {
+		t.placed([]*Var{n.res}, n.out)
+	}
 	t.nodes = append(t.nodes, n)
 }
 

@@ -94,6 +94,13 @@ func (t *Tape) Trace() []OpInfo {
 				op.Op = "Flatten"
 			}
 		}
+		if n.res != nil {
+			// Conv2DAdd: the convolution, then Add(res, conv).
+			conv := tensor.New(n.out.Value.Shape...)
+			op.Output = conv
+			ops = append(ops, op, OpInfo{Op: "Add", Inputs: []*tensor.Tensor{n.res.Value, conv}, Output: n.out.Value})
+			continue
+		}
 		ops = append(ops, op)
 	}
 	return ops

@@ -50,14 +50,28 @@ func NewResidualUnit(rng *rand.Rand, o Options, name string, filterIn, filterOut
 // BN→ReLU runs as one fused op. In inference (a NoGrad tape) the two
 // convolutions do the rest too: the first applies BN→ReLU to its input as
 // it pads it and the second BN→ReLU to its output, the second adds the
-// identity path as it writes its output.
+// identity path as it writes its output. Otherwise (training), once the
+// layers are built, the second convolution still adds the identity path
+// as it writes its output (autograd.Tape.Conv2DAdd).
 func (u *ResidualUnit) Forward(t *autograd.Tape, x *autograd.Var, training bool) *autograd.Var {
 	if t.NoGrad && !training && u.conv1.Activation == nn.Linear && u.conv2.Activation == nn.Linear && u.conv1.Kernel != nil {
 		h := inferConv(t, u.conv1, x, u.bn1.Map(true), u.bn2.Map(true), nil)
 		return inferConv(t, u.conv2, h, nil, nil, u.identity.Forward(t, x, false))
 	}
 	h := u.conv1.Forward(t, u.bn1.ForwardReLU(t, x, training), training)
-	h = u.conv2.Forward(t, u.bn2.ForwardReLU(t, h, training), training)
+	h = u.bn2.ForwardReLU(t, h, training)
+	if c := u.conv2; c.Kernel != nil && c.Activation == nn.Linear {
+		// Built (so the identity path is too, after it, as the first pass
+		// drew their initial weights): the second convolution adds the
+		// identity path as it writes its output.
+		id := u.identity.Forward(t, x, training)
+		var b *autograd.Var
+		if c.Bias != nil {
+			b = t.Param(c.Bias)
+		}
+		return t.Conv2DAdd(h, t.Param(c.Kernel), b, c.Stride, c.Padding, id)
+	}
+	h = u.conv2.Forward(t, h, training)
 	return t.Add(u.identity.Forward(t, x, training), h)
 }
 

@@ -146,7 +146,7 @@ type convTask struct {
 	x, w, bias  []float32
 	y, dy, part []float32
 	acc, db     bool
-	fuse        *Fusion // inference: the prologue (pad) and epilogue (forward), or nil
+	fuse        *Fusion // the prologue (pad) and epilogue (forward), or nil
 	local       bool    // convFwdPadded: x is unpadded; each unit pads the rows it reads
 }
 

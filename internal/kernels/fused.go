@@ -44,7 +44,8 @@ func (a *Affine) rows(x, y []float32) {
 	scaleShiftRows(x[done:], y[done:], a.Center[:C], a.Scale[:C], a.Shift[:C], a.ReLU)
 }
 
-// Fusion is what an inference convolution does beyond conv(x, w) + bias:
+// Fusion is what an inference convolution does beyond conv(x, w) + bias
+// (and a training one, Res only: a residual unit's last convolution):
 // Pre maps the input, Post maps the output (after the bias), and Res, if
 // not nil, is added to the output last (a residual connection), so that
 //

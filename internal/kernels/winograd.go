@@ -326,10 +326,11 @@ func ConvForwardWinograd(p *Pool, s ConvShape, x, u, bias, y []float32, acc bool
 // first into a buffer of winoWeightBufs: a training convolution, whose
 // kernel changes every step. (Pooled rather than in the tape's arena, so
 // that a step holds one transformed kernel at a time, not one per layer.)
-func ConvWinograd(p *Pool, s ConvShape, x, w, bias, y []float32) {
+// f, if not nil, is applied as ConvForwardFused does.
+func ConvWinograd(p *Pool, s ConvShape, x, w, bias, y []float32, f *Fusion) {
 	u := getWinoWeights(WinogradWeightsLen(s))
 	winoWeightsPool(p, winoWeightTask{s: s, w: w, u: *u}, s.C)
-	ConvForwardWinograd(p, s, x, *u, bias, y, false, nil)
+	ConvForwardWinograd(p, s, x, *u, bias, y, false, f)
 	winoWeightBufs.Put(u)
 }
 

@@ -101,7 +101,7 @@ func TestWinogradTraining(t *testing.T) {
 			x, w, dy := ctRand(r, s.N*s.H*s.W*s.C), ctRand(r, 9*s.C*s.Cout), ctRand(r, s.N*s.OH*s.OW*s.Cout)
 			want, mag := naiveConvForward(s, x, w, nil)
 			got := ctOut(r, len(want))
-			ConvWinograd(p, s, x, w, nil, got)
+			ConvWinograd(p, s, x, w, nil, got, nil)
 			ctCheckGuard(t, name+" y", got)
 			ctClose(t, name+" y", got, want, mag, winoRtol)
 
@@ -292,7 +292,7 @@ func BenchmarkWinogradWeights(b *testing.B) {
 // (kernel transform included) on two workers.
 func BenchmarkConvWinogradTrain2(b *testing.B) {
 	benchConv(b, 2, func(p *Pool, s ConvShape, v [][]float32) {
-		ConvWinograd(p, s, v[0], v[2], nil, v[3])
+		ConvWinograd(p, s, v[0], v[2], nil, v[3], nil)
 	})
 }
 
